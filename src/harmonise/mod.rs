@@ -1,0 +1,1 @@
+//! Harmonisation: a SourceTable chunk → rows of the common model (DESIGN §3).

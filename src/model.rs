@@ -1,0 +1,179 @@
+//! The common indicator model of DESIGN §3: the `observations` Arrow schema and its vocabularies.
+//!
+//! Owns: column names (`col::*`), their Arrow types, the order of the key, and the closed
+//! vocabularies (status, area level, sex).
+//! Must not: map source codes (`harmonise` does) or know Parquet (`warehouse` does).
+
+use std::sync::{Arc, LazyLock};
+
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+
+/// Column names of `observations`, in schema order.
+pub mod col {
+    pub const INDICATOR_ID: &str = "indicator_id";
+    pub const AREA_CODE: &str = "area_code";
+    pub const AREA_LEVEL: &str = "area_level";
+    pub const PERIOD: &str = "period";
+    pub const PERIOD_START: &str = "period_start";
+    pub const PERIOD_END: &str = "period_end";
+    pub const SEX: &str = "sex";
+    pub const AGE: &str = "age";
+    pub const GRADE: &str = "grade";
+    pub const BREAKDOWN: &str = "breakdown";
+    pub const VALUE: &str = "value";
+    pub const UNIT: &str = "unit";
+    pub const STATUS: &str = "status";
+    pub const SAMPLE_SIZE: &str = "sample_size";
+    pub const NUMERATOR: &str = "numerator";
+    pub const DENOMINATOR: &str = "denominator";
+    pub const CI_LOWER: &str = "ci_lower";
+    pub const CI_UPPER: &str = "ci_upper";
+    pub const REFERENCE: &str = "reference";
+    pub const SOURCE: &str = "source";
+    pub const SOURCE_TABLE: &str = "source_table";
+    pub const SOURCE_URL: &str = "source_url";
+    pub const SOURCE_UPDATED: &str = "source_updated";
+    pub const RUN_ID: &str = "run_id";
+    pub const INGESTED_AT: &str = "ingested_at";
+}
+
+/// The key of DESIGN §3, in sort order: unique within a pipeline.
+pub const KEY: [&str; 8] = [
+    col::INDICATOR_ID,
+    col::AREA_CODE,
+    col::PERIOD,
+    col::SEX,
+    col::AGE,
+    col::GRADE,
+    col::BREAKDOWN,
+    col::REFERENCE,
+];
+
+/// `Dictionary(Int32, Utf8)`: the type of every repeated string column.
+pub fn dictionary() -> DataType {
+    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+}
+
+fn timestamp() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+}
+
+static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    use col::*;
+    let text = |name: &str| Field::new(name, DataType::Utf8, false);
+    let dict = |name: &str| Field::new(name, dictionary(), false);
+    let number = |name: &str| Field::new(name, DataType::Float64, true);
+    Arc::new(Schema::new(vec![
+        dict(INDICATOR_ID),
+        text(AREA_CODE),
+        dict(AREA_LEVEL),
+        text(PERIOD),
+        Field::new(PERIOD_START, DataType::Date32, false),
+        Field::new(PERIOD_END, DataType::Date32, false),
+        dict(SEX),
+        dict(AGE),
+        dict(GRADE),
+        text(BREAKDOWN),
+        number(VALUE),
+        dict(UNIT),
+        dict(STATUS),
+        Field::new(SAMPLE_SIZE, DataType::Int64, true),
+        number(NUMERATOR),
+        number(DENOMINATOR),
+        number(CI_LOWER),
+        number(CI_UPPER),
+        dict(REFERENCE),
+        dict(SOURCE),
+        dict(SOURCE_TABLE),
+        dict(SOURCE_URL),
+        Field::new(SOURCE_UPDATED, timestamp(), true),
+        dict(RUN_ID),
+        Field::new(INGESTED_AT, timestamp(), false),
+    ]))
+});
+
+/// The Arrow schema of `observations` (DESIGN §3), shared by every batch the harmoniser emits.
+pub fn schema() -> SchemaRef {
+    SCHEMA.clone()
+}
+
+/// A closed vocabulary of the model, written as its canonical lowercase label.
+macro_rules! vocabulary {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident = $label:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+        pub enum $name { $(#[serde(rename = $label)] $variant),+ }
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &[$name] = &[$($name::$variant),+];
+            /// The label stored in the warehouse.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $label),+ }
+            }
+            /// The value whose label is `label`.
+            pub fn parse(label: &str) -> Option<Self> {
+                match label { $($label => Some($name::$variant),)+ _ => None }
+            }
+        }
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+vocabulary! {
+    /// What a value is (or why there is none).
+    Status {
+        Ok = "ok",
+        Missing = "missing",
+        NotApplicable = "not_applicable",
+        Suppressed = "suppressed",
+        Provisional = "provisional",
+        Estimated = "estimated",
+        Break = "break",
+    }
+}
+
+vocabulary! {
+    /// The administrative level of an area, implied by its SCB code.
+    AreaLevel {
+        Country = "country",
+        County = "county",
+        Municipality = "municipality",
+    }
+}
+
+vocabulary! {
+    /// Sex as the model writes it: `T` is the total over both.
+    Sex {
+        F = "F",
+        M = "M",
+        T = "T",
+        X = "X",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_columns_are_in_the_schema() {
+        let schema = schema();
+        for name in KEY {
+            assert!(schema.field_with_name(name).is_ok(), "{name}");
+        }
+        assert_eq!(schema.fields().len(), 25);
+    }
+
+    #[test]
+    fn vocabulary_labels_round_trip() {
+        for status in Status::ALL {
+            assert_eq!(Status::parse(status.as_str()), Some(*status));
+        }
+        assert_eq!(Status::parse("för få svar"), None);
+        assert_eq!(AreaLevel::Municipality.to_string(), "municipality");
+    }
+}
