@@ -8,4 +8,5 @@
 pub mod formats;
 pub mod harmonise;
 pub mod model;
+pub mod problem;
 pub mod rejects;
