@@ -7,6 +7,8 @@
 
 pub mod formats;
 pub mod harmonise;
+pub mod ledger;
 pub mod model;
 pub mod problem;
 pub mod rejects;
+pub mod warehouse;

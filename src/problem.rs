@@ -68,7 +68,11 @@ mod tests {
 
     #[test]
     fn problem_names_file_and_key() {
-        let p = Problem::error(Path::new("pipelines/a.toml"), "map.sex", "unknown code list `kön`");
+        let p = Problem::error(
+            Path::new("pipelines/a.toml"),
+            "map.sex",
+            "unknown code list `kön`",
+        );
         assert_eq!(
             p.to_string(),
             "error: pipelines/a.toml: map.sex: unknown code list `kön`"
