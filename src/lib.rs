@@ -1,14 +1,21 @@
 //! indikator: harvests open statistics on children's and young people's living conditions,
 //! validates them, harmonises them to one indicator model and publishes a Parquet warehouse.
 //!
-//! The data flow (DESIGN §1): source → raw bytes → [`formats`] → SourceTable → [`validate`] →
-//! [`harmonise`] → observations ([`model`]) → [`warehouse`], with every run in the [`ledger`].
-//! [`pipeline`] runs that flow for one pipeline; `main.rs` only parses the command line.
+//! The data flow (DESIGN §1): [`sources`] → raw bytes → [`formats`] → SourceTable →
+//! [`validate`] → [`harmonise`] → observations ([`model`]) → [`warehouse`], with every run in
+//! the [`ledger`]. [`pipeline`] runs that flow for one pipeline; `main.rs` only parses the
+//! command line.
 
+pub mod catalog;
+pub mod config;
 pub mod formats;
 pub mod harmonise;
+pub mod inspect;
 pub mod ledger;
 pub mod model;
+pub mod pipeline;
 pub mod problem;
 pub mod rejects;
+pub mod sources;
+pub mod validate;
 pub mod warehouse;

@@ -1,1 +1,445 @@
 //! Harmonisation: a SourceTable chunk → rows of the common model (DESIGN §3).
+//!
+//! Owns: turning source columns into model columns by the pipeline's [`Mapping`], once per
+//! distinct category (codes, areas, periods, markers and numbers alike), and refusing the rows
+//! whose category cannot be mapped, with a reason.
+//! Must not: read files, know the warehouse layout, or keep state between chunks; "now" and the
+//! run id are arguments.
+//!
+//! The per-category rules live beside this file: `periods.rs`, `codes.rs`, `areas.rs`; the key
+//! order and duplicate check in `keys.rs`.
+
+pub mod areas;
+pub mod codes;
+pub mod keys;
+pub mod mapping;
+pub mod periods;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use arrow_array::types::Int32Type;
+use arrow_array::{
+    Array, ArrayRef, Date32Array, DictionaryArray, Int32Array, RecordBatch, StringArray,
+    TimestampMicrosecondArray,
+};
+use arrow_schema::DataType;
+use chrono::NaiveDate;
+
+use crate::formats::Chunk;
+use crate::model;
+use crate::rejects::Reason;
+pub use mapping::{AreaNaming, Field, Mapping, Marker};
+
+/// What a run knows that the rows do not: written into every row.
+#[derive(Debug, Clone)]
+pub struct Context<'a> {
+    pub run_id: &'a str,
+    /// Microseconds since the epoch, UTC.
+    pub ingested_at: i64,
+    pub source: &'a str,
+    pub source_table: &'a str,
+    pub source_url: &'a str,
+    /// The source's own last update, microseconds since the epoch, UTC.
+    pub source_updated: Option<i64>,
+    /// Indicator ids of `schemas/indicators.toml`; others pass through as uncatalogued.
+    pub catalogued: &'a BTreeSet<String>,
+    /// The area catalogue, needed when areas are named rather than coded.
+    pub areas: Option<&'a areas::Areas>,
+}
+
+/// A harmonised chunk: model rows, the source row each came from, and the refused rows.
+#[derive(Debug)]
+pub struct Harmonised {
+    /// In the [`model::schema`], in source order (not yet sorted).
+    pub observations: RecordBatch,
+    /// Source row number of each observation.
+    pub rows: Vec<u64>,
+    /// One reason per broken rule of each refused row.
+    pub reasons: Vec<Reason>,
+    /// Indicator ids written that the catalogue does not list.
+    pub uncatalogued: BTreeSet<String>,
+}
+
+/// A chunk cannot be harmonised at all: the mapping does not fit the table.
+#[derive(Debug, thiserror::Error)]
+pub enum HarmoniseError {
+    #[error(
+        "[map] {key} names column `{column}`, which the table does not have; it has: {available}"
+    )]
+    MissingColumn {
+        key: &'static str,
+        column: String,
+        available: String,
+    },
+    #[error("[map] {key} names column `{column}`, which holds {found} where text was expected")]
+    NotText {
+        key: &'static str,
+        column: String,
+        found: DataType,
+    },
+    #[error(
+        "[map] area names are looked up in schemas/areas.csv, which was not found; \
+         add it or map codes instead of names"
+    )]
+    NoAreaCatalogue,
+}
+
+/// A source text column mapped per category: the model value of each category or why it has none.
+struct Mapped {
+    /// Source column (for reasons).
+    column: String,
+    /// Rule name (for reasons).
+    rule: &'static str,
+    /// Per source row: the source category key (None = null cell).
+    source_keys: Option<Int32Array>,
+    /// Per source category: index into `values`, or the message why it cannot be mapped.
+    per_category: Vec<Result<u32, String>>,
+    /// Distinct model values.
+    values: Vec<String>,
+}
+
+impl Mapped {
+    /// A fixed value for every row.
+    fn fixed(value: String) -> Self {
+        Self {
+            column: String::new(),
+            rule: "",
+            source_keys: None,
+            per_category: vec![Ok(0)],
+            values: vec![value],
+        }
+    }
+
+    /// The model value index of row `i`, or the message why there is none.
+    fn at(&self, i: usize) -> Result<u32, &str> {
+        let category = match &self.source_keys {
+            None => 0,
+            Some(keys) if keys.is_null(i) => return Err("the cell is empty"),
+            Some(keys) => keys.value(i) as usize,
+        };
+        self.per_category[category]
+            .as_ref()
+            .map(|&k| k)
+            .map_err(|m| m.as_str())
+    }
+
+    /// The column as a dictionary over the kept rows.
+    fn dictionary(&self, keep: &[usize]) -> ArrayRef {
+        let keys: Int32Array = keep
+            .iter()
+            .map(|&i| self.at(i).expect("kept rows map") as i32)
+            .collect::<Vec<_>>()
+            .into();
+        let values = Arc::new(StringArray::from_iter_values(&self.values));
+        Arc::new(DictionaryArray::<Int32Type>::try_new(keys, values).expect("keys index values"))
+    }
+
+    /// The column as plain text over the kept rows.
+    fn text(&self, keep: &[usize]) -> ArrayRef {
+        Arc::new(StringArray::from_iter_values(keep.iter().map(|&i| {
+            self.values[self.at(i).expect("kept rows map") as usize].as_str()
+        })))
+    }
+}
+
+/// Maps every category of text column `column` with `map` (deduplicating model values).
+fn map_column(
+    chunk: &Chunk,
+    key: &'static str,
+    column: &str,
+    rule: &'static str,
+    mut map: impl FnMut(&str) -> Result<String, String>,
+) -> Result<Mapped, HarmoniseError> {
+    let (keys, categories) = text_column(chunk, key, column)?;
+    let mut index: HashMap<String, u32> = HashMap::new();
+    let mut values = Vec::new();
+    let per_category = categories
+        .iter()
+        .map(|category| {
+            let value = map(category.unwrap_or(""))?;
+            Ok(*index.entry(value.clone()).or_insert_with(|| {
+                values.push(value);
+                (values.len() - 1) as u32
+            }))
+        })
+        .collect();
+    Ok(Mapped {
+        column: column.to_string(),
+        rule,
+        source_keys: Some(keys),
+        per_category,
+        values,
+    })
+}
+
+/// The keys and dictionary of a text column.
+fn text_column(
+    chunk: &Chunk,
+    key: &'static str,
+    column: &str,
+) -> Result<(Int32Array, StringArray), HarmoniseError> {
+    let array =
+        chunk
+            .batch
+            .column_by_name(column)
+            .ok_or_else(|| HarmoniseError::MissingColumn {
+                key,
+                column: column.to_string(),
+                available: chunk
+                    .batch
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| format!("`{}`", f.name()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?;
+    let not_text = || HarmoniseError::NotText {
+        key,
+        column: column.to_string(),
+        found: array.data_type().clone(),
+    };
+    let dictionary = array
+        .as_any()
+        .downcast_ref::<DictionaryArray<Int32Type>>()
+        .ok_or_else(not_text)?;
+    let values = dictionary
+        .values()
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .ok_or_else(not_text)?;
+    Ok((dictionary.keys().clone(), values.clone()))
+}
+
+fn field(
+    chunk: &Chunk,
+    key: &'static str,
+    field: &Field,
+    canonical: impl Fn(&str) -> Result<String, String>,
+) -> Result<Mapped, HarmoniseError> {
+    match field {
+        Field::Fixed(value) => Ok(Mapped::fixed(value.clone())),
+        Field::Column { column, codes } => map_column(chunk, key, column, key, |code| {
+            canonical(codes.as_ref().map_or(code, |c| c.map(code)))
+        }),
+    }
+}
+
+/// Harmonises one chunk: see the module docs. Rows whose categories cannot be mapped come back
+/// in `reasons`; `Err` only when the mapping does not fit the table (a column is missing).
+pub fn harmonise(
+    chunk: &Chunk,
+    mapping: &Mapping,
+    cx: &Context<'_>,
+) -> Result<Harmonised, HarmoniseError> {
+    let n = chunk.batch.num_rows();
+    let indicator = field(chunk, "indicator", &mapping.indicator, |id| {
+        if id.trim().is_empty() {
+            Err("the indicator id is empty".to_string())
+        } else {
+            Ok(id.to_string())
+        }
+    })?;
+    let areas = match mapping.area_naming {
+        AreaNaming::Name => Some(cx.areas.ok_or(HarmoniseError::NoAreaCatalogue)?),
+        AreaNaming::Code => None,
+    };
+    let mut levels: HashMap<String, model::AreaLevel> = HashMap::new();
+    let area = map_column(chunk, "area", &mapping.area_column, "area", |text| {
+        let text = mapping.area_codes.as_ref().map_or(text, |c| c.map(text));
+        let code = match areas {
+            Some(areas) => areas
+                .code_for_name(text)
+                .ok_or_else(|| format!("no area is named `{text}` in schemas/areas.csv"))?
+                .to_string(),
+            None => text.trim().to_string(),
+        };
+        let level = areas::area_level(&code).map_err(|e| e.to_string())?;
+        levels.insert(code.clone(), level);
+        Ok(code)
+    })?;
+    let mut spans: HashMap<String, (NaiveDate, NaiveDate)> = HashMap::new();
+    let period = map_column(chunk, "period", &mapping.period_column, "period", |text| {
+        let period = periods::parse_period(text, mapping.period_kind).map_err(|e| e.to_string())?;
+        spans.insert(period.label.clone(), (period.start, period.end));
+        Ok(period.label)
+    })?;
+    let sex = field(chunk, "sex", &mapping.sex, |code| {
+        codes::canonical_sex(code)
+            .map(|s| s.as_str().to_string())
+            .map_err(|e| e.to_string())
+    })?;
+    let age = field(chunk, "age", &mapping.age, |code| {
+        codes::canonical_age(code).map_err(|e| e.to_string())
+    })?;
+    let grade = field(chunk, "grade", &mapping.grade, |code| {
+        codes::canonical_grade(code).map_err(|e| e.to_string())
+    })?;
+    let breakdown = breakdown(chunk, &mapping.breakdown)?;
+    let measure = values::measure(chunk, mapping)?;
+    let extras = values::extras(chunk, mapping)?;
+
+    // A row is kept when every model column maps; otherwise one reason per failing column.
+    let mapped: [&Mapped; 7] = [&indicator, &area, &period, &sex, &age, &grade, &breakdown];
+    let mut keep = Vec::with_capacity(n);
+    let mut reasons = Vec::new();
+    for i in 0..n {
+        let before = reasons.len();
+        for m in mapped {
+            if let Err(message) = m.at(i) {
+                reasons.push(Reason {
+                    row: chunk.rows[i],
+                    rule: m.rule.to_string(),
+                    column: m.column.clone(),
+                    message: format!("{}: {message}", m.column),
+                });
+            }
+        }
+        for problem in measure.problem(i).into_iter().chain(extras.problem(i)) {
+            reasons.push(Reason {
+                row: chunk.rows[i],
+                ..problem
+            });
+        }
+        if reasons.len() == before {
+            keep.push(i);
+        }
+    }
+
+    let uncatalogued = indicator
+        .values
+        .iter()
+        .filter(|id| !cx.catalogued.contains(*id))
+        .cloned()
+        .collect();
+    let level_values: Vec<String> = area
+        .values
+        .iter()
+        .map(|code| levels[code].as_str().to_string())
+        .collect();
+    let area_level = Mapped {
+        values: level_values,
+        ..area.clone_shape()
+    };
+    let (starts, ends): (Vec<i32>, Vec<i32>) = keep
+        .iter()
+        .map(|&i| {
+            let (start, end) = spans[&period.values[period.at(i).expect("kept") as usize]];
+            (days(start), days(end))
+        })
+        .unzip();
+    let constant = |value: &str| Mapped::fixed(value.to_string()).dictionary(&vec![0; keep.len()]);
+    let rows = keep.len();
+    let columns: Vec<ArrayRef> = vec![
+        indicator.dictionary(&keep),
+        area.text(&keep),
+        area_level.dictionary(&keep),
+        period.text(&keep),
+        Arc::new(Date32Array::from(starts)),
+        Arc::new(Date32Array::from(ends)),
+        sex.dictionary(&keep),
+        age.dictionary(&keep),
+        grade.dictionary(&keep),
+        breakdown.text(&keep),
+        Arc::new(measure.values(&keep)),
+        constant(&mapping.unit),
+        measure.statuses(&keep),
+        Arc::new(extras.sample_size(&keep)),
+        Arc::new(extras.number(values::Extra::Numerator, &keep)),
+        Arc::new(extras.number(values::Extra::Denominator, &keep)),
+        Arc::new(extras.number(values::Extra::CiLower, &keep)),
+        Arc::new(extras.number(values::Extra::CiUpper, &keep)),
+        constant(""),
+        constant(cx.source),
+        constant(cx.source_table),
+        constant(cx.source_url),
+        Arc::new(
+            TimestampMicrosecondArray::from(vec![cx.source_updated; rows]).with_timezone("UTC"),
+        ),
+        constant(cx.run_id),
+        Arc::new(TimestampMicrosecondArray::from(vec![cx.ingested_at; rows]).with_timezone("UTC")),
+    ];
+    let observations =
+        RecordBatch::try_new(model::schema(), columns).expect("columns follow model::schema()");
+    Ok(Harmonised {
+        observations,
+        rows: keep.iter().map(|&i| chunk.rows[i]).collect(),
+        reasons,
+        uncatalogued,
+    })
+}
+
+impl Mapped {
+    /// The same rows and categories with other values (for columns derived from another).
+    fn clone_shape(&self) -> Self {
+        Self {
+            column: self.column.clone(),
+            rule: self.rule,
+            source_keys: self.source_keys.clone(),
+            per_category: self.per_category.clone(),
+            values: Vec::new(),
+        }
+    }
+}
+
+/// Days since the Unix epoch, as Date32 counts them.
+fn days(date: NaiveDate) -> i32 {
+    (date - NaiveDate::from_ymd_opt(1970, 1, 1).expect("the epoch")).num_days() as i32
+}
+
+/// `key=value;key=value` sorted by key, from one source column per key ("" when there are none).
+fn breakdown(chunk: &Chunk, columns: &[(String, String)]) -> Result<Mapped, HarmoniseError> {
+    match columns {
+        [] => Ok(Mapped::fixed(String::new())),
+        [(key, column)] => map_column(chunk, "breakdown", column, "breakdown", |value| {
+            Ok(format!("{key}={value}"))
+        }),
+        _ => {
+            // Several columns: intern each row's combination of categories once.
+            let parts = columns
+                .iter()
+                .map(|(key, column)| {
+                    let (keys, values) = text_column(chunk, "breakdown", column)?;
+                    Ok((key, keys, values))
+                })
+                .collect::<Result<Vec<_>, HarmoniseError>>()?;
+            let mut index: HashMap<Vec<i32>, u32> = HashMap::new();
+            let mut values = Vec::new();
+            let mut row_keys = Vec::with_capacity(chunk.batch.num_rows());
+            for i in 0..chunk.batch.num_rows() {
+                let combination: Vec<i32> = parts
+                    .iter()
+                    .map(|(_, keys, _)| if keys.is_null(i) { -1 } else { keys.value(i) })
+                    .collect();
+                let next = values.len() as u32;
+                let k = *index.entry(combination.clone()).or_insert_with(|| {
+                    let text = parts
+                        .iter()
+                        .zip(&combination)
+                        .map(|((key, _, v), &c)| {
+                            format!("{key}={}", if c < 0 { "" } else { v.value(c as usize) })
+                        })
+                        .collect::<Vec<_>>()
+                        .join(";");
+                    values.push(text);
+                    next
+                });
+                row_keys.push(k as i32);
+            }
+            let per_category = (0..values.len() as u32).map(Ok).collect();
+            Ok(Mapped {
+                column: columns[0].1.clone(),
+                rule: "breakdown",
+                source_keys: Some(Int32Array::from(row_keys)),
+                per_category,
+                values,
+            })
+        }
+    }
+}
+
+mod values;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,95 @@
+"""Makes the bundled sample files in the shapes of the real sources (invented numbers, seeded).
+
+    python3 pipelines/samples/data/generate.py    # rewrites the files beside this script
+
+- scb_folkmangd_barn.json: JSON-stat 2.0 as SCB's PxWeb answers (population 0-17 by region,
+  age group, sex and year; `..` for a few missing cells, one `-` for a true zero).
+- lupp_fritid.csv: a Lupp-like survey export: Windows-1252, `;`, decimal comma, CRLF, empty
+  `andel` when fewer than 5 answered and "för få svar" in one row.
+- skolverket_behorighet.csv: a Skolverket-like export: UTF-8 with BOM, `,`, areas by NAME,
+  school years `2022/23`, `.` for values not shown.
+"""
+import json
+import os
+import random
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+rng = random.Random(8)
+
+REGIONS = {"00": "Riket", "01": "Stockholms län", "0114": "Upplands Väsby", "0180": "Stockholm",
+           "03": "Uppsala län", "0330": "Knivsta", "0380": "Uppsala", "12": "Skåne län",
+           "1280": "Malmö", "14": "Västra Götalands län", "1480": "Göteborg", "25": "Norrbottens län",
+           "2584": "Kiruna"}
+AGES = {"0-5": "0-5 år", "6-12": "6-12 år", "13-15": "13-15 år", "16-17": "16-17 år"}
+SEXES = {"1": "män", "2": "kvinnor", "1+2": "totalt"}
+YEARS = [str(y) for y in range(2020, 2025)]
+
+
+def scb():
+    dims = [("Region", REGIONS), ("Alder", AGES), ("Kon", SEXES), ("ContentsCode", {"BE0101N1": "Folkmängd"}),
+            ("Tid", {y: y for y in YEARS})]
+    values, status = [], {}
+    base = {"00": 2_200_000, "01": 530_000, "03": 90_000, "12": 300_000, "14": 390_000, "25": 45_000}
+    for region in REGIONS:
+        size = base.get(region, 12_000 if region not in ("0180", "1280", "1480") else 150_000)
+        for age in AGES:
+            for sex in SEXES:
+                for year in YEARS:
+                    n = size * (0.3 if age == "0-5" else 0.35 if age == "6-12" else 0.2 if age == "13-15" else 0.15)
+                    n = n * (1.0 if sex == "1+2" else 0.51 if sex == "1" else 0.49) * (1 + 0.01 * (int(year) - 2020))
+                    values.append(round(n + rng.randint(-50, 50)))
+    for cell in (7, 123, 444):  # not available
+        values[cell] = None
+        status[str(cell)] = ".."
+    values[600] = None  # a true zero, as PxWeb writes it
+    status["600"] = "-"
+    dataset = {
+        "version": "2.0", "class": "dataset", "label": "Folkmängd 0-17 år efter region, ålder, kön och år",
+        "source": "SCB (exempeldata)", "updated": "2025-02-21T08:00:00Z",
+        "id": [d for d, _ in dims], "size": [len(c) for _, c in dims],
+        "dimension": {d: {"label": d, "category": {"index": {k: i for i, k in enumerate(c)}, "label": c}}
+                      for d, c in dims},
+        "value": values, "status": status,
+        "role": {"time": ["Tid"], "metric": ["ContentsCode"]},
+    }
+    with open(os.path.join(HERE, "scb_folkmangd_barn.json"), "w", encoding="utf-8") as f:
+        json.dump(dataset, f, ensure_ascii=False, indent=1)
+
+
+QUESTIONS = {"F12": ["Mycket trygg", "Ganska trygg", "Ganska otrygg", "Mycket otrygg"],
+             "F31": ["Ja", "Nej", "Vet inte – har inte provat"]}
+
+
+def lupp():
+    lines = ["kommun_kod;kommun;ar;arskurs;kon;fraga_id;svarsalternativ;andel;antal_svar"]
+    for code, name in (("0114", "Upplands Väsby"), ("0330", "Knivsta"), ("2584", "Kiruna")):
+        for year in ("2021", "2024"):
+            for grade in ("åk 8", "gy 2"):
+                for sex in ("Flicka", "Pojke", "Totalt"):
+                    n = rng.randint(3, 160) if sex != "Totalt" else rng.randint(150, 320)
+                    for q, answers in QUESTIONS.items():
+                        shares = [rng.random() for _ in answers]
+                        total = sum(shares)
+                        for answer, share in zip(answers, shares):
+                            andel = "" if n < 5 else f"{100 * share / total:.1f}".replace(".", ",")
+                            lines.append(f"{code};{name};{year};{grade};{sex};{q};{answer};{andel};{n}")
+    lines.append("2584;Kiruna;2024;gy 2;Pojke;F40;Ja;för få svar;2")
+    with open(os.path.join(HERE, "lupp_fritid.csv"), "w", encoding="windows-1252", newline="") as f:
+        f.write("\r\n".join(lines) + "\r\n")
+
+
+def skolverket():
+    lines = ["Kommun,Läsår,Kön,Andel behöriga (%),Antal elever"]
+    for name in ("Stockholm", "Uppsala", "Knivsta", "Malmö", "Kiruna", "Riket"):
+        for year in ("2021/22", "2022/23", "2023/24"):
+            for sex in ("Flickor", "Pojkar", "Totalt"):
+                pupils = rng.randint(9, 9000)
+                share = "." if pupils < 10 else f"{rng.uniform(70, 95):.1f}"
+                lines.append(f"{name},{year},{sex},{share},{pupils}")
+    with open(os.path.join(HERE, "skolverket_behorighet.csv"), "w", encoding="utf-8-sig", newline="") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+scb()
+lupp()
+skolverket()

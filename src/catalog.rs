@@ -1,0 +1,423 @@
+//! The catalogues beside the observations: indicators and areas (from `schemas/`) and coverage
+//! (from what the warehouse holds).
+//!
+//! Owns: `schemas/indicators.toml` and its checks, the Arrow shape of `catalog/*.parquet`, and
+//! counting coverage (pipeline × indicator × area level) from observation batches.
+//! Must not: write files (warehouse does) or remember coverage between runs (the ledger does).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow_array::types::Int32Type;
+use arrow_array::{
+    Array, ArrayRef, Date32Array, DictionaryArray, Int64Array, RecordBatch, StringArray,
+    TimestampMicrosecondArray,
+};
+use arrow_schema::{DataType, Field, Schema, TimeUnit};
+use serde::{Deserialize, Serialize};
+
+use crate::harmonise::areas::Areas;
+use crate::model::{Status, col};
+use crate::problem::Problem;
+
+/// File name of the indicator catalogue in the schemas directory.
+pub const INDICATORS_FILE: &str = "indicators.toml";
+/// File name of the area catalogue in the schemas directory.
+pub const AREAS_FILE: &str = "areas.csv";
+
+/// `schemas/indicators.toml`: `[indicator.<id>]` tables.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IndicatorsFile {
+    #[serde(default)]
+    indicator: BTreeMap<String, Indicator>,
+}
+
+/// One catalogued indicator.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Indicator {
+    pub title_sv: String,
+    pub title_en: Option<String>,
+    pub description: Option<String>,
+    pub unit: String,
+    pub theme: Option<String>,
+    /// `higher_is_better`, `lower_is_better` or `neutral`.
+    #[serde(default = "neutral")]
+    pub polarity: String,
+    pub source: Option<String>,
+    pub source_table: Option<String>,
+    pub license: Option<String>,
+}
+
+fn neutral() -> String {
+    "neutral".into()
+}
+
+const POLARITIES: [&str; 3] = ["higher_is_better", "lower_is_better", "neutral"];
+
+/// The indicator and area catalogues of a schemas directory.
+#[derive(Debug, Default)]
+pub struct Catalogue {
+    pub indicators: BTreeMap<String, Indicator>,
+    /// `None` when the schemas directory has no `areas.csv`.
+    pub areas: Option<Areas>,
+}
+
+impl Catalogue {
+    /// Loads both catalogues; a missing file is an empty catalogue, a broken one a problem.
+    pub fn load(schemas_dir: &Path) -> Result<Catalogue, Vec<Problem>> {
+        let mut problems = Vec::new();
+        let path = schemas_dir.join(INDICATORS_FILE);
+        let indicators = match std::fs::read_to_string(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(e) => {
+                problems.push(Problem::error(&path, "", format!("cannot read: {e}")));
+                BTreeMap::new()
+            }
+            Ok(text) => match toml::from_str::<IndicatorsFile>(&text) {
+                Ok(file) => file.indicator,
+                Err(e) => {
+                    problems.push(crate::config::toml_problem(&path, &e));
+                    BTreeMap::new()
+                }
+            },
+        };
+        for (id, indicator) in &indicators {
+            if !POLARITIES.contains(&indicator.polarity.as_str()) {
+                problems.push(Problem::error(
+                    &path,
+                    format!("indicator.{id}.polarity"),
+                    format!(
+                        "`{}` is not one of {}",
+                        indicator.polarity,
+                        POLARITIES.join(", ")
+                    ),
+                ));
+            }
+        }
+        let areas_path = schemas_dir.join(AREAS_FILE);
+        let areas = if areas_path.is_file() {
+            match Areas::load(&areas_path) {
+                Ok(areas) => Some(areas),
+                Err(e) => {
+                    problems.push(Problem::error(&areas_path, "", e.to_string()));
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        if problems.is_empty() {
+            Ok(Catalogue { indicators, areas })
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// The catalogued indicator ids.
+    pub fn indicator_ids(&self) -> BTreeSet<String> {
+        self.indicators.keys().cloned().collect()
+    }
+
+    /// `catalog/indicators.parquet`.
+    pub fn indicators_batch(&self) -> RecordBatch {
+        let text = |f: fn(&Indicator) -> Option<&str>| -> ArrayRef {
+            Arc::new(self.indicators.values().map(f).collect::<StringArray>())
+        };
+        let columns: Vec<(&str, ArrayRef)> = vec![
+            (
+                "indicator_id",
+                Arc::new(StringArray::from_iter_values(self.indicators.keys())),
+            ),
+            ("title_sv", text(|i| Some(&i.title_sv))),
+            ("title_en", text(|i| i.title_en.as_deref())),
+            ("description", text(|i| i.description.as_deref())),
+            ("unit", text(|i| Some(&i.unit))),
+            ("theme", text(|i| i.theme.as_deref())),
+            ("polarity", text(|i| Some(&i.polarity))),
+            ("source", text(|i| i.source.as_deref())),
+            ("source_table", text(|i| i.source_table.as_deref())),
+            ("license", text(|i| i.license.as_deref())),
+        ];
+        RecordBatch::try_from_iter(columns).expect("columns of one length")
+    }
+
+    /// `catalog/areas.parquet` (empty when there is no area catalogue).
+    pub fn areas_batch(&self) -> RecordBatch {
+        let entries = self.areas.as_ref().map(|a| a.entries()).unwrap_or(&[]);
+        let date = |d: Option<chrono::NaiveDate>| d.map(days);
+        let columns: Vec<(&str, ArrayRef, bool)> = vec![
+            (
+                "area_code",
+                Arc::new(StringArray::from_iter_values(
+                    entries.iter().map(|e| &e.code),
+                )),
+                false,
+            ),
+            (
+                "name",
+                Arc::new(StringArray::from_iter_values(
+                    entries.iter().map(|e| &e.name),
+                )),
+                false,
+            ),
+            (
+                "level",
+                Arc::new(StringArray::from_iter_values(
+                    entries.iter().map(|e| e.level.as_str()),
+                )),
+                false,
+            ),
+            (
+                "county_code",
+                Arc::new(
+                    entries
+                        .iter()
+                        .map(|e| e.county_code.as_deref())
+                        .collect::<StringArray>(),
+                ),
+                true,
+            ),
+            (
+                "valid_from",
+                Arc::new(
+                    entries
+                        .iter()
+                        .map(|e| date(e.valid_from))
+                        .collect::<Date32Array>(),
+                ),
+                true,
+            ),
+            (
+                "valid_to",
+                Arc::new(
+                    entries
+                        .iter()
+                        .map(|e| date(e.valid_to))
+                        .collect::<Date32Array>(),
+                ),
+                true,
+            ),
+        ];
+        RecordBatch::try_from_iter_with_nullable(columns).expect("columns of one length")
+    }
+}
+
+fn days(date: chrono::NaiveDate) -> i32 {
+    (date - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("the epoch")).num_days() as i32
+}
+
+/// One row of `catalog/coverage.parquet`: what one pipeline holds of one indicator at one level.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CoverageRow {
+    pub pipeline: String,
+    pub indicator_id: String,
+    pub area_level: String,
+    pub source: String,
+    pub areas: u64,
+    pub first_period: String,
+    pub last_period: String,
+    pub rows: u64,
+    /// Rows per status label.
+    pub rows_by_status: BTreeMap<String, u64>,
+    pub last_run: String,
+    /// Microseconds since the epoch, UTC.
+    pub source_updated: Option<i64>,
+}
+
+/// Counts coverage over the observation batches of one run.
+#[derive(Debug, Default)]
+pub struct CoverageCounter {
+    groups: HashMap<(String, String), Group>,
+}
+
+#[derive(Debug, Default)]
+struct Group {
+    source: String,
+    areas: BTreeSet<String>,
+    /// (period_start, label) of the first and last period.
+    first: Option<(i32, String)>,
+    last: Option<(i32, String)>,
+    rows: u64,
+    by_status: BTreeMap<String, u64>,
+    source_updated: Option<i64>,
+}
+
+fn strings(batch: &RecordBatch, name: &str) -> Vec<String> {
+    let column = batch.column_by_name(name).expect("a model column");
+    let formatter =
+        arrow_cast::display::ArrayFormatter::try_new(column.as_ref(), &Default::default())
+            .expect("model columns display");
+    (0..batch.num_rows())
+        .map(|i| formatter.value(i).to_string())
+        .collect()
+}
+
+impl CoverageCounter {
+    /// Adds observation rows (model schema).
+    pub fn add(&mut self, batch: &RecordBatch) {
+        if batch.num_rows() == 0 {
+            return;
+        }
+        let indicator = dictionary_keys(batch, col::INDICATOR_ID);
+        let level = dictionary_keys(batch, col::AREA_LEVEL);
+        let status = dictionary_keys(batch, col::STATUS);
+        let source = strings(batch, col::SOURCE);
+        let area = strings(batch, col::AREA_CODE);
+        let period = strings(batch, col::PERIOD);
+        let starts = batch
+            .column_by_name(col::PERIOD_START)
+            .and_then(|c| c.as_any().downcast_ref::<Date32Array>())
+            .expect("period_start is Date32");
+        let updated = batch
+            .column_by_name(col::SOURCE_UPDATED)
+            .and_then(|c| c.as_any().downcast_ref::<TimestampMicrosecondArray>())
+            .expect("source_updated is a timestamp");
+        for i in 0..batch.num_rows() {
+            let group = self
+                .groups
+                .entry((indicator[i].clone(), level[i].clone()))
+                .or_default();
+            group.source.clone_from(&source[i]);
+            if !group.areas.contains(&area[i]) {
+                group.areas.insert(area[i].clone());
+            }
+            let start = starts.value(i);
+            if group.first.as_ref().is_none_or(|(s, _)| start < *s) {
+                group.first = Some((start, period[i].clone()));
+            }
+            if group.last.as_ref().is_none_or(|(s, _)| start > *s) {
+                group.last = Some((start, period[i].clone()));
+            }
+            group.rows += 1;
+            *group.by_status.entry(status[i].clone()).or_default() += 1;
+            if updated.is_valid(i) {
+                group.source_updated = group.source_updated.max(Some(updated.value(i)));
+            }
+        }
+    }
+
+    /// Adds another counter's groups (partitions counted on other threads).
+    pub fn merge(&mut self, other: CoverageCounter) {
+        for (key, theirs) in other.groups {
+            let ours = self.groups.entry(key).or_default();
+            ours.source = theirs.source;
+            ours.areas.extend(theirs.areas);
+            if let Some(first) = theirs.first
+                && ours.first.as_ref().is_none_or(|(s, _)| first.0 < *s)
+            {
+                ours.first = Some(first);
+            }
+            if let Some(last) = theirs.last
+                && ours.last.as_ref().is_none_or(|(s, _)| last.0 > *s)
+            {
+                ours.last = Some(last);
+            }
+            ours.rows += theirs.rows;
+            for (status, count) in theirs.by_status {
+                *ours.by_status.entry(status).or_default() += count;
+            }
+            ours.source_updated = ours.source_updated.max(theirs.source_updated);
+        }
+    }
+
+    /// The rows of one pipeline's coverage, sorted by indicator and level.
+    pub fn finish(self, pipeline: &str, run_id: &str) -> Vec<CoverageRow> {
+        let mut rows: Vec<CoverageRow> = self
+            .groups
+            .into_iter()
+            .map(|((indicator_id, area_level), g)| CoverageRow {
+                pipeline: pipeline.to_string(),
+                indicator_id,
+                area_level,
+                source: g.source,
+                areas: g.areas.len() as u64,
+                first_period: g.first.map(|(_, p)| p).unwrap_or_default(),
+                last_period: g.last.map(|(_, p)| p).unwrap_or_default(),
+                rows: g.rows,
+                rows_by_status: g.by_status,
+                last_run: run_id.to_string(),
+                source_updated: g.source_updated,
+            })
+            .collect();
+        rows.sort_by(|a, b| {
+            (&a.indicator_id, &a.area_level).cmp(&(&b.indicator_id, &b.area_level))
+        });
+        rows
+    }
+}
+
+fn dictionary_keys(batch: &RecordBatch, name: &str) -> Vec<String> {
+    let column = batch
+        .column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<DictionaryArray<Int32Type>>())
+        .expect("a dictionary model column");
+    let values = column
+        .values()
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .expect("dictionary of text");
+    let labels: Vec<String> = values.iter().map(|v| v.unwrap_or("").to_string()).collect();
+    column
+        .keys()
+        .values()
+        .iter()
+        .map(|&k| labels[k as usize].clone())
+        .collect()
+}
+
+/// `catalog/coverage.parquet` from every pipeline's coverage rows; one `rows_<status>` column
+/// per status of the model.
+pub fn coverage_batch(rows: &[CoverageRow]) -> RecordBatch {
+    let text = |f: fn(&CoverageRow) -> &str| -> ArrayRef {
+        Arc::new(StringArray::from_iter_values(rows.iter().map(f)))
+    };
+    let count = |f: &dyn Fn(&CoverageRow) -> u64| -> ArrayRef {
+        Arc::new(Int64Array::from_iter_values(
+            rows.iter().map(|r| f(r) as i64),
+        ))
+    };
+    let mut fields = vec![
+        Field::new("pipeline", DataType::Utf8, false),
+        Field::new(col::INDICATOR_ID, DataType::Utf8, false),
+        Field::new(col::AREA_LEVEL, DataType::Utf8, false),
+        Field::new(col::SOURCE, DataType::Utf8, false),
+        Field::new("areas", DataType::Int64, false),
+        Field::new("first_period", DataType::Utf8, false),
+        Field::new("last_period", DataType::Utf8, false),
+        Field::new("rows", DataType::Int64, false),
+    ];
+    let mut columns: Vec<ArrayRef> = vec![
+        text(|r| &r.pipeline),
+        text(|r| &r.indicator_id),
+        text(|r| &r.area_level),
+        text(|r| &r.source),
+        count(&|r| r.areas),
+        text(|r| &r.first_period),
+        text(|r| &r.last_period),
+        count(&|r| r.rows),
+    ];
+    for status in Status::ALL {
+        fields.push(Field::new(format!("rows_{status}"), DataType::Int64, false));
+        let label = status.as_str();
+        columns.push(count(&|r| {
+            r.rows_by_status.get(label).copied().unwrap_or(0)
+        }));
+    }
+    fields.push(Field::new("last_run", DataType::Utf8, false));
+    columns.push(text(|r| &r.last_run));
+    fields.push(Field::new(
+        col::SOURCE_UPDATED,
+        DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        true,
+    ));
+    columns.push(Arc::new(
+        rows.iter()
+            .map(|r| r.source_updated)
+            .collect::<TimestampMicrosecondArray>()
+            .with_timezone("UTC"),
+    ));
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).expect("fields match columns")
+}

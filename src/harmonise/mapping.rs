@@ -1,0 +1,105 @@
+//! The checked `[map]` of a pipeline: what harmonise needs, with code lists loaded and markers
+//! resolved, so that harmonising never sees an unchecked string.
+//!
+//! Owns: the `Mapping` type and the built-in PxWeb cell markers.
+//! Must not: read pipeline files (pipeline/check.rs builds a Mapping) or touch Arrow.
+
+use std::collections::HashMap;
+
+use crate::harmonise::codes::CodeList;
+use crate::harmonise::periods::PeriodKind;
+use crate::model::Status;
+
+/// How to fill one model column.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Field {
+    /// The same model value on every row.
+    Fixed(String),
+    /// A source column, its codes mapped through `codes` when given.
+    Column {
+        column: String,
+        codes: Option<CodeList>,
+    },
+}
+
+/// How area codes are written in the source column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AreaNaming {
+    /// SCB region codes.
+    Code,
+    /// Area names, looked up in the area catalogue.
+    Name,
+}
+
+/// What a cell marker means.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Marker {
+    pub status: Status,
+    /// `Some(0.0)` for markers that stand for a true zero (PxWeb `-`).
+    pub value: Option<f64>,
+}
+
+/// The checked `[map]` of a pipeline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mapping {
+    pub indicator: Field,
+    pub area_column: String,
+    pub area_naming: AreaNaming,
+    pub area_codes: Option<CodeList>,
+    pub period_column: String,
+    pub period_kind: PeriodKind,
+    pub sex: Field,
+    pub age: Field,
+    pub grade: Field,
+    /// (model key, source column), sorted by key.
+    pub breakdown: Vec<(String, String)>,
+    pub unit: String,
+    pub value: String,
+    pub sample_size: Option<String>,
+    pub numerator: Option<String>,
+    pub denominator: Option<String>,
+    pub ci_lower: Option<String>,
+    pub ci_upper: Option<String>,
+    /// Cell markers (raw text of a status column or of a text value column) → meaning.
+    pub markers: HashMap<String, Marker>,
+    /// Decimal separator of numbers written as text.
+    pub decimal: char,
+}
+
+/// The PxWeb markers every pipeline knows (SOURCES a): `..` not available, `.` not applicable,
+/// `-` magnitude zero.
+pub fn builtin_markers() -> HashMap<String, Marker> {
+    // PxWeb writes `-` for "magnitude zero", not for missing: keep 0.0 with status `ok`, or a
+    // county total looks incomplete because municipalities that truly had none count as missing.
+    HashMap::from([
+        (
+            "..".to_string(),
+            Marker {
+                status: Status::Missing,
+                value: None,
+            },
+        ),
+        (
+            ".".to_string(),
+            Marker {
+                status: Status::NotApplicable,
+                value: None,
+            },
+        ),
+        (
+            "-".to_string(),
+            Marker {
+                status: Status::Ok,
+                value: Some(0.0),
+            },
+        ),
+    ])
+}
+
+/// The default model value of an unmapped dimension.
+pub mod defaults {
+    pub const SEX: &str = "T";
+    pub const AGE: &str = "total";
+    pub const GRADE: &str = "";
+    pub const VALUE_COLUMN: &str = "value";
+}

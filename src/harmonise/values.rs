@@ -1,0 +1,343 @@
+//! Values and their status, and the other numeric model columns (sample size, numerator,
+//! denominator, confidence limits), from numeric or text source columns.
+//!
+//! Owns: the explicit mapping of cell markers to status (PxWeb `..` `.` `-` built in, more per
+//! pipeline) and parsing numbers written as text, once per distinct text.
+//! Must not: map codes, areas or periods (mod.rs and its siblings do).
+
+use std::sync::Arc;
+
+use arrow_array::types::Int32Type;
+use arrow_array::{
+    Array, ArrayRef, DictionaryArray, Float64Array, Int32Array, Int64Array, StringArray,
+};
+
+use super::{HarmoniseError, Mapping, Marker, text_column};
+use crate::formats::Chunk;
+use crate::formats::csv::parse_number;
+use crate::formats::table::STATUS;
+use crate::model::Status;
+use crate::rejects::Reason;
+
+/// The value column and each row's status.
+pub(super) enum Measure {
+    /// A numeric value column (JSON-stat, PX), with the raw markers of the status column if any.
+    Numeric {
+        values: Float64Array,
+        markers: Option<(Int32Array, Vec<Result<Marker, String>>)>,
+    },
+    /// A value column written as text (CSV, XLSX): each distinct text is a number or a marker.
+    Text {
+        column: String,
+        keys: Int32Array,
+        per_category: Vec<Result<(Option<f64>, Status), String>>,
+    },
+}
+
+fn unknown_marker(marker: &str) -> String {
+    format!(
+        "marker `{marker}` has no status; give it one under [map], \
+         e.g. missing = {{ \"{marker}\" = \"suppressed\" }}"
+    )
+}
+
+/// Whether a status means there is no value to show.
+fn hides_value(status: Status) -> bool {
+    matches!(
+        status,
+        Status::Missing | Status::NotApplicable | Status::Suppressed
+    )
+}
+
+pub(super) fn measure(chunk: &Chunk, mapping: &Mapping) -> Result<Measure, HarmoniseError> {
+    let column = chunk.batch.column_by_name(&mapping.value);
+    if let Some(values) = column.and_then(|c| c.as_any().downcast_ref::<Float64Array>()) {
+        let markers = match chunk.batch.column_by_name(STATUS) {
+            Some(_) => {
+                let (keys, categories) = text_column(chunk, "value", STATUS)?;
+                let per_category = categories
+                    .iter()
+                    .map(|m| {
+                        let m = m.unwrap_or("");
+                        mapping
+                            .markers
+                            .get(m)
+                            .copied()
+                            .ok_or_else(|| unknown_marker(m))
+                    })
+                    .collect();
+                Some((keys, per_category))
+            }
+            None => None,
+        };
+        return Ok(Measure::Numeric {
+            values: values.clone(),
+            markers,
+        });
+    }
+    let (keys, categories) = text_column(chunk, "value", &mapping.value)?;
+    let per_category = categories
+        .iter()
+        .map(|text| {
+            let text = text.unwrap_or("");
+            if let Some(marker) = mapping.markers.get(text) {
+                Ok((marker.value, marker.status))
+            } else if text.trim().is_empty() {
+                Ok((None, Status::Missing))
+            } else {
+                parse_number(text, mapping.decimal)
+                    .map(|v| (Some(v), Status::Ok))
+                    .ok_or_else(|| {
+                        format!(
+                            "value `{text}` is not a number (decimal separator `{}`) nor a known marker",
+                            mapping.decimal
+                        )
+                    })
+            }
+        })
+        .collect();
+    Ok(Measure::Text {
+        column: mapping.value.clone(),
+        keys,
+        per_category,
+    })
+}
+
+impl Measure {
+    /// Row `i`'s value and status, or why it has none.
+    fn at(&self, i: usize) -> Result<(Option<f64>, Status), &str> {
+        match self {
+            Measure::Numeric { values, markers } => {
+                let value = values.is_valid(i).then(|| values.value(i));
+                let marker = match markers {
+                    Some((keys, per_category)) if keys.is_valid(i) => Some(
+                        per_category[keys.value(i) as usize]
+                            .as_ref()
+                            .map_err(|m| m.as_str())?,
+                    ),
+                    _ => None,
+                };
+                Ok(match marker {
+                    Some(marker) if marker.value.is_some() => (marker.value, marker.status),
+                    Some(marker) if hides_value(marker.status) => (None, marker.status),
+                    Some(marker) => (value, marker.status),
+                    None if value.is_none() => (None, Status::Missing),
+                    None => (value, Status::Ok),
+                })
+            }
+            Measure::Text {
+                keys, per_category, ..
+            } => {
+                if keys.is_null(i) {
+                    return Ok((None, Status::Missing));
+                }
+                per_category[keys.value(i) as usize]
+                    .as_ref()
+                    .map(|v| *v)
+                    .map_err(|m| m.as_str())
+            }
+        }
+    }
+
+    /// Why row `i` is refused, if it is (row number filled in by the caller).
+    pub(super) fn problem(&self, i: usize) -> Option<Reason> {
+        let message = self.at(i).err()?;
+        let column = match self {
+            Measure::Numeric { .. } => STATUS.to_string(),
+            Measure::Text { column, .. } => column.clone(),
+        };
+        Some(Reason {
+            row: 0,
+            rule: "value".into(),
+            message: format!("{column}: {message}"),
+            column,
+        })
+    }
+
+    pub(super) fn values(&self, keep: &[usize]) -> Float64Array {
+        keep.iter()
+            .map(|&i| self.at(i).expect("kept rows have a value").0)
+            .collect()
+    }
+
+    /// The status column: a dictionary over every status label.
+    pub(super) fn statuses(&self, keep: &[usize]) -> ArrayRef {
+        let keys: Int32Array = keep
+            .iter()
+            .map(|&i| {
+                let status = self.at(i).expect("kept rows have a status").1;
+                Status::ALL
+                    .iter()
+                    .position(|s| *s == status)
+                    .expect("a status") as i32
+            })
+            .collect::<Vec<_>>()
+            .into();
+        let labels = StringArray::from_iter_values(Status::ALL.iter().map(|s| s.as_str()));
+        Arc::new(
+            DictionaryArray::<Int32Type>::try_new(keys, Arc::new(labels))
+                .expect("keys index the labels"),
+        )
+    }
+}
+
+/// The optional numeric columns of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Extra {
+    SampleSize,
+    Numerator,
+    Denominator,
+    CiLower,
+    CiUpper,
+}
+
+impl Extra {
+    const ALL: [Extra; 5] = [
+        Extra::SampleSize,
+        Extra::Numerator,
+        Extra::Denominator,
+        Extra::CiLower,
+        Extra::CiUpper,
+    ];
+
+    fn key(self) -> &'static str {
+        match self {
+            Extra::SampleSize => "sample_size",
+            Extra::Numerator => "numerator",
+            Extra::Denominator => "denominator",
+            Extra::CiLower => "ci_lower",
+            Extra::CiUpper => "ci_upper",
+        }
+    }
+
+    fn column(self, mapping: &Mapping) -> Option<&String> {
+        match self {
+            Extra::SampleSize => mapping.sample_size.as_ref(),
+            Extra::Numerator => mapping.numerator.as_ref(),
+            Extra::Denominator => mapping.denominator.as_ref(),
+            Extra::CiLower => mapping.ci_lower.as_ref(),
+            Extra::CiUpper => mapping.ci_upper.as_ref(),
+        }
+    }
+}
+
+/// One optional numeric column, read per row.
+enum Numbers {
+    Absent,
+    Numeric(Float64Array),
+    Text {
+        column: String,
+        keys: Int32Array,
+        per_category: Vec<Result<Option<f64>, String>>,
+    },
+}
+
+impl Numbers {
+    fn at(&self, i: usize) -> Result<Option<f64>, &str> {
+        match self {
+            Numbers::Absent => Ok(None),
+            Numbers::Numeric(values) => Ok(values.is_valid(i).then(|| values.value(i))),
+            Numbers::Text {
+                keys, per_category, ..
+            } => {
+                if keys.is_null(i) {
+                    return Ok(None);
+                }
+                per_category[keys.value(i) as usize]
+                    .as_ref()
+                    .map(|v| *v)
+                    .map_err(|m| m.as_str())
+            }
+        }
+    }
+}
+
+/// Sample size, numerator, denominator and confidence limits.
+pub(super) struct Extras {
+    columns: Vec<(Extra, Numbers)>,
+}
+
+pub(super) fn extras(chunk: &Chunk, mapping: &Mapping) -> Result<Extras, HarmoniseError> {
+    let mut columns = Vec::new();
+    for extra in Extra::ALL {
+        let numbers = match extra.column(mapping) {
+            None => Numbers::Absent,
+            Some(column) => {
+                let array = chunk.batch.column_by_name(column);
+                match array.and_then(|a| a.as_any().downcast_ref::<Float64Array>()) {
+                    Some(values) => Numbers::Numeric(values.clone()),
+                    None => {
+                        let (keys, categories) = text_column(chunk, extra.key(), column)?;
+                        let integer = extra == Extra::SampleSize;
+                        let per_category = categories
+                            .iter()
+                            .map(|text| parse_extra(text.unwrap_or(""), integer, mapping))
+                            .collect();
+                        Numbers::Text {
+                            column: column.clone(),
+                            keys,
+                            per_category,
+                        }
+                    }
+                }
+            }
+        };
+        columns.push((extra, numbers));
+    }
+    Ok(Extras { columns })
+}
+
+fn parse_extra(text: &str, integer: bool, mapping: &Mapping) -> Result<Option<f64>, String> {
+    if text.trim().is_empty() || mapping.markers.contains_key(text) {
+        return Ok(None);
+    }
+    match parse_number(text, mapping.decimal) {
+        Some(v) if integer && v.fract() != 0.0 => Err(format!("`{text}` is not a whole number")),
+        Some(v) => Ok(Some(v)),
+        None => Err(format!(
+            "`{text}` is not a number (decimal separator `{}`)",
+            mapping.decimal
+        )),
+    }
+}
+
+impl Extras {
+    pub(super) fn problem(&self, i: usize) -> Option<Reason> {
+        self.columns.iter().find_map(|(extra, numbers)| {
+            let message = numbers.at(i).err()?;
+            let column = match numbers {
+                Numbers::Text { column, .. } => column.clone(),
+                _ => extra.key().to_string(),
+            };
+            Some(Reason {
+                row: 0,
+                rule: extra.key().to_string(),
+                message: format!("{column}: {message}"),
+                column,
+            })
+        })
+    }
+
+    fn numbers(&self, extra: Extra) -> &Numbers {
+        &self
+            .columns
+            .iter()
+            .find(|(e, _)| *e == extra)
+            .expect("every extra is read")
+            .1
+    }
+
+    pub(super) fn sample_size(&self, keep: &[usize]) -> Int64Array {
+        let numbers = self.numbers(Extra::SampleSize);
+        keep.iter()
+            .map(|&i| numbers.at(i).expect("kept rows parse").map(|v| v as i64))
+            .collect()
+    }
+
+    pub(super) fn number(&self, extra: Extra, keep: &[usize]) -> Float64Array {
+        let numbers = self.numbers(extra);
+        keep.iter()
+            .map(|&i| numbers.at(i).expect("kept rows parse"))
+            .collect()
+    }
+}

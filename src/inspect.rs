@@ -1,0 +1,241 @@
+//! `indikator inspect`: what an operator looks at before writing a pipeline.
+//!
+//! Owns: choosing a decoder for a file and summarising the decoded table (dimensions and sizes,
+//! cells, non-null cells, raw status markers) as text or one JSON object.
+//! Must not: map, validate or write anything.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use arrow_array::types::Int32Type;
+use arrow_array::{Array, DictionaryArray, StringArray};
+use serde_json::json;
+
+use crate::formats::csv::{CsvOptions, encoding_for};
+use crate::formats::{CellStatus, DecodeError, Format, SourceTable};
+
+/// A format chosen on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FormatChoice {
+    Jsonstat,
+    Csv,
+}
+
+/// Decoder choices of `inspect` (all optional).
+#[derive(Debug, Default)]
+pub struct InspectOptions {
+    pub format: Option<FormatChoice>,
+    pub delimiter: Option<char>,
+    pub encoding: Option<String>,
+}
+
+/// Errors of `inspect`; each names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum InspectError {
+    #[error("cannot read {}", .path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot tell the format of {}; give --format jsonstat or --format csv", .0.display())]
+    UnknownFormat(PathBuf),
+    #[error("`{0}` is not an encoding; use utf-8, windows-1252 or iso-8859-1")]
+    Encoding(String),
+    #[error("the delimiter must be one ASCII character")]
+    Delimiter,
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+}
+
+/// One dimension (cube) or column (rows) and how many distinct values it has.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DimensionSummary {
+    pub id: String,
+    pub size: usize,
+    /// The first few codes, for a glance.
+    pub first: Vec<String>,
+}
+
+/// What `inspect` shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inspection {
+    pub file: String,
+    pub format: &'static str,
+    pub dimensions: Vec<DimensionSummary>,
+    /// Cells of a cube, rows of a CSV.
+    pub cells: u64,
+    /// Cells whose source value is a number (before markers are mapped); for CSV, rows with no
+    /// empty field.
+    pub non_null: u64,
+    /// Raw status markers and how many cells carry each.
+    pub status_counts: BTreeMap<String, u64>,
+}
+
+/// How many codes of each dimension the text output shows.
+const FIRST_CODES: usize = 5;
+
+/// Decodes `path` and summarises it.
+pub fn inspect(path: &Path, options: &InspectOptions) -> Result<Inspection, InspectError> {
+    let bytes = std::fs::read(path).map_err(|source| InspectError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let choice = match options.format {
+        Some(choice) => choice,
+        None => match path.extension().and_then(|e| e.to_str()) {
+            Some("json") => FormatChoice::Jsonstat,
+            Some("csv") | Some("txt") => FormatChoice::Csv,
+            _ => return Err(InspectError::UnknownFormat(path.to_path_buf())),
+        },
+    };
+    let format = match choice {
+        FormatChoice::Jsonstat => Format::Jsonstat,
+        FormatChoice::Csv => {
+            let mut csv = CsvOptions::default();
+            if let Some(label) = &options.encoding {
+                csv.encoding =
+                    encoding_for(label).ok_or_else(|| InspectError::Encoding(label.clone()))?;
+            }
+            if let Some(delimiter) = options.delimiter {
+                csv.delimiter = u8::try_from(delimiter)
+                    .ok()
+                    .filter(u8::is_ascii)
+                    .ok_or(InspectError::Delimiter)?;
+            }
+            Format::Csv(csv)
+        }
+    };
+    let origin = path.display().to_string();
+    let table = format.decode(&bytes, &origin)?;
+    Ok(summarise(&table, origin, choice))
+}
+
+fn summarise(table: &SourceTable, file: String, choice: FormatChoice) -> Inspection {
+    match table.cube() {
+        Some(cube) => {
+            let mut status_counts = BTreeMap::new();
+            match &cube.status {
+                CellStatus::None => {}
+                CellStatus::All(marker) => {
+                    status_counts.insert(marker.clone(), cube.values.len() as u64);
+                }
+                CellStatus::Sparse { markers, cells } => {
+                    for &(_, m) in cells {
+                        *status_counts
+                            .entry(markers[m as usize].clone())
+                            .or_default() += 1;
+                    }
+                }
+            }
+            Inspection {
+                file,
+                format: "json-stat",
+                dimensions: cube
+                    .dimensions
+                    .iter()
+                    .map(|d| DimensionSummary {
+                        id: d.id.clone(),
+                        size: d.codes.len(),
+                        first: d.codes.iter().take(FIRST_CODES).cloned().collect(),
+                    })
+                    .collect(),
+                cells: cube.values.len() as u64,
+                non_null: (cube.values.len() - cube.values.null_count()) as u64,
+                status_counts,
+            }
+        }
+        None => {
+            let chunk = table.all();
+            let mut dimensions = Vec::new();
+            let mut empty = vec![false; chunk.batch.num_rows()];
+            for (field, column) in chunk
+                .batch
+                .schema()
+                .fields()
+                .iter()
+                .zip(chunk.batch.columns())
+            {
+                let Some(dictionary) = column.as_any().downcast_ref::<DictionaryArray<Int32Type>>()
+                else {
+                    continue;
+                };
+                let values = dictionary
+                    .values()
+                    .as_any()
+                    .downcast_ref::<StringArray>()
+                    .expect("text columns are dictionaries of strings");
+                for (row, key) in dictionary.keys().iter().enumerate() {
+                    empty[row] |= key.is_none_or(|k| values.value(k as usize).is_empty());
+                }
+                dimensions.push(DimensionSummary {
+                    id: field.name().clone(),
+                    size: values.len(),
+                    first: values
+                        .iter()
+                        .take(FIRST_CODES)
+                        .map(|v| v.unwrap_or("").to_string())
+                        .collect(),
+                });
+            }
+            Inspection {
+                file,
+                format: match choice {
+                    FormatChoice::Csv => "csv",
+                    FormatChoice::Jsonstat => "json-stat",
+                },
+                dimensions,
+                cells: chunk.batch.num_rows() as u64,
+                non_null: empty.iter().filter(|e| !**e).count() as u64,
+                status_counts: BTreeMap::new(),
+            }
+        }
+    }
+}
+
+impl Inspection {
+    /// The `--json` form: `dimensions` [{id, size}], `cells`, `non_null`, `status_counts`.
+    pub fn to_json(&self) -> serde_json::Value {
+        json!({
+            "file": self.file,
+            "format": self.format,
+            "dimensions": self.dimensions.iter().map(|d| json!({"id": d.id, "size": d.size})).collect::<Vec<_>>(),
+            "cells": self.cells,
+            "non_null": self.non_null,
+            "status_counts": self.status_counts,
+        })
+    }
+}
+
+impl std::fmt::Display for Inspection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "{} ({})", self.file, self.format)?;
+        let width = self
+            .dimensions
+            .iter()
+            .map(|d| d.id.len())
+            .max()
+            .unwrap_or(0);
+        for d in &self.dimensions {
+            let more = if d.size > d.first.len() { ", …" } else { "" };
+            writeln!(
+                f,
+                "  {:<width$}  {:>6}  {}{more}",
+                d.id,
+                d.size,
+                d.first.join(", ")
+            )?;
+        }
+        writeln!(f, "cells: {}, non-null: {}", self.cells, self.non_null)?;
+        if self.status_counts.is_empty() {
+            writeln!(f, "status markers: none")
+        } else {
+            let counts: Vec<String> = self
+                .status_counts
+                .iter()
+                .map(|(marker, n)| format!("`{marker}` {n}"))
+                .collect();
+            writeln!(f, "status markers: {}", counts.join(", "))
+        }
+    }
+}

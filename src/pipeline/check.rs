@@ -1,0 +1,488 @@
+//! Checking pipeline files: `PipelineFile` (as written) → [`Pipeline`] (resolved and checked),
+//! reporting every problem of every file at once.
+//!
+//! Owns: the rules a pipeline file must follow beyond its TOML shape (ids, paths, code lists,
+//! schemas, statuses, units) and the uncatalogued-indicator warning.
+//! Must not: run anything or touch the warehouse and ledger.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use super::spec::{
+    AreaBy, CodesSpec, DEFAULT_MAX_REJECT_RATIO, DimensionSpec, FormatSpec, OrTable, PipelineFile,
+    SourceSpec,
+};
+use super::{Origin, Pipeline, SourceKind};
+use crate::catalog::Catalogue;
+use crate::config::{Settings, toml_problem};
+use crate::formats::Format;
+use crate::formats::csv::{CsvOptions, encoding_for};
+use crate::harmonise::codes::{CodeList, canonical_age, canonical_grade, canonical_sex};
+use crate::harmonise::mapping::{AreaNaming, Field, Mapping, Marker, builtin_markers, defaults};
+use crate::model::Status;
+use crate::problem::Problem;
+use crate::sources::file::FileSource;
+use crate::validate::TableSchema;
+
+/// Pipelines that passed their checks, and every problem found (errors and warnings).
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub pipelines: Vec<Pipeline>,
+    pub problems: Vec<Problem>,
+}
+
+/// Loads and checks every pipeline file under the settings' pipelines directory.
+pub fn load_all(settings: &Settings, catalogue: &Catalogue) -> Loaded {
+    let mut loaded = Loaded::default();
+    match settings.pipeline_files() {
+        Ok(files) => {
+            for file in files {
+                match check_file(&file, settings, catalogue) {
+                    Ok((pipeline, warnings)) => {
+                        loaded.problems.extend(warnings);
+                        loaded.pipelines.push(pipeline);
+                    }
+                    Err(problems) => loaded.problems.extend(problems),
+                }
+            }
+        }
+        Err(problem) => loaded.problems.push(problem),
+    }
+    let mut seen: HashMap<String, PathBuf> = HashMap::new();
+    for pipeline in &loaded.pipelines {
+        if let Some(first) = seen.insert(pipeline.id.clone(), pipeline.file.clone()) {
+            loaded.problems.push(Problem::error(
+                &pipeline.file,
+                "id",
+                format!(
+                    "id `{}` is already used by {}; ids name warehouse partitions and must be unique",
+                    pipeline.id,
+                    first.display()
+                ),
+            ));
+        }
+    }
+    loaded
+}
+
+/// Reads and checks one pipeline file: the pipeline and its warnings, or every problem.
+pub fn check_file(
+    path: &Path,
+    settings: &Settings,
+    catalogue: &Catalogue,
+) -> Result<(Pipeline, Vec<Problem>), Vec<Problem>> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        vec![Problem::error(
+            path,
+            "",
+            format!("cannot read the pipeline file: {e}"),
+        )]
+    })?;
+    let file: PipelineFile =
+        toml::from_str(&text).map_err(|e| vec![key_problem(path, &text, &e)])?;
+    let mut checker = Checker {
+        path,
+        settings,
+        problems: Vec::new(),
+        fingerprint: blake3::Hasher::new(),
+    };
+    checker.fingerprint.update(text.as_bytes());
+    let pipeline = checker.pipeline(file, catalogue);
+    let (errors, warnings): (Vec<_>, Vec<_>) =
+        checker.problems.into_iter().partition(Problem::is_error);
+    match pipeline {
+        Some(pipeline) if errors.is_empty() => Ok((pipeline, warnings)),
+        _ => Err(errors.into_iter().chain(warnings).collect()),
+    }
+}
+
+/// A TOML error as a problem with the key path found from the error's position in the text:
+/// the enclosing `[table]`, the key on the error's line, and the field serde names, if another.
+fn key_problem(path: &Path, text: &str, error: &toml::de::Error) -> Problem {
+    let mut problem = toml_problem(path, error);
+    let Some(span) = error.span() else {
+        return problem;
+    };
+    let before = &text[..span.start.min(text.len())];
+    let table = before.lines().rev().find_map(|line| {
+        let line = line.trim();
+        line.strip_prefix('[')
+            .and_then(|l| l.strip_suffix(']'))
+            .map(str::to_string)
+    });
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line_key = text[line_start..]
+        .split(['=', '\n'])
+        .next()
+        .map(|k| k.trim().trim_matches('"').to_string())
+        .filter(|k| !k.is_empty() && !k.starts_with('['));
+    let named = (!problem.key.is_empty()).then(|| problem.key.clone());
+    let keys = match (line_key, named) {
+        (Some(line), Some(named)) if line != named => vec![line, named],
+        (line, named) => line.or(named).into_iter().collect(),
+    };
+    problem.key = table.into_iter().chain(keys).collect::<Vec<_>>().join(".");
+    problem
+}
+
+struct Checker<'a> {
+    path: &'a Path,
+    settings: &'a Settings,
+    problems: Vec<Problem>,
+    fingerprint: blake3::Hasher,
+}
+
+impl Checker<'_> {
+    fn error(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        self.problems.push(Problem::error(self.path, key, message));
+    }
+
+    fn pipeline(&mut self, file: PipelineFile, catalogue: &Catalogue) -> Option<Pipeline> {
+        if file.id.is_empty()
+            || !file
+                .id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            self.error(
+                "id",
+                format!(
+                    "`{}` must be lowercase letters, digits and `-` only",
+                    file.id
+                ),
+            );
+        }
+        if let Some(schedule) = &file.schedule {
+            let fields = schedule.split_whitespace().count();
+            if !(5..=6).contains(&fields) {
+                self.error(
+                    "schedule",
+                    format!(
+                        "`{schedule}` has {fields} fields; a crontab has 5 (or 6 with seconds)"
+                    ),
+                );
+            }
+        }
+        let max_reject_ratio = file.max_reject_ratio.unwrap_or(DEFAULT_MAX_REJECT_RATIO);
+        if !(0.0..=1.0).contains(&max_reject_ratio) {
+            self.error(
+                "max_reject_ratio",
+                format!("{max_reject_ratio} is not a share between 0.0 and 1.0"),
+            );
+        }
+        let (source, format, origin) = self.source(&file.source)?;
+        let schema = file.validate.as_ref().and_then(|v| {
+            let path = self.settings.root.join(&v.schema);
+            match std::fs::read(&path) {
+                Ok(bytes) => {
+                    self.fingerprint.update(&bytes);
+                }
+                Err(e) => {
+                    self.error(
+                        "validate.schema",
+                        format!(
+                            "cannot read {} ({e}); the path is relative to {}",
+                            path.display(),
+                            self.settings.root.display()
+                        ),
+                    );
+                    return None;
+                }
+            }
+            TableSchema::load(&path)
+                .map_err(|problems| self.problems.extend(problems))
+                .ok()
+        });
+        let mapping = self.mapping(&file, &format, catalogue)?;
+        Some(Pipeline {
+            id: file.id,
+            file: self.path.to_path_buf(),
+            schedule: file.schedule,
+            timezone: file.timezone,
+            description: file.description,
+            source,
+            format,
+            origin,
+            schema,
+            mapping,
+            max_reject_ratio,
+            fingerprint: self.fingerprint.finalize().to_hex().to_string(),
+        })
+    }
+
+    fn source(&mut self, spec: &SourceSpec) -> Option<(SourceKind, Format, Origin)> {
+        let SourceSpec::File(file) = spec;
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let path = dir.join(&file.path);
+        if !path.is_file() {
+            self.error(
+                "source.path",
+                format!(
+                    "{} does not exist (the path is relative to the pipeline file)",
+                    path.display()
+                ),
+            );
+        }
+        let format = match file.format {
+            FormatSpec::Jsonstat => Format::Jsonstat,
+            FormatSpec::Csv => {
+                let mut options = CsvOptions::default();
+                if let Some(delimiter) = &file.delimiter {
+                    match delimiter.as_bytes() {
+                        [b] if b.is_ascii() => options.delimiter = *b,
+                        _ => self.error(
+                            "source.delimiter",
+                            format!("`{delimiter}` must be one ASCII character, e.g. \";\""),
+                        ),
+                    }
+                }
+                if let Some(label) = &file.encoding {
+                    match encoding_for(label) {
+                        Some(encoding) => options.encoding = encoding,
+                        None => self.error(
+                            "source.encoding",
+                            format!("`{label}` is not an encoding; use utf-8, windows-1252 or iso-8859-1"),
+                        ),
+                    }
+                }
+                if let Some(decimal) = &file.decimal {
+                    match decimal.as_str() {
+                        "." => options.decimal = '.',
+                        "," => options.decimal = ',',
+                        _ => self.error(
+                            "source.decimal",
+                            format!("`{decimal}` must be \".\" or \",\""),
+                        ),
+                    }
+                }
+                if let Some(header) = file.header {
+                    options.header = header;
+                }
+                Format::Csv(options)
+            }
+        };
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let origin = Origin {
+            producer: file.producer.clone().unwrap_or_else(|| "file".into()),
+            table: file.table.clone().unwrap_or(name),
+            url: path.display().to_string(),
+        };
+        Some((SourceKind::File(FileSource { path }), format, origin))
+    }
+
+    fn codes(&mut self, key: &str, spec: &Option<CodesSpec>) -> Option<CodeList> {
+        match spec.as_ref()? {
+            OrTable::Table(map) => Some(CodeList::inline(map.clone())),
+            OrTable::Text(name) => {
+                let path = self
+                    .settings
+                    .schemas_dir
+                    .join("codelists")
+                    .join(format!("{name}.toml"));
+                if let Ok(bytes) = std::fs::read(&path) {
+                    self.fingerprint.update(&bytes);
+                }
+                match CodeList::load(&path) {
+                    Ok(list) => Some(list),
+                    Err(e) => {
+                        self.error(key, format!("code list `{name}`: {e}"));
+                        None
+                    }
+                }
+            }
+        }
+    }
+
+    /// A sex/age/grade mapping: a column (codes mapped, then checked per category when the
+    /// table is read) or a fixed value checked now.
+    fn dimension(
+        &mut self,
+        key: &str,
+        spec: &Option<DimensionSpec>,
+        default: &str,
+        canonical: impl Fn(&str) -> Result<String, String>,
+    ) -> Field {
+        let fixed = |checker: &mut Self, value: &str| {
+            if let Err(message) = canonical(value) {
+                checker.error(key, message);
+            }
+            Field::Fixed(value.to_string())
+        };
+        match spec {
+            None => Field::Fixed(default.to_string()),
+            Some(OrTable::Text(column)) => Field::Column {
+                column: column.clone(),
+                codes: None,
+            },
+            Some(OrTable::Table(table)) => match (&table.column, &table.value) {
+                (Some(column), None) => Field::Column {
+                    column: column.clone(),
+                    codes: self.codes(&format!("{key}.codes"), &table.codes),
+                },
+                (None, Some(value)) => fixed(self, value),
+                _ => {
+                    self.error(key, "give either `column` or `value`, not both or neither");
+                    Field::Fixed(default.to_string())
+                }
+            },
+        }
+    }
+
+    fn mapping(
+        &mut self,
+        file: &PipelineFile,
+        format: &Format,
+        catalogue: &Catalogue,
+    ) -> Option<Mapping> {
+        let map = &file.map;
+        let indicator = match &map.indicator {
+            OrTable::Text(id) => {
+                if id.trim().is_empty() {
+                    self.error("map.indicator", "the indicator id is empty");
+                }
+                Field::Fixed(id.clone())
+            }
+            OrTable::Table(spec) => Field::Column {
+                column: spec.column.clone(),
+                codes: self.codes("map.indicator.codes", &spec.codes),
+            },
+        };
+        let known: Vec<&str> = match &indicator {
+            Field::Fixed(id) => vec![id.as_str()],
+            Field::Column {
+                codes: Some(codes), ..
+            } => codes.pairs().map(|(_, target)| target).collect(),
+            Field::Column { .. } => vec![],
+        };
+        for id in known {
+            if !catalogue.indicators.contains_key(id) {
+                self.problems.push(Problem::warning(
+                    self.path,
+                    "map.indicator",
+                    format!("indicator `{id}` is not in schemas/indicators.toml; it passes through as uncatalogued"),
+                ));
+            }
+        }
+        let (area_column, area_naming, area_codes) = match &map.area {
+            OrTable::Text(column) => (column.clone(), AreaNaming::Code, None),
+            OrTable::Table(spec) => (
+                spec.column.clone(),
+                match spec.by {
+                    AreaBy::Code => AreaNaming::Code,
+                    AreaBy::Name => AreaNaming::Name,
+                },
+                self.codes("map.area.codes", &spec.codes),
+            ),
+        };
+        if area_naming == AreaNaming::Name && catalogue.areas.is_none() {
+            self.error(
+                "map.area.by",
+                format!(
+                    "areas named by name need {}; add it or map codes",
+                    self.settings
+                        .schemas_dir
+                        .join(crate::catalog::AREAS_FILE)
+                        .display()
+                ),
+            );
+        }
+        let (period_column, period_kind) = match &map.period {
+            OrTable::Text(column) => (column.clone(), crate::harmonise::periods::PeriodKind::Auto),
+            OrTable::Table(spec) => (spec.column.clone(), spec.kind),
+        };
+        let sex = self.dimension("map.sex", &map.sex, defaults::SEX, |v| {
+            canonical_sex(v)
+                .map(|s| s.to_string())
+                .map_err(|e| e.to_string())
+        });
+        let age = self.dimension("map.age", &map.age, defaults::AGE, |v| {
+            canonical_age(v).map_err(|e| e.to_string())
+        });
+        let grade = self.dimension("map.grade", &map.grade, defaults::GRADE, |v| {
+            canonical_grade(v).map_err(|e| e.to_string())
+        });
+        for key in map.breakdown.keys() {
+            if !is_name(key) {
+                self.error(
+                    format!("map.breakdown.{key}"),
+                    "breakdown keys must be lowercase letters, digits and `_`",
+                );
+            }
+        }
+        if !is_name(&map.unit) {
+            self.error(
+                "map.unit",
+                format!(
+                    "`{}` must be a lowercase word such as count, percent, per_1000, sek",
+                    map.unit
+                ),
+            );
+        }
+        let mut markers = builtin_markers();
+        let mut custom: BTreeMap<&String, &String> = BTreeMap::new();
+        custom.extend(&map.missing);
+        for (marker, status) in custom {
+            match Status::parse(status) {
+                Some(status) => {
+                    markers.insert(
+                        marker.clone(),
+                        Marker {
+                            status,
+                            value: None,
+                        },
+                    );
+                }
+                None => self.error(
+                    format!("map.missing.\"{marker}\""),
+                    format!(
+                        "`{status}` is not a status; use one of {}",
+                        Status::ALL
+                            .iter()
+                            .map(|s| s.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ),
+            }
+        }
+        Some(Mapping {
+            indicator,
+            area_column,
+            area_naming,
+            area_codes,
+            period_column,
+            period_kind,
+            sex,
+            age,
+            grade,
+            breakdown: map
+                .breakdown
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            unit: map.unit.clone(),
+            value: map
+                .value
+                .clone()
+                .unwrap_or_else(|| defaults::VALUE_COLUMN.into()),
+            sample_size: map.sample_size.clone(),
+            numerator: map.numerator.clone(),
+            denominator: map.denominator.clone(),
+            ci_lower: map.ci_lower.clone(),
+            ci_upper: map.ci_upper.clone(),
+            markers,
+            decimal: format.decimal(),
+        })
+    }
+}
+
+/// `[a-z0-9_]+`.
+fn is_name(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}

@@ -1,0 +1,64 @@
+//! Pipelines: their definition (a TOML file, checked once) and their run
+//! (fetch → decode → validate → harmonise → stage → commit → ledger).
+//!
+//! Owns: the checked [`Pipeline`] and the list of source kinds.
+//! Must not: know when pipelines run (the CLI and the scheduler decide) or how each stage works
+//! inside (formats, validate, harmonise, warehouse do).
+
+pub mod check;
+pub mod run;
+pub mod spec;
+
+use std::path::PathBuf;
+
+use crate::formats::Format;
+use crate::harmonise::Mapping;
+use crate::sources::file::FileSource;
+use crate::sources::{Fetched, Source, SourceError};
+use crate::validate::TableSchema;
+
+pub use check::{Loaded, check_file, load_all};
+pub use run::{RunContext, RunError, RunOutcome, Step, run};
+
+/// A checked pipeline: every path resolved, code list loaded and value checked.
+#[derive(Debug)]
+pub struct Pipeline {
+    pub id: String,
+    /// The pipeline file it was read from.
+    pub file: PathBuf,
+    pub schedule: Option<String>,
+    pub timezone: Option<String>,
+    pub description: Option<String>,
+    pub source: SourceKind,
+    pub format: Format,
+    /// What the model's `source`, `source_table` and `source_url` columns say.
+    pub origin: Origin,
+    pub schema: Option<TableSchema>,
+    pub mapping: Mapping,
+    pub max_reject_ratio: f64,
+    /// Hash of everything that shapes the output besides the data: the pipeline file, its table
+    /// schema and code lists. Part of the content hash, so that editing a mapping reruns.
+    pub fingerprint: String,
+}
+
+/// The model's source columns for a pipeline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Origin {
+    pub producer: String,
+    pub table: String,
+    pub url: String,
+}
+
+/// The only list of source kinds: one variant per file in `sources/`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SourceKind {
+    File(FileSource),
+}
+
+impl Source for SourceKind {
+    async fn fetch(&self) -> Result<Fetched, SourceError> {
+        match self {
+            Self::File(source) => source.fetch().await,
+        }
+    }
+}

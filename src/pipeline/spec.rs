@@ -1,0 +1,197 @@
+//! A pipeline file exactly as written (DESIGN §5): serde types, nothing resolved or checked.
+//!
+//! Owns: the keys operators write and their defaults.
+//! Must not: resolve paths, load code lists or schemas (check.rs does), or run anything.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::harmonise::periods::PeriodKind;
+
+/// Default for [`PipelineFile::max_reject_ratio`]: any refused row fails the run.
+pub const DEFAULT_MAX_REJECT_RATIO: f64 = 0.0;
+
+/// A pipeline file as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineFile {
+    /// `[a-z0-9-]+`, unique; names the warehouse partition.
+    pub id: String,
+    /// Crontab (5 fields, or 6 with seconds), evaluated in `timezone`; used by the daemon.
+    pub schedule: Option<String>,
+    pub timezone: Option<String>,
+    pub description: Option<String>,
+    /// Largest share of source rows that may be refused before the run fails (0.0–1.0).
+    #[serde(default)]
+    pub max_reject_ratio: Option<f64>,
+    pub source: SourceSpec,
+    pub validate: Option<ValidateSpec>,
+    pub map: MapSpec,
+}
+
+/// `[source]`: where the data comes from. One variant per source kind.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum SourceSpec {
+    File(FileSpec),
+}
+
+/// `kind = "file"`: a local file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSpec {
+    /// Relative to the pipeline file.
+    pub path: PathBuf,
+    pub format: FormatSpec,
+    /// The producer written to the model's `source` column (`scb`, `lupp`); default `file`.
+    pub producer: Option<String>,
+    /// The table id written to `source_table`; default the file name.
+    pub table: Option<String>,
+    /// CSV: one character, default `,`.
+    pub delimiter: Option<String>,
+    /// CSV: `utf-8` (default), `windows-1252`, `iso-8859-1`.
+    pub encoding: Option<String>,
+    /// CSV: `.` (default) or `,`.
+    pub decimal: Option<String>,
+    /// CSV: whether the first row names the columns (default true).
+    pub header: Option<bool>,
+}
+
+/// Decoders a file source can use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FormatSpec {
+    Jsonstat,
+    Csv,
+}
+
+/// `[validate]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidateSpec {
+    /// A Frictionless Table Schema, relative to the project root (the settings directory).
+    pub schema: PathBuf,
+}
+
+/// `[map]`: SourceTable columns → model columns.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MapSpec {
+    pub indicator: IndicatorSpec,
+    pub area: AreaSpec,
+    pub period: PeriodSpec,
+    pub sex: Option<DimensionSpec>,
+    pub age: Option<DimensionSpec>,
+    pub grade: Option<DimensionSpec>,
+    /// Model key → source column, for every other dimension kept.
+    #[serde(default)]
+    pub breakdown: BTreeMap<String, String>,
+    pub unit: String,
+    /// The value column; default `value` (the numeric column of JSON-stat and PX tables).
+    pub value: Option<String>,
+    pub sample_size: Option<String>,
+    pub numerator: Option<String>,
+    pub denominator: Option<String>,
+    pub ci_lower: Option<String>,
+    pub ci_upper: Option<String>,
+    /// Cell markers → status, added to the built-in PxWeb markers (`..`, `.`, `-`).
+    #[serde(default)]
+    pub missing: BTreeMap<String, String>,
+}
+
+/// `indicator = "id"` (a fixed id) or `{ column, codes }`.
+pub type IndicatorSpec = OrTable<ColumnSpec>;
+
+/// `area = "Region"` (a column) or `{ column, by = "code" | "name", codes }`.
+pub type AreaSpec = OrTable<AreaColumnSpec>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AreaColumnSpec {
+    pub column: String,
+    #[serde(default)]
+    pub by: AreaBy,
+    pub codes: Option<CodesSpec>,
+}
+
+/// How an area column names areas.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AreaBy {
+    /// SCB region codes (`00`, `01`, `0180`).
+    #[default]
+    Code,
+    /// Names (`Stockholm`, `Stockholms län`), looked up in `schemas/areas.csv`.
+    Name,
+}
+
+/// `period = "Tid"` (a column, kind auto) or `{ column, kind }`.
+pub type PeriodSpec = OrTable<PeriodColumnSpec>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeriodColumnSpec {
+    pub column: String,
+    #[serde(default = "auto")]
+    pub kind: PeriodKind,
+}
+
+fn auto() -> PeriodKind {
+    PeriodKind::Auto
+}
+
+/// `sex = "Kon"` (a column), `{ column, codes }` or `{ value = "T" }` for a table without one.
+pub type DimensionSpec = OrTable<DimensionColumnSpec>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DimensionColumnSpec {
+    pub column: Option<String>,
+    pub codes: Option<CodesSpec>,
+    /// A fixed model value for every row.
+    pub value: Option<String>,
+}
+
+/// `{ column, codes }` where the column is required.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnSpec {
+    pub column: String,
+    pub codes: Option<CodesSpec>,
+}
+
+/// Inline codes `{ "1" = "M" }` or the name of `schemas/codelists/<name>.toml`.
+pub type CodesSpec = OrTable<BTreeMap<String, String>>;
+
+/// A key written either as a string or as a table. Unlike `#[serde(untagged)]`, a mistake inside
+/// the table (an unknown key, a missing `column`) keeps serde's precise message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OrTable<T> {
+    Text(String),
+    Table(T),
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for OrTable<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Visitor<T> {
+            type Value = OrTable<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string or a table")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
+                Ok(OrTable::Text(text.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(OrTable::Table)
+            }
+        }
+        deserializer.deserialize_any(Visitor(std::marker::PhantomData))
+    }
+}

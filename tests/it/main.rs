@@ -1,0 +1,8 @@
+//! Integration tests: the real `indikator` executable in a fresh temporary project.
+//! One test binary (one link step on CI's two cores), one module per topic.
+
+mod bad_input;
+mod cli;
+mod crash;
+mod readers;
+mod util;

@@ -1,0 +1,115 @@
+//! Shared helpers: a temporary project with the bundled samples, running the binary, and the
+//! Python readers.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A temporary project: the repository's `schemas/` and `pipelines/samples/` copied in, so
+/// that the warehouse and state land in the temporary directory.
+pub struct Project {
+    pub dir: tempfile::TempDir,
+}
+
+impl Project {
+    pub fn with_samples() -> Self {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        copy_dir(&repo().join("schemas"), &dir.path().join("schemas"));
+        copy_dir(
+            &repo().join("pipelines/samples"),
+            &dir.path().join("pipelines/samples"),
+        );
+        Self { dir }
+    }
+
+    /// An empty project (no schemas, no pipelines).
+    pub fn empty() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("a temporary directory"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn warehouse(&self) -> PathBuf {
+        self.path().join("warehouse")
+    }
+
+    /// Runs `indikator ARGS` in the project directory.
+    pub fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_indikator"))
+            .args(args)
+            .current_dir(self.path())
+            .env("INDIKATOR_LOG", "indikator=info")
+            .output()
+            .expect("the binary runs")
+    }
+
+    /// Writes a file under the project (creating directories).
+    pub fn write(&self, relative: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.path().join(relative);
+        std::fs::create_dir_all(path.parent().expect("a parent")).expect("mkdir");
+        std::fs::write(&path, contents).expect("write");
+        path
+    }
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let path = entry.expect("entry").path();
+        let target = to.join(path.file_name().expect("a name"));
+        if path.is_dir() {
+            copy_dir(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).expect("copy");
+        }
+    }
+}
+
+/// stdout and stderr of a run, for assertion messages.
+pub fn text(output: &Output) -> String {
+    format!(
+        "status: {}\n--- stdout\n{}--- stderr\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// The Python with pyarrow, duckdb and polars that `tests/run.sh` prepares. `None` (the test
+/// skips, saying why) when it is not there; on CI its absence is a failure.
+pub fn python() -> Option<PathBuf> {
+    match std::env::var_os("INDIKATOR_PYTHON") {
+        Some(path) => Some(PathBuf::from(path)),
+        None if std::env::var_os("CI").is_some() => {
+            panic!("INDIKATOR_PYTHON is not set on CI; run the tests through tests/run.sh")
+        }
+        None => {
+            eprintln!("skipped: INDIKATOR_PYTHON is not set (tests/run.sh sets it up)");
+            None
+        }
+    }
+}
+
+/// Runs a Python script with `args`; returns its stdout, panicking with its stderr on failure.
+pub fn run_python(python: &Path, script: &str, args: &[&Path]) -> String {
+    let output = Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("python runs");
+    assert!(
+        output.status.success(),
+        "python failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("utf-8")
+}
