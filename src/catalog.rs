@@ -245,28 +245,55 @@ struct Group {
     source_updated: Option<i64>,
 }
 
-fn strings(batch: &RecordBatch, name: &str) -> Vec<String> {
-    let column = batch.column_by_name(name).expect("a model column");
-    let formatter =
-        arrow_cast::display::ArrayFormatter::try_new(column.as_ref(), &Default::default())
-            .expect("model columns display");
-    (0..batch.num_rows())
-        .map(|i| formatter.value(i).to_string())
-        .collect()
+/// A dictionary column of observations: per-row keys and the values they index.
+struct Keyed<'a> {
+    keys: &'a [i32],
+    values: &'a StringArray,
+}
+
+impl<'a> Keyed<'a> {
+    fn of(batch: &'a RecordBatch, name: &str) -> Self {
+        let column = batch
+            .column_by_name(name)
+            .and_then(|c| c.as_any().downcast_ref::<DictionaryArray<Int32Type>>())
+            .expect("observations hold text as dictionaries");
+        Self {
+            keys: column.keys().values(),
+            values: column
+                .values()
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .expect("dictionaries of text"),
+        }
+    }
+
+    fn text(&self, key: i32) -> String {
+        self.values.value(key as usize).to_string()
+    }
+}
+
+/// One group's counts in one batch, on dictionary keys.
+#[derive(Default)]
+struct BatchGroup {
+    source: i32,
+    areas: BTreeSet<i32>,
+    first: Option<(i32, i32)>,
+    last: Option<(i32, i32)>,
+    rows: u64,
+    by_status: BTreeMap<i32, u64>,
+    source_updated: Option<i64>,
 }
 
 impl CoverageCounter {
-    /// Adds observation rows (model schema).
+    /// Adds observation rows (model batch schema): counted on dictionary keys, turned into text
+    /// once per group.
     pub fn add(&mut self, batch: &RecordBatch) {
-        if batch.num_rows() == 0 {
-            return;
-        }
-        let indicator = dictionary_keys(batch, col::INDICATOR_ID);
-        let level = dictionary_keys(batch, col::AREA_LEVEL);
-        let status = dictionary_keys(batch, col::STATUS);
-        let source = strings(batch, col::SOURCE);
-        let area = strings(batch, col::AREA_CODE);
-        let period = strings(batch, col::PERIOD);
+        let indicator = Keyed::of(batch, col::INDICATOR_ID);
+        let level = Keyed::of(batch, col::AREA_LEVEL);
+        let status = Keyed::of(batch, col::STATUS);
+        let source = Keyed::of(batch, col::SOURCE);
+        let area = Keyed::of(batch, col::AREA_CODE);
+        let period = Keyed::of(batch, col::PERIOD);
         let starts = batch
             .column_by_name(col::PERIOD_START)
             .and_then(|c| c.as_any().downcast_ref::<Date32Array>())
@@ -275,28 +302,46 @@ impl CoverageCounter {
             .column_by_name(col::SOURCE_UPDATED)
             .and_then(|c| c.as_any().downcast_ref::<TimestampMicrosecondArray>())
             .expect("source_updated is a timestamp");
+        let mut groups: HashMap<(i32, i32), BatchGroup> = HashMap::new();
         for i in 0..batch.num_rows() {
-            let group = self
-                .groups
-                .entry((indicator[i].clone(), level[i].clone()))
+            let group = groups
+                .entry((indicator.keys[i], level.keys[i]))
                 .or_default();
-            group.source.clone_from(&source[i]);
-            if !group.areas.contains(&area[i]) {
-                group.areas.insert(area[i].clone());
+            group.source = source.keys[i];
+            group.areas.insert(area.keys[i]);
+            let start = (starts.value(i), period.keys[i]);
+            if group.first.is_none_or(|(s, _)| start.0 < s) {
+                group.first = Some(start);
             }
-            let start = starts.value(i);
-            if group.first.as_ref().is_none_or(|(s, _)| start < *s) {
-                group.first = Some((start, period[i].clone()));
-            }
-            if group.last.as_ref().is_none_or(|(s, _)| start > *s) {
-                group.last = Some((start, period[i].clone()));
+            if group.last.is_none_or(|(s, _)| start.0 > s) {
+                group.last = Some(start);
             }
             group.rows += 1;
-            *group.by_status.entry(status[i].clone()).or_default() += 1;
+            *group.by_status.entry(status.keys[i]).or_default() += 1;
             if updated.is_valid(i) {
                 group.source_updated = group.source_updated.max(Some(updated.value(i)));
             }
         }
+        let mut counted = CoverageCounter::default();
+        for ((indicator_key, level_key), g) in groups {
+            counted.groups.insert(
+                (indicator.text(indicator_key), level.text(level_key)),
+                Group {
+                    source: source.text(g.source),
+                    areas: g.areas.iter().map(|&k| area.text(k)).collect(),
+                    first: g.first.map(|(s, p)| (s, period.text(p))),
+                    last: g.last.map(|(s, p)| (s, period.text(p))),
+                    rows: g.rows,
+                    by_status: g
+                        .by_status
+                        .iter()
+                        .map(|(&k, &n)| (status.text(k), n))
+                        .collect(),
+                    source_updated: g.source_updated,
+                },
+            );
+        }
+        self.merge(counted);
     }
 
     /// Adds another counter's groups (partitions counted on other threads).
@@ -347,25 +392,6 @@ impl CoverageCounter {
         });
         rows
     }
-}
-
-fn dictionary_keys(batch: &RecordBatch, name: &str) -> Vec<String> {
-    let column = batch
-        .column_by_name(name)
-        .and_then(|c| c.as_any().downcast_ref::<DictionaryArray<Int32Type>>())
-        .expect("a dictionary model column");
-    let values = column
-        .values()
-        .as_any()
-        .downcast_ref::<StringArray>()
-        .expect("dictionary of text");
-    let labels: Vec<String> = values.iter().map(|v| v.unwrap_or("").to_string()).collect();
-    column
-        .keys()
-        .values()
-        .iter()
-        .map(|&k| labels[k as usize].clone())
-        .collect()
 }
 
 /// `catalog/coverage.parquet` from every pipeline's coverage rows; one `rows_<status>` column

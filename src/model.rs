@@ -92,9 +92,28 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     ]))
 });
 
-/// The Arrow schema of `observations` (DESIGN §3), shared by every batch the harmoniser emits.
+static BATCH_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let fields: Vec<Field> = SCHEMA
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Utf8 => f.as_ref().clone().with_data_type(dictionary()),
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+});
+
+/// The Arrow schema of `observations` as DESIGN §3 gives it and as the warehouse files declare.
 pub fn schema() -> SchemaRef {
     SCHEMA.clone()
+}
+
+/// The schema of observations in memory: [`schema`] with every string column dictionary-encoded,
+/// so that sorting, counting and encoding work on small integer keys; the warehouse writes the
+/// plain-string columns (`area_code`, `period`, `breakdown`) as [`schema`] declares them.
+pub fn batch_schema() -> SchemaRef {
+    BATCH_SCHEMA.clone()
 }
 
 /// A closed vocabulary of the model, written as its canonical lowercase label.

@@ -300,39 +300,64 @@ impl SourceTable {
 fn cube_chunk(schema: &SchemaRef, cube: &Cube, selection: Option<(usize, &[bool])>) -> Chunk {
     let sizes: Vec<usize> = cube.dimensions.iter().map(|d| d.codes.len()).collect();
     let n_cells = cube.values.len();
+    // Every cell at once is the selection of every category of the first dimension.
+    let all;
+    let (axis, keep) = match selection {
+        Some(selection) => selection,
+        None => {
+            all = vec![true; sizes.first().copied().unwrap_or(0)];
+            (0, all.as_slice())
+        }
+    };
+    let kept: Vec<usize> = if sizes.is_empty() || n_cells == 0 {
+        Vec::new()
+    } else {
+        (0..sizes[axis]).filter(|&k| keep[k]).collect()
+    };
     // Cells on one category of `axis` form runs of `stride` consecutive cells, one run per
-    // combination of the outer dimensions: walk the runs, never the rejected cells.
-    let mut cells: Vec<u64> = Vec::new();
-    match selection {
-        None => cells.extend(0..n_cells as u64),
-        Some(_) if n_cells == 0 => {}
-        Some((axis, keep)) => {
-            let stride: usize = sizes[axis + 1..].iter().product();
-            let size = sizes[axis];
-            let blocks = n_cells / (stride * size);
-            for block in 0..blocks {
-                for (k, _) in keep[..size].iter().enumerate().filter(|(_, keep)| **keep) {
-                    let start = (block * size + k) * stride;
-                    cells.extend(start as u64..(start + stride) as u64);
-                }
-            }
+    // combination of the outer dimensions (a "block"): walk the runs, never the rejected cells,
+    // and lay out each dimension's keys run by run instead of dividing per cell.
+    let stride: usize = sizes.iter().skip(axis + 1).product();
+    let blocks = if kept.is_empty() {
+        0
+    } else {
+        n_cells / (stride * sizes[axis])
+    };
+    let len = blocks * kept.len() * stride;
+    let mut cells: Vec<u64> = Vec::with_capacity(len);
+    for block in 0..blocks {
+        for &k in &kept {
+            let start = ((block * sizes[axis] + k) * stride) as u64;
+            cells.extend(start..start + stride as u64);
         }
     }
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(sizes.len() + 2);
-    let mut strides = vec![1usize; sizes.len()];
-    for d in (0..sizes.len().saturating_sub(1)).rev() {
-        strides[d] = strides[d + 1] * sizes[d + 1];
-    }
     for (d, dimension) in cube.dimensions.iter().enumerate() {
-        let (stride, size) = (strides[d] as u64, sizes[d] as u64);
-        let keys: Int32Array = cells
-            .iter()
-            .map(|&c| ((c / stride) % size) as i32)
-            .collect::<Vec<_>>()
-            .into();
+        let mut keys: Vec<i32> = Vec::with_capacity(len);
+        if d < axis {
+            let outer_stride: usize = sizes[d + 1..axis].iter().product();
+            for block in 0..blocks {
+                let key = ((block / outer_stride) % sizes[d]) as i32;
+                keys.extend(std::iter::repeat_n(key, kept.len() * stride));
+            }
+        } else if d == axis {
+            for _ in 0..blocks {
+                for &k in &kept {
+                    keys.extend(std::iter::repeat_n(k as i32, stride));
+                }
+            }
+        } else {
+            let inner_stride: usize = sizes[d + 1..].iter().product();
+            let pattern: Vec<i32> = (0..stride)
+                .map(|j| ((j / inner_stride) % sizes[d]) as i32)
+                .collect();
+            for _ in 0..blocks * kept.len() {
+                keys.extend_from_slice(&pattern);
+            }
+        }
         let values = Arc::new(StringArray::from_iter_values(&dimension.codes));
         columns.push(Arc::new(
-            DictionaryArray::<Int32Type>::try_new(keys, values).expect("keys < size"),
+            DictionaryArray::<Int32Type>::try_new(keys.into(), values).expect("keys < size"),
         ));
     }
     let values: Float64Array = if cells.len() == n_cells {
@@ -467,6 +492,44 @@ mod tests {
         assert_eq!(
             text(&chunk.batch, STATUS),
             vec![None, Some("..".into()), None, None]
+        );
+    }
+
+    #[test]
+    fn cube_select_on_a_middle_dimension_lays_out_every_coordinate() {
+        let dim = |id: &str, n: usize| Dimension {
+            id: id.into(),
+            label: None,
+            codes: (0..n).map(|i| format!("{id}{i}")).collect(),
+            labels: (0..n).map(|i| format!("{id}{i}")).collect(),
+        };
+        let cube = Cube {
+            dimensions: vec![dim("A", 2), dim("B", 3), dim("C", 2)],
+            values: Float64Array::from((0..12).map(f64::from).collect::<Vec<_>>()),
+            status: CellStatus::None,
+        };
+        let table = SourceTable::from_cube(cube, SourceMeta::default()).unwrap();
+        let chunk = table.select("B", &[true, false, true]);
+        assert_eq!(chunk.rows, vec![0, 1, 4, 5, 6, 7, 10, 11]);
+        let keys = |name: &str| -> Vec<i32> {
+            let column = chunk
+                .batch
+                .column_by_name(name)
+                .unwrap()
+                .as_dictionary::<Int32Type>();
+            column.keys().values().to_vec()
+        };
+        assert_eq!(keys("A"), [0, 0, 0, 0, 1, 1, 1, 1]);
+        assert_eq!(keys("B"), [0, 0, 2, 2, 0, 0, 2, 2]);
+        assert_eq!(keys("C"), [0, 1, 0, 1, 0, 1, 0, 1]);
+        let values = chunk
+            .batch
+            .column_by_name(VALUE)
+            .unwrap()
+            .as_primitive::<arrow_array::types::Float64Type>();
+        assert_eq!(
+            values.values().to_vec(),
+            [0.0, 1.0, 4.0, 5.0, 6.0, 7.0, 10.0, 11.0]
         );
     }
 

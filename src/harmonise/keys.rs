@@ -5,9 +5,10 @@
 
 use std::cmp::Ordering;
 
-use arrow_array::{RecordBatch, UInt32Array};
-use arrow_ord::ord::{DynComparator, make_comparator};
-use arrow_ord::sort::{SortColumn, SortOptions, lexsort_to_indices};
+use arrow_array::types::Int32Type;
+use arrow_array::{Array, ArrayRef, DictionaryArray, RecordBatch, StringArray, UInt32Array};
+use arrow_ord::ord::make_comparator;
+use arrow_ord::sort::SortOptions;
 
 use crate::model::{self, KEY};
 use crate::rejects::Reason;
@@ -21,79 +22,182 @@ pub struct Keyed {
     pub reasons: Vec<Reason>,
 }
 
-/// Sorts `observations` (model schema; `rows` = their source rows) by the key and refuses every
-/// row of a key that occurs more than once: a source that repeats a key contradicts itself, and
-/// keeping either row would hide that.
+/// Sorts `observations` (model batch schema; `rows` = their source rows) by the key and refuses
+/// every row of a key that occurs more than once: a source that repeats a key contradicts
+/// itself, and keeping either row would hide that.
+///
+/// Rows are compared by the ranks of their key values packed into one integer, so a 64k-row
+/// partition sorts as integers, never comparing strings row against row.
 pub fn sort_by_key(observations: &RecordBatch, rows: &[u64]) -> Keyed {
-    let columns: Vec<SortColumn> = KEY
-        .iter()
-        .map(|name| SortColumn {
-            values: observations
-                .column_by_name(name)
-                .expect("key columns are in the model")
-                .clone(),
-            options: Some(SortOptions::default()),
-        })
-        .collect();
-    let indices = lexsort_to_indices(&columns, None).expect("key columns sort");
-    let sorted = arrow_select::take::take_record_batch(observations, &indices)
-        .expect("indices are in bounds");
-    let sorted_rows: Vec<u64> = indices.values().iter().map(|&i| rows[i as usize]).collect();
-
-    let comparators: Vec<DynComparator> = KEY
+    let n = observations.num_rows();
+    let ranked: Vec<(Vec<u32>, u32)> = KEY
         .iter()
         .map(|name| {
-            let column = sorted.column_by_name(name).expect("key column");
-            make_comparator(column, column, SortOptions::default()).expect("key columns compare")
+            ranks(
+                observations
+                    .column_by_name(name)
+                    .expect("key columns are in the model"),
+            )
         })
         .collect();
-    let same_key = |a: usize, b: usize| comparators.iter().all(|c| c(a, b) == Ordering::Equal);
-    let n = sorted.num_rows();
-    let mut keep = Vec::with_capacity(n);
+    let bits: u32 = ranked.iter().map(|(_, distinct)| bits_for(*distinct)).sum();
+    let order: Vec<u32> = if bits <= 128 {
+        let mut packed: Vec<(u128, u32)> = (0..n)
+            .map(|i| {
+                let key = ranked.iter().fold(0u128, |key, (ranks, distinct)| {
+                    (key << bits_for(*distinct)) | ranks[i] as u128
+                });
+                (key, i as u32)
+            })
+            .collect();
+        packed.sort_unstable();
+        let mut order = Vec::with_capacity(n);
+        let mut start = 0;
+        while start < n {
+            let mut end = start + 1;
+            while end < n && packed[end].0 == packed[start].0 {
+                end += 1;
+            }
+            if end - start > 1 {
+                // Mark duplicates by the high bit of the index; they are split off below.
+                for entry in &mut packed[start..end] {
+                    entry.1 |= DUPLICATE;
+                }
+            }
+            start = end;
+        }
+        order.extend(packed.iter().map(|(_, i)| *i));
+        order
+    } else {
+        let mut order: Vec<u32> = (0..n as u32).collect();
+        let compare = |a: u32, b: u32| {
+            ranked
+                .iter()
+                .map(|(ranks, _)| ranks[a as usize].cmp(&ranks[b as usize]))
+                .find(|o| o.is_ne())
+                .unwrap_or(Ordering::Equal)
+        };
+        order.sort_unstable_by(|&a, &b| compare(a, b).then(a.cmp(&b)));
+        let mut start = 0;
+        while start < n {
+            let mut end = start + 1;
+            while end < n && compare(order[start], order[end]).is_eq() {
+                end += 1;
+            }
+            if end - start > 1 {
+                for entry in &mut order[start..end] {
+                    *entry |= DUPLICATE;
+                }
+            }
+            start = end;
+        }
+        order
+    };
+    split_duplicates(observations, rows, &order)
+}
+
+/// Marks an index in a sorted order as one of a repeated key.
+const DUPLICATE: u32 = 1 << 31;
+
+/// Takes the unique rows in sorted order and makes a reason for each duplicated one.
+fn split_duplicates(observations: &RecordBatch, rows: &[u64], order: &[u32]) -> Keyed {
+    let keep: Vec<u32> = order
+        .iter()
+        .copied()
+        .filter(|i| i & DUPLICATE == 0)
+        .collect();
     let mut reasons = Vec::new();
-    let mut start = 0;
-    while start < n {
-        let mut end = start + 1;
-        while end < n && same_key(start, end) {
+    let mut index = 0;
+    while index < order.len() {
+        if order[index] & DUPLICATE == 0 {
+            index += 1;
+            continue;
+        }
+        // A run of duplicates with one key: they are adjacent in the sorted order, and the next
+        // run (if any) has another key.
+        let first = (order[index] & !DUPLICATE) as usize;
+        let mut end = index + 1;
+        while end < order.len()
+            && order[end] & DUPLICATE != 0
+            && same_key(observations, first, (order[end] & !DUPLICATE) as usize)
+        {
             end += 1;
         }
-        if end - start == 1 {
-            keep.push(start as u32);
-        } else {
-            let mut group = sorted_rows[start..end].to_vec();
-            group.sort_unstable();
-            let others: Vec<String> = group.iter().map(u64::to_string).collect();
-            for &row in &group {
-                reasons.push(Reason {
-                    row,
-                    rule: "duplicate_key".into(),
-                    column: model::col::INDICATOR_ID.into(),
-                    message: format!(
-                        "rows {} have the same key ({}); keep one per key, e.g. map the \
-                         dimension that tells them apart to a breakdown",
-                        others.join(", "),
-                        describe_key(&sorted, start)
-                    ),
-                });
-            }
+        let mut group: Vec<u64> = order[index..end]
+            .iter()
+            .map(|i| rows[(i & !DUPLICATE) as usize])
+            .collect();
+        group.sort_unstable();
+        let listed: Vec<String> = group.iter().map(u64::to_string).collect();
+        let key = describe_key(observations, first);
+        for &row in &group {
+            reasons.push(Reason {
+                row,
+                rule: "duplicate_key".into(),
+                column: model::col::INDICATOR_ID.into(),
+                message: format!(
+                    "rows {} have the same key ({key}); keep one per key, e.g. map the \
+                     dimension that tells them apart to a breakdown",
+                    listed.join(", ")
+                ),
+            });
         }
-        start = end;
+        index = end;
     }
-    if keep.len() == n {
-        return Keyed {
-            observations: sorted,
-            rows: sorted_rows,
-            reasons,
-        };
-    }
-    let rows = keep.iter().map(|&i| sorted_rows[i as usize]).collect();
+    let kept_rows = keep.iter().map(|&i| rows[i as usize]).collect();
     let keep = UInt32Array::from(keep);
     Keyed {
-        observations: arrow_select::take::take_record_batch(&sorted, &keep)
+        observations: arrow_select::take::take_record_batch(observations, &keep)
             .expect("indices are in bounds"),
-        rows,
+        rows: kept_rows,
         reasons,
     }
+}
+
+/// Whether rows `a` and `b` have the same key (only for message grouping; rare).
+fn same_key(batch: &RecordBatch, a: usize, b: usize) -> bool {
+    KEY.iter().all(|name| {
+        let column = batch.column_by_name(name).expect("key column");
+        make_comparator(column, column, SortOptions::default()).expect("key columns compare")(a, b)
+            .is_eq()
+    })
+}
+
+/// Bits needed to hold ranks `0..distinct`.
+fn bits_for(distinct: u32) -> u32 {
+    u32::BITS - distinct.saturating_sub(1).leading_zeros()
+}
+
+/// Each row's rank among the column's distinct values (equal values share a rank) and the
+/// number of ranks. Dictionary columns are ranked through their dictionary, once per value.
+fn ranks(column: &ArrayRef) -> (Vec<u32>, u32) {
+    if let Some(dictionary) = column.as_any().downcast_ref::<DictionaryArray<Int32Type>>()
+        && let Some(values) = dictionary.values().as_any().downcast_ref::<StringArray>()
+        && dictionary.null_count() == 0
+    {
+        let mut sorted: Vec<u32> = (0..values.len() as u32).collect();
+        sorted.sort_unstable_by_key(|&k| values.value(k as usize));
+        let mut rank_of = vec![0u32; values.len()];
+        let mut rank = 0;
+        for (position, &k) in sorted.iter().enumerate() {
+            if position > 0
+                && values.value(sorted[position - 1] as usize) != values.value(k as usize)
+            {
+                rank += 1;
+            }
+            rank_of[k as usize] = rank;
+        }
+        let ranks = dictionary
+            .keys()
+            .values()
+            .iter()
+            .map(|&k| rank_of[k as usize])
+            .collect();
+        return (ranks, rank + 1);
+    }
+    let ranks = arrow_ord::rank::rank(column, None).expect("key columns rank");
+    let distinct = ranks.iter().copied().max().unwrap_or(0) + 1;
+    (ranks, distinct)
 }
 
 /// `indicator_id=…, area_code=…, …` of one row, for messages.

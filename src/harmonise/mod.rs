@@ -51,7 +51,7 @@ pub struct Context<'a> {
 /// A harmonised chunk: model rows, the source row each came from, and the refused rows.
 #[derive(Debug)]
 pub struct Harmonised {
-    /// In the [`model::schema`], in source order (not yet sorted).
+    /// In the [`model::batch_schema`], in source order (not yet sorted).
     pub observations: RecordBatch,
     /// Source row number of each observation.
     pub rows: Vec<u64>,
@@ -85,61 +85,54 @@ pub enum HarmoniseError {
     NoAreaCatalogue,
 }
 
-/// A source text column mapped per category: the model value of each category or why it has none.
+/// A model column mapped once per source category, then spread to rows through the keys.
 struct Mapped {
     /// Source column (for reasons).
     column: String,
     /// Rule name (for reasons).
     rule: &'static str,
-    /// Per source row: the source category key (None = null cell).
+    /// Per row: index into `values`, or -1 when the row's category cannot be mapped.
+    keys: Vec<i32>,
+    /// Per row: the source category (for the message of an unmappable row); `None` for fixed values.
     source_keys: Option<Int32Array>,
-    /// Per source category: index into `values`, or the message why it cannot be mapped.
-    per_category: Vec<Result<u32, String>>,
+    /// Per source category: why it cannot be mapped, when it cannot.
+    errors: Vec<Option<String>>,
     /// Distinct model values.
     values: Vec<String>,
 }
 
 impl Mapped {
-    /// A fixed value for every row.
-    fn fixed(value: String) -> Self {
+    /// A fixed value for every one of `rows` rows.
+    fn fixed(value: String, rows: usize) -> Self {
         Self {
             column: String::new(),
             rule: "",
+            keys: vec![0; rows],
             source_keys: None,
-            per_category: vec![Ok(0)],
+            errors: Vec::new(),
             values: vec![value],
         }
     }
 
-    /// The model value index of row `i`, or the message why there is none.
-    fn at(&self, i: usize) -> Result<u32, &str> {
-        let category = match &self.source_keys {
-            None => 0,
-            Some(keys) if keys.is_null(i) => return Err("the cell is empty"),
-            Some(keys) => keys.value(i) as usize,
-        };
-        self.per_category[category]
-            .as_ref()
-            .map(|&k| k)
-            .map_err(|m| m.as_str())
+    /// Why row `i` has no model value (only called for rows whose key is -1).
+    fn error(&self, i: usize) -> &str {
+        match &self.source_keys {
+            Some(keys) if keys.is_valid(i) => self.errors[keys.value(i) as usize]
+                .as_deref()
+                .unwrap_or("the value cannot be mapped"),
+            _ => "the cell is empty",
+        }
     }
 
-    /// The column as a dictionary over the kept rows.
+    /// The column over the kept rows, as a dictionary of the model values.
     fn dictionary(&self, keep: &[usize]) -> ArrayRef {
         let keys: Int32Array = keep
             .iter()
-            .map(|&i| self.at(i).expect("kept rows map") as i32)
+            .map(|&i| self.keys[i])
             .collect::<Vec<_>>()
             .into();
         let values = Arc::new(StringArray::from_iter_values(&self.values));
         Arc::new(DictionaryArray::<Int32Type>::try_new(keys, values).expect("keys index values"))
-    }
-
-    /// The column as plain text over the kept rows.
-    fn text(&self, keep: &[usize]) -> ArrayRef {
-        Arc::new(StringArray::from_iter_values(keep.iter().map(|&i| {
-            self.values[self.at(i).expect("kept rows map") as usize].as_str()
-        })))
     }
 }
 
@@ -151,24 +144,36 @@ fn map_column(
     rule: &'static str,
     mut map: impl FnMut(&str) -> Result<String, String>,
 ) -> Result<Mapped, HarmoniseError> {
-    let (keys, categories) = text_column(chunk, key, column)?;
-    let mut index: HashMap<String, u32> = HashMap::new();
+    let (source_keys, categories) = text_column(chunk, key, column)?;
+    let mut index: HashMap<String, i32> = HashMap::new();
     let mut values = Vec::new();
-    let per_category = categories
+    let mut errors = Vec::with_capacity(categories.len());
+    let lookup: Vec<i32> = categories
         .iter()
-        .map(|category| {
-            let value = map(category.unwrap_or(""))?;
-            Ok(*index.entry(value.clone()).or_insert_with(|| {
-                values.push(value);
-                (values.len() - 1) as u32
-            }))
+        .map(|category| match map(category.unwrap_or("")) {
+            Ok(value) => {
+                errors.push(None);
+                *index.entry(value.clone()).or_insert_with(|| {
+                    values.push(value);
+                    values.len() as i32 - 1
+                })
+            }
+            Err(message) => {
+                errors.push(Some(message));
+                -1
+            }
         })
+        .collect();
+    let keys = source_keys
+        .iter()
+        .map(|k| k.map_or(-1, |k| lookup[k as usize]))
         .collect();
     Ok(Mapped {
         column: column.to_string(),
         rule,
-        source_keys: Some(keys),
-        per_category,
+        keys,
+        source_keys: Some(source_keys),
+        errors,
         values,
     })
 }
@@ -219,7 +224,7 @@ fn field(
     canonical: impl Fn(&str) -> Result<String, String>,
 ) -> Result<Mapped, HarmoniseError> {
     match field {
-        Field::Fixed(value) => Ok(Mapped::fixed(value.clone())),
+        Field::Fixed(value) => Ok(Mapped::fixed(value.clone(), chunk.batch.num_rows())),
         Field::Column { column, codes } => map_column(chunk, key, column, key, |code| {
             canonical(codes.as_ref().map_or(code, |c| c.map(code)))
         }),
@@ -287,12 +292,12 @@ pub fn harmonise(
     for i in 0..n {
         let before = reasons.len();
         for m in mapped {
-            if let Err(message) = m.at(i) {
+            if m.keys[i] < 0 {
                 reasons.push(Reason {
                     row: chunk.rows[i],
                     rule: m.rule.to_string(),
                     column: m.column.clone(),
-                    message: format!("{}: {message}", m.column),
+                    message: format!("{}: {}", m.column, m.error(i)),
                 });
             }
         }
@@ -319,29 +324,33 @@ pub fn harmonise(
         .map(|code| levels[code].as_str().to_string())
         .collect();
     let area_level = Mapped {
+        column: area.column.clone(),
+        rule: area.rule,
+        keys: area.keys.clone(),
+        source_keys: None,
+        errors: Vec::new(),
         values: level_values,
-        ..area.clone_shape()
     };
     let (starts, ends): (Vec<i32>, Vec<i32>) = keep
         .iter()
         .map(|&i| {
-            let (start, end) = spans[&period.values[period.at(i).expect("kept") as usize]];
+            let (start, end) = spans[&period.values[period.keys[i] as usize]];
             (days(start), days(end))
         })
         .unzip();
-    let constant = |value: &str| Mapped::fixed(value.to_string()).dictionary(&vec![0; keep.len()]);
+    let constant = |value: &str| Mapped::fixed(value.to_string(), n).dictionary(&keep);
     let rows = keep.len();
     let columns: Vec<ArrayRef> = vec![
         indicator.dictionary(&keep),
-        area.text(&keep),
+        area.dictionary(&keep),
         area_level.dictionary(&keep),
-        period.text(&keep),
+        period.dictionary(&keep),
         Arc::new(Date32Array::from(starts)),
         Arc::new(Date32Array::from(ends)),
         sex.dictionary(&keep),
         age.dictionary(&keep),
         grade.dictionary(&keep),
-        breakdown.text(&keep),
+        breakdown.dictionary(&keep),
         Arc::new(measure.values(&keep)),
         constant(&mapping.unit),
         measure.statuses(&keep),
@@ -360,27 +369,14 @@ pub fn harmonise(
         constant(cx.run_id),
         Arc::new(TimestampMicrosecondArray::from(vec![cx.ingested_at; rows]).with_timezone("UTC")),
     ];
-    let observations =
-        RecordBatch::try_new(model::schema(), columns).expect("columns follow model::schema()");
+    let observations = RecordBatch::try_new(model::batch_schema(), columns)
+        .expect("columns follow model::batch_schema()");
     Ok(Harmonised {
         observations,
         rows: keep.iter().map(|&i| chunk.rows[i]).collect(),
         reasons,
         uncatalogued,
     })
-}
-
-impl Mapped {
-    /// The same rows and categories with other values (for columns derived from another).
-    fn clone_shape(&self) -> Self {
-        Self {
-            column: self.column.clone(),
-            rule: self.rule,
-            source_keys: self.source_keys.clone(),
-            per_category: self.per_category.clone(),
-            values: Vec::new(),
-        }
-    }
 }
 
 /// Days since the Unix epoch, as Date32 counts them.
@@ -391,7 +387,7 @@ fn days(date: NaiveDate) -> i32 {
 /// `key=value;key=value` sorted by key, from one source column per key ("" when there are none).
 fn breakdown(chunk: &Chunk, columns: &[(String, String)]) -> Result<Mapped, HarmoniseError> {
     match columns {
-        [] => Ok(Mapped::fixed(String::new())),
+        [] => Ok(Mapped::fixed(String::new(), chunk.batch.num_rows())),
         [(key, column)] => map_column(chunk, "breakdown", column, "breakdown", |value| {
             Ok(format!("{key}={value}"))
         }),
@@ -427,12 +423,12 @@ fn breakdown(chunk: &Chunk, columns: &[(String, String)]) -> Result<Mapped, Harm
                 });
                 row_keys.push(k as i32);
             }
-            let per_category = (0..values.len() as u32).map(Ok).collect();
             Ok(Mapped {
                 column: columns[0].1.clone(),
                 rule: "breakdown",
-                source_keys: Some(Int32Array::from(row_keys)),
-                per_category,
+                keys: row_keys,
+                source_keys: None,
+                errors: Vec::new(),
                 values,
             })
         }

@@ -103,7 +103,7 @@ fn survey_rows_map_to_the_model() {
     assert!(out.reasons.is_empty(), "{:?}", out.reasons);
     assert!(out.uncatalogued.is_empty());
     let batch = &out.observations;
-    assert_eq!(batch.schema(), crate::model::schema());
+    assert_eq!(batch.schema(), crate::model::batch_schema());
     assert_eq!(
         texts(batch, col::AREA_LEVEL),
         ["municipality", "municipality"]

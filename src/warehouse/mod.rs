@@ -25,6 +25,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use arrow_array::RecordBatch;
+
+use crate::model;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -215,6 +217,20 @@ pub fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<(), WarehouseEr
     file.sync_all().map_err(io("fsync", path))
 }
 
+/// Observations in the types the warehouse files declare ([`model::schema`]).
+fn as_file_schema(batch: &RecordBatch) -> RecordBatch {
+    let schema = model::schema();
+    let columns = schema
+        .fields()
+        .iter()
+        .zip(batch.columns())
+        .map(|(field, column)| {
+            arrow_cast::cast(column, field.data_type()).expect("dictionary text casts to text")
+        })
+        .collect();
+    RecordBatch::try_new(schema, columns).expect("columns cast to the schema's types")
+}
+
 fn sync_dir(dir: &Path) -> Result<(), WarehouseError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
@@ -231,13 +247,14 @@ pub struct Stager {
 }
 
 impl Stager {
-    /// Writes one partition's rows (already sorted by the key) to staging and fsyncs them.
-    /// Partitions may be written from several threads at once.
+    /// Writes one partition's rows (in [`model::batch_schema`], sorted by the key) to staging
+    /// and fsyncs them, declaring [`model::schema`]. Partitions may be written from several
+    /// threads at once.
     pub fn write_partition(&self, year: i32, batch: &RecordBatch) -> Result<(), WarehouseError> {
         let dir = self.dir.join(format!("year={year}"));
         fs::create_dir_all(&dir).map_err(io("create", &dir))?;
         let path = dir.join(PART_FILE);
-        write_parquet(&path, batch)?;
+        write_parquet(&path, &as_file_schema(batch))?;
         self.parts
             .lock()
             .expect("a panic while staging is a bug")
@@ -363,6 +380,35 @@ mod tests {
             .unwrap()
     }
 
+    /// Observations whose `sample_size` is `values` and every other column a placeholder.
+    fn observations(values: &[i64]) -> RecordBatch {
+        use arrow_array::{Date32Array, DictionaryArray, StringArray, TimestampMicrosecondArray};
+        use arrow_schema::DataType;
+        let n = values.len();
+        let columns: Vec<ArrayRef> = model::batch_schema()
+            .fields()
+            .iter()
+            .map(|field| -> ArrayRef {
+                match field.data_type() {
+                    DataType::Dictionary(..) => Arc::new(
+                        DictionaryArray::<arrow_array::types::Int32Type>::try_new(
+                            vec![0; n].into(),
+                            Arc::new(StringArray::from(vec!["x"])),
+                        )
+                        .unwrap(),
+                    ),
+                    DataType::Date32 => Arc::new(Date32Array::from(vec![0; n])),
+                    DataType::Int64 => Arc::new(Int64Array::from(values.to_vec())),
+                    DataType::Timestamp(..) => {
+                        Arc::new(TimestampMicrosecondArray::from(vec![0; n]).with_timezone("UTC"))
+                    }
+                    _ => arrow_array::new_null_array(field.data_type(), n),
+                }
+            })
+            .collect();
+        RecordBatch::try_new(model::batch_schema(), columns).unwrap()
+    }
+
     fn read(path: &Path) -> Vec<i64> {
         let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap())
             .unwrap()
@@ -372,7 +418,8 @@ mod tests {
             .flat_map(|b| {
                 let b = b.unwrap();
                 let v = b
-                    .column(0)
+                    .column_by_name(model::col::SAMPLE_SIZE)
+                    .unwrap_or(b.column(0))
                     .as_any()
                     .downcast_ref::<Int64Array>()
                     .unwrap()
@@ -407,12 +454,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let warehouse = Warehouse::new(dir.path());
         let first = warehouse.stage("p", "run1").unwrap();
-        first.write_partition(2022, &batch(&[1])).unwrap();
-        first.write_partition(2023, &batch(&[2])).unwrap();
+        first.write_partition(2022, &observations(&[1])).unwrap();
+        first.write_partition(2023, &observations(&[2])).unwrap();
         first.finish().commit().unwrap();
 
         let second = warehouse.stage("p", "run2").unwrap();
-        second.write_partition(2023, &batch(&[3])).unwrap();
+        second.write_partition(2023, &observations(&[3])).unwrap();
         let commit = second.finish().commit().unwrap();
         assert_eq!(commit.removed_years, vec![2022]);
         assert_eq!(read(&warehouse.partition_file("p", 2023)), vec![3]);
@@ -425,11 +472,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let warehouse = Warehouse::new(dir.path());
         let first = warehouse.stage("p", "run1").unwrap();
-        first.write_partition(2023, &batch(&[1])).unwrap();
+        first.write_partition(2023, &observations(&[1])).unwrap();
         first.finish().commit().unwrap();
 
         let second = warehouse.stage("p", "run2").unwrap();
-        second.write_partition(2023, &batch(&[9])).unwrap();
+        second.write_partition(2023, &observations(&[9])).unwrap();
         drop(second.finish());
         assert_eq!(read(&warehouse.partition_file("p", 2023)), vec![1]);
         assert!(!dir.path().join(STAGING_DIR).join("run2").exists());
