@@ -12,8 +12,8 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::util::{Project, text};
 
-const REGIONS: usize = 120;
-const AGES: usize = 30;
+const REGIONS: usize = 72;
+const AGES: usize = 25;
 const YEARS: usize = 40;
 
 /// A JSON-stat cube whose every value is `scale` × a fixed pattern; returns the per-year sums.
@@ -161,6 +161,9 @@ fn a_run_killed_at_any_moment_leaves_every_partition_old_or_new() {
             );
         }
         let (status, killed) = latest_run(&project);
+        eprintln!(
+            "round {round}: killed at {fraction} of {full:?}, still running: {was_running}, ledger: {status}"
+        );
         let rerun = project.run(&["run", "crash", "--force"]);
         assert!(rerun.status.success(), "round {round}: {}", text(&rerun));
         if was_running && status == "running" {
