@@ -239,3 +239,44 @@ impl std::fmt::Display for Inspection {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CUBE: &str = r#"{"version":"2.0","class":"dataset","id":["Region","Tid"],"size":[2,3],
+        "dimension":{"Region":{"category":{"index":["00","0180"]}},"Tid":{"category":{"index":["2022","2023","2024"]}}},
+        "value":[1,2,null,4,null,6],"status":{"2":"..","4":"."}}"#;
+
+    #[test]
+    fn a_cube_shows_dimensions_cells_and_markers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.json");
+        std::fs::write(&path, CUBE).unwrap();
+        let mut report = inspect(&path, &InspectOptions::default()).unwrap();
+        report.file = "t.json".into();
+        insta::assert_snapshot!(report, @r"
+        t.json (json-stat)
+          Region       2  00, 0180
+          Tid          3  2022, 2023, 2024
+        cells: 6, non-null: 4
+        status markers: `.` 1, `..` 1
+        ");
+        insta::assert_snapshot!(report.to_json(), @r#"{"cells":6,"dimensions":[{"id":"Region","size":2},{"id":"Tid","size":3}],"file":"t.json","format":"json-stat","non_null":4,"status_counts":{".":1,"..":1}}"#);
+    }
+
+    #[test]
+    fn an_unknown_extension_asks_for_the_format() {
+        let err = inspect(Path::new("table.px"), &InspectOptions::default()).unwrap_err();
+        insta::assert_snapshot!(err, @"cannot read table.px");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("table.px");
+        std::fs::write(&path, "x").unwrap();
+        let err = inspect(&path, &InspectOptions::default()).unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("give --format jsonstat or --format csv"),
+            "{err}"
+        );
+    }
+}
