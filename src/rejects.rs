@@ -44,7 +44,8 @@ pub struct RuleCount {
 }
 
 impl Report {
-    /// Counts one reason; keeps it as an example while there are fewer than [`EXAMPLES_PER_RULE`].
+    /// Counts one reason; keeps it as an example if it is among the [`EXAMPLES_PER_RULE`] lowest
+    /// rows of its rule.
     pub fn count(&mut self, reason: &Reason) {
         let entry = self
             .rules
@@ -55,12 +56,17 @@ impl Report {
                 ..RuleCount::default()
             });
         entry.count += 1;
-        if entry.examples.len() < EXAMPLES_PER_RULE {
+        if entry.examples.len() < EXAMPLES_PER_RULE
+            || entry.examples.last().is_some_and(|last| reason.row < last.row)
+        {
             entry.examples.push(reason.clone());
+            entry.examples.sort_by_key(|example| example.row);
+            entry.examples.truncate(EXAMPLES_PER_RULE);
         }
     }
 
-    /// Adds another report's counts (examples kept up to the limit, in order).
+    /// Adds another report's counts. Examples are those of the lowest row numbers, so a report
+    /// merged from partitions handled in any order reads the same.
     pub fn merge(&mut self, other: Report) {
         self.rows_checked += other.rows_checked;
         self.rows_rejected += other.rows_rejected;
@@ -71,8 +77,9 @@ impl Report {
                 ..RuleCount::default()
             });
             ours.count += theirs.count;
-            let room = EXAMPLES_PER_RULE.saturating_sub(ours.examples.len());
-            ours.examples.extend(theirs.examples.into_iter().take(room));
+            ours.examples.extend(theirs.examples);
+            ours.examples.sort_by_key(|example| example.row);
+            ours.examples.truncate(EXAMPLES_PER_RULE);
         }
     }
 
