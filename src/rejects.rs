@@ -57,7 +57,10 @@ impl Report {
             });
         entry.count += 1;
         if entry.examples.len() < EXAMPLES_PER_RULE
-            || entry.examples.last().is_some_and(|last| reason.row < last.row)
+            || entry
+                .examples
+                .last()
+                .is_some_and(|last| reason.row < last.row)
         {
             entry.examples.push(reason.clone());
             entry.examples.sort_by_key(|example| example.row);

@@ -27,6 +27,8 @@ use std::path::{Path, PathBuf};
 use arrow_array::RecordBatch;
 
 use crate::model;
+
+pub mod encode;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -50,6 +52,12 @@ pub enum WarehouseError {
         path: PathBuf,
         #[source]
         source: std::io::Error,
+    },
+    #[error("cannot encode Parquet file {}", .path.display())]
+    Encode {
+        path: PathBuf,
+        #[source]
+        source: encode::EncodeError,
     },
     #[error("cannot write Parquet file {}", .path.display())]
     Parquet {
@@ -217,18 +225,20 @@ pub fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<(), WarehouseEr
     file.sync_all().map_err(io("fsync", path))
 }
 
-/// Observations in the types the warehouse files declare ([`model::schema`]).
-fn as_file_schema(batch: &RecordBatch) -> RecordBatch {
-    let schema = model::schema();
-    let columns = schema
-        .fields()
-        .iter()
-        .zip(batch.columns())
-        .map(|(field, column)| {
-            arrow_cast::cast(column, field.data_type()).expect("dictionary text casts to text")
-        })
-        .collect();
-    RecordBatch::try_new(schema, columns).expect("columns cast to the schema's types")
+/// Writes observations (in [`model::batch_schema`]) as one Parquet file declaring
+/// [`model::schema`], through the dictionary-aware encoder, and fsyncs it.
+fn write_observations(path: &Path, batch: &RecordBatch) -> Result<(), WarehouseError> {
+    let file = File::create(path).map_err(io("create", path))?;
+    let writer = std::io::BufWriter::new(file);
+    let writer = encode::write_batch(writer, &model::schema(), batch, &writer_properties())
+        .map_err(|source| WarehouseError::Encode {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    let file = writer
+        .into_inner()
+        .map_err(|e| io("write", path)(e.into_error()))?;
+    file.sync_all().map_err(io("fsync", path))
 }
 
 fn sync_dir(dir: &Path) -> Result<(), WarehouseError> {
@@ -254,7 +264,7 @@ impl Stager {
         let dir = self.dir.join(format!("year={year}"));
         fs::create_dir_all(&dir).map_err(io("create", &dir))?;
         let path = dir.join(PART_FILE);
-        write_parquet(&path, &as_file_schema(batch))?;
+        write_observations(&path, batch)?;
         self.parts
             .lock()
             .expect("a panic while staging is a bug")
