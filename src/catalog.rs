@@ -273,14 +273,15 @@ impl<'a> Keyed<'a> {
 }
 
 /// One group's counts in one batch, on dictionary keys.
-#[derive(Default)]
 struct BatchGroup {
     source: i32,
-    areas: BTreeSet<i32>,
+    /// Per area key: seen in this group.
+    areas: Vec<bool>,
     first: Option<(i32, i32)>,
     last: Option<(i32, i32)>,
     rows: u64,
-    by_status: BTreeMap<i32, u64>,
+    /// Per status key: rows.
+    by_status: Vec<u64>,
     source_updated: Option<i64>,
 }
 
@@ -306,9 +307,17 @@ impl CoverageCounter {
         for i in 0..batch.num_rows() {
             let group = groups
                 .entry((indicator.keys[i], level.keys[i]))
-                .or_default();
+                .or_insert_with(|| BatchGroup {
+                    source: 0,
+                    areas: vec![false; area.values.len()],
+                    first: None,
+                    last: None,
+                    rows: 0,
+                    by_status: vec![0; status.values.len()],
+                    source_updated: None,
+                });
             group.source = source.keys[i];
-            group.areas.insert(area.keys[i]);
+            group.areas[area.keys[i] as usize] = true;
             let start = (starts.value(i), period.keys[i]);
             if group.first.is_none_or(|(s, _)| start.0 < s) {
                 group.first = Some(start);
@@ -317,7 +326,7 @@ impl CoverageCounter {
                 group.last = Some(start);
             }
             group.rows += 1;
-            *group.by_status.entry(status.keys[i]).or_default() += 1;
+            group.by_status[status.keys[i] as usize] += 1;
             if updated.is_valid(i) {
                 group.source_updated = group.source_updated.max(Some(updated.value(i)));
             }
@@ -328,14 +337,16 @@ impl CoverageCounter {
                 (indicator.text(indicator_key), level.text(level_key)),
                 Group {
                     source: source.text(g.source),
-                    areas: g.areas.iter().map(|&k| area.text(k)).collect(),
+                    areas: (0..g.areas.len())
+                        .filter(|&k| g.areas[k])
+                        .map(|k| area.text(k as i32))
+                        .collect(),
                     first: g.first.map(|(s, p)| (s, period.text(p))),
                     last: g.last.map(|(s, p)| (s, period.text(p))),
                     rows: g.rows,
-                    by_status: g
-                        .by_status
-                        .iter()
-                        .map(|(&k, &n)| (status.text(k), n))
+                    by_status: (0..g.by_status.len())
+                        .filter(|&k| g.by_status[k] > 0)
+                        .map(|k| (status.text(k as i32), g.by_status[k]))
                         .collect(),
                     source_updated: g.source_updated,
                 },

@@ -283,6 +283,7 @@ pub fn harmonise(
     })?;
     let breakdown = breakdown(chunk, &mapping.breakdown)?;
     let measure = values::measure(chunk, mapping)?;
+    let measured = measure.resolve(n);
     let extras = values::extras(chunk, mapping)?;
 
     // A row is kept when every model column maps; otherwise one reason per failing column.
@@ -301,7 +302,12 @@ pub fn harmonise(
                 });
             }
         }
-        for problem in measure.problem(i).into_iter().chain(extras.problem(i)) {
+        let measure_problem = if measured.is_refused(i) {
+            measure.problem(i)
+        } else {
+            None
+        };
+        for problem in measure_problem.into_iter().chain(extras.problem(i)) {
             reasons.push(Reason {
                 row: chunk.rows[i],
                 ..problem
@@ -331,12 +337,18 @@ pub fn harmonise(
         errors: Vec::new(),
         values: level_values,
     };
-    let (starts, ends): (Vec<i32>, Vec<i32>) = keep
+    // Days of each distinct period once, then per row by its key.
+    let spans_by_value: Vec<(i32, i32)> = period
+        .values
         .iter()
-        .map(|&i| {
-            let (start, end) = spans[&period.values[period.keys[i] as usize]];
+        .map(|label| {
+            let (start, end) = spans[label];
             (days(start), days(end))
         })
+        .collect();
+    let (starts, ends): (Vec<i32>, Vec<i32>) = keep
+        .iter()
+        .map(|&i| spans_by_value[period.keys[i] as usize])
         .unzip();
     let constant = |value: &str| Mapped::fixed(value.to_string(), n).dictionary(&keep);
     let rows = keep.len();
@@ -351,9 +363,9 @@ pub fn harmonise(
         age.dictionary(&keep),
         grade.dictionary(&keep),
         breakdown.dictionary(&keep),
-        Arc::new(measure.values(&keep)),
+        Arc::new(measured.values(&keep)),
         constant(&mapping.unit),
-        measure.statuses(&keep),
+        measured.statuses(&keep),
         Arc::new(extras.sample_size(&keep)),
         Arc::new(extras.number(values::Extra::Numerator, &keep)),
         Arc::new(extras.number(values::Extra::Denominator, &keep)),

@@ -139,6 +139,26 @@ impl Measure {
         }
     }
 
+    /// Every row's value and status, in one pass; `None` in `status` marks a refused row.
+    pub(super) fn resolve(&self, rows: usize) -> Measured {
+        let mut values = Vec::with_capacity(rows);
+        let mut status = Vec::with_capacity(rows);
+        for i in 0..rows {
+            match self.at(i) {
+                Ok((value, s)) => {
+                    values.push(value);
+                    // Declaration order is the order of `Status::ALL`.
+                    status.push(Some(s as u8));
+                }
+                Err(_) => {
+                    values.push(None);
+                    status.push(None);
+                }
+            }
+        }
+        Measured { values, status }
+    }
+
     /// Why row `i` is refused, if it is (row number filled in by the caller).
     pub(super) fn problem(&self, i: usize) -> Option<Reason> {
         let message = self.at(i).err()?;
@@ -153,24 +173,29 @@ impl Measure {
             column,
         })
     }
+}
+
+/// Values and statuses of every row of a chunk (see [`Measure::resolve`]).
+pub(super) struct Measured {
+    values: Vec<Option<f64>>,
+    /// Index into [`Status::ALL`]; `None` for a refused row.
+    status: Vec<Option<u8>>,
+}
+
+impl Measured {
+    pub(super) fn is_refused(&self, i: usize) -> bool {
+        self.status[i].is_none()
+    }
 
     pub(super) fn values(&self, keep: &[usize]) -> Float64Array {
-        keep.iter()
-            .map(|&i| self.at(i).expect("kept rows have a value").0)
-            .collect()
+        keep.iter().map(|&i| self.values[i]).collect()
     }
 
     /// The status column: a dictionary over every status label.
     pub(super) fn statuses(&self, keep: &[usize]) -> ArrayRef {
         let keys: Int32Array = keep
             .iter()
-            .map(|&i| {
-                let status = self.at(i).expect("kept rows have a status").1;
-                Status::ALL
-                    .iter()
-                    .position(|s| *s == status)
-                    .expect("a status") as i32
-            })
+            .map(|&i| i32::from(self.status[i].expect("kept rows have a status")))
             .collect::<Vec<_>>()
             .into();
         let labels = StringArray::from_iter_values(Status::ALL.iter().map(|s| s.as_str()));
@@ -223,7 +248,6 @@ impl Extra {
 
 /// One optional numeric column, read per row.
 enum Numbers {
-    Absent,
     Numeric(Float64Array),
     Text {
         column: String,
@@ -235,7 +259,6 @@ enum Numbers {
 impl Numbers {
     fn at(&self, i: usize) -> Result<Option<f64>, &str> {
         match self {
-            Numbers::Absent => Ok(None),
             Numbers::Numeric(values) => Ok(values.is_valid(i).then(|| values.value(i))),
             Numbers::Text {
                 keys, per_category, ..
@@ -261,7 +284,7 @@ pub(super) fn extras(chunk: &Chunk, mapping: &Mapping) -> Result<Extras, Harmoni
     let mut columns = Vec::new();
     for extra in Extra::ALL {
         let numbers = match extra.column(mapping) {
-            None => Numbers::Absent,
+            None => continue,
             Some(column) => {
                 let array = chunk.batch.column_by_name(column);
                 match array.and_then(|a| a.as_any().downcast_ref::<Float64Array>()) {
@@ -307,7 +330,7 @@ impl Extras {
             let message = numbers.at(i).err()?;
             let column = match numbers {
                 Numbers::Text { column, .. } => column.clone(),
-                _ => extra.key().to_string(),
+                Numbers::Numeric(_) => extra.key().to_string(),
             };
             Some(Reason {
                 row: 0,
@@ -318,26 +341,31 @@ impl Extras {
         })
     }
 
-    fn numbers(&self, extra: Extra) -> &Numbers {
-        &self
-            .columns
+    /// The mapped column of `extra`, if the pipeline maps one.
+    fn numbers(&self, extra: Extra) -> Option<&Numbers> {
+        self.columns
             .iter()
             .find(|(e, _)| *e == extra)
-            .expect("every extra is read")
-            .1
+            .map(|(_, numbers)| numbers)
     }
 
     pub(super) fn sample_size(&self, keep: &[usize]) -> Int64Array {
-        let numbers = self.numbers(Extra::SampleSize);
-        keep.iter()
-            .map(|&i| numbers.at(i).expect("kept rows parse").map(|v| v as i64))
-            .collect()
+        match self.numbers(Extra::SampleSize) {
+            None => Int64Array::new_null(keep.len()),
+            Some(numbers) => keep
+                .iter()
+                .map(|&i| numbers.at(i).expect("kept rows parse").map(|v| v as i64))
+                .collect(),
+        }
     }
 
     pub(super) fn number(&self, extra: Extra, keep: &[usize]) -> Float64Array {
-        let numbers = self.numbers(extra);
-        keep.iter()
-            .map(|&i| numbers.at(i).expect("kept rows parse"))
-            .collect()
+        match self.numbers(extra) {
+            None => Float64Array::new_null(keep.len()),
+            Some(numbers) => keep
+                .iter()
+                .map(|&i| numbers.at(i).expect("kept rows parse"))
+                .collect(),
+        }
     }
 }
