@@ -303,19 +303,21 @@ impl CoverageCounter {
             .column_by_name(col::SOURCE_UPDATED)
             .and_then(|c| c.as_any().downcast_ref::<TimestampMicrosecondArray>())
             .expect("source_updated is a timestamp");
-        let mut groups: HashMap<(i32, i32), BatchGroup> = HashMap::new();
+        // Groups by (indicator key, level key), found by index rather than hashed per row.
+        let levels = level.values.len();
+        let mut groups: Vec<Option<BatchGroup>> = Vec::new();
+        groups.resize_with(indicator.values.len() * levels, || None);
         for i in 0..batch.num_rows() {
-            let group = groups
-                .entry((indicator.keys[i], level.keys[i]))
-                .or_insert_with(|| BatchGroup {
-                    source: 0,
-                    areas: vec![false; area.values.len()],
-                    first: None,
-                    last: None,
-                    rows: 0,
-                    by_status: vec![0; status.values.len()],
-                    source_updated: None,
-                });
+            let slot = indicator.keys[i] as usize * levels + level.keys[i] as usize;
+            let group = groups[slot].get_or_insert_with(|| BatchGroup {
+                source: 0,
+                areas: vec![false; area.values.len()],
+                first: None,
+                last: None,
+                rows: 0,
+                by_status: vec![0; status.values.len()],
+                source_updated: None,
+            });
             group.source = source.keys[i];
             group.areas[area.keys[i] as usize] = true;
             let start = (starts.value(i), period.keys[i]);
@@ -332,7 +334,9 @@ impl CoverageCounter {
             }
         }
         let mut counted = CoverageCounter::default();
-        for ((indicator_key, level_key), g) in groups {
+        for (slot, g) in groups.into_iter().enumerate() {
+            let Some(g) = g else { continue };
+            let (indicator_key, level_key) = ((slot / levels) as i32, (slot % levels) as i32);
             counted.groups.insert(
                 (indicator.text(indicator_key), level.text(level_key)),
                 Group {

@@ -227,7 +227,7 @@ async fn execute(
     }
     // One stager for the run: every payload's partitions are published by one commit.
     let stager = cx.warehouse.stage(&pipeline.id, run_id)?;
-    let processed = std::thread::scope(|scope| -> Result<Vec<_>, RunError> {
+    let tables = std::thread::scope(|scope| -> Result<Vec<_>, RunError> {
         // Archive on a second thread while the first decodes: the raw copy is for audit and
         // replay, and need not hold up the run.
         let archive = scope.spawn(|| {
@@ -240,14 +240,22 @@ async fn execute(
                 })
                 .collect::<Result<Vec<_>, _>>()
         });
-        let mut processed = Vec::new();
-        for payload in &fetched.payloads {
-            let table = pipeline.format.decode(&payload.bytes, &payload.origin)?;
-            processed.push(process(pipeline, cx, run_id, started, &table, &stager)?);
-        }
+        let tables = fetched
+            .payloads
+            .iter()
+            .map(|payload| pipeline.format.decode(&payload.bytes, &payload.origin))
+            .collect::<Result<Vec<_>, _>>()?;
         archive.join().map_err(|_| RunError::Panicked)??;
-        Ok(processed)
+        Ok(tables)
     })?;
+    // Decoded tables hold their own copies of every value: the payloads can go before the
+    // partitions are built, which is when memory peaks.
+    drop(fetched);
+    let processed = tables
+        .iter()
+        .map(|table| process(pipeline, cx, run_id, started, table, &stager))
+        .collect::<Result<Vec<_>, _>>()?;
+    drop(tables);
     let staged = stager.finish();
     let mut rejects = Rejects::default();
     let mut coverage = CoverageCounter::default();

