@@ -1,116 +1,119 @@
-//! The key of DESIGN §3: rows sorted by it, and rows whose key repeats refused.
+//! The key of DESIGN §3: rows put in key order, and rows whose key repeats found.
 //!
-//! Owns: the sort order of observations and the duplicate-key rule.
-//! Must not: write files or decide which of two rows with one key is right (neither is kept).
+//! Owns: the sort order of observations and finding repeated keys.
+//! Must not: build columns or messages (harmonise does) or decide which of two rows with one
+//! key is right (neither is kept).
+//!
+//! Rows are compared by the ranks of their key values packed into one integer and radix-sorted,
+//! so a 64k-row partition sorts as integers, never comparing strings row against row.
 
 use std::cmp::Ordering;
 
-use arrow_array::types::Int32Type;
-use arrow_array::{Array, ArrayRef, DictionaryArray, RecordBatch, StringArray, UInt32Array};
-use arrow_ord::ord::make_comparator;
-use arrow_ord::sort::SortOptions;
-
-use crate::model::{self, KEY};
-use crate::rejects::Reason;
-
-/// Observations sorted by the key with every duplicate removed, and why the removed rows went.
+/// One key column as harmonise holds it: each row's index into the column's distinct values,
+/// and each distinct value's rank in sorted order.
 #[derive(Debug)]
-pub struct Keyed {
-    pub observations: RecordBatch,
-    /// Source row number of each kept observation.
-    pub rows: Vec<u64>,
-    pub reasons: Vec<Reason>,
+pub struct KeyColumn<'a> {
+    pub row_values: &'a [i32],
+    pub rank_of_value: Vec<u32>,
 }
 
-/// Sorts `observations` (model batch schema; `rows` = their source rows) by the key and refuses
-/// every row of a key that occurs more than once: a source that repeats a key contradicts
-/// itself, and keeping either row would hide that.
-///
-/// Rows are compared by the ranks of their key values packed into one integer, so a 64k-row
-/// partition sorts as integers, never comparing strings row against row.
-pub fn sort_by_key(observations: &RecordBatch, rows: &[u64]) -> Keyed {
-    let n = observations.num_rows();
-    let ranked: Vec<(Vec<u32>, u32)> = KEY
-        .iter()
-        .map(|name| {
-            ranks(
-                observations
-                    .column_by_name(name)
-                    .expect("key columns are in the model"),
-            )
-        })
-        .collect();
-    let bits: u32 = ranked.iter().map(|(_, distinct)| bits_for(*distinct)).sum();
-    let order: Vec<u32> = if bits <= 64 {
-        let mut packed: Vec<(u64, u32)> = (0..n)
-            .map(|i| {
-                let key = ranked.iter().fold(0u64, |key, (ranks, distinct)| {
-                    (key << bits_for(*distinct)) | u64::from(ranks[i])
+impl<'a> KeyColumn<'a> {
+    /// A key column over `values` (distinct), with `row_values` indexing them.
+    pub fn new(row_values: &'a [i32], values: &[String]) -> Self {
+        let mut sorted: Vec<usize> = (0..values.len()).collect();
+        sorted.sort_unstable_by(|&a, &b| values[a].cmp(&values[b]));
+        let mut rank_of_value = vec![0; values.len()];
+        for (rank, &value) in sorted.iter().enumerate() {
+            rank_of_value[value] = rank as u32;
+        }
+        Self {
+            row_values,
+            rank_of_value,
+        }
+    }
+
+    fn rank(&self, row: usize) -> u32 {
+        self.rank_of_value[self.row_values[row] as usize]
+    }
+
+    fn bits(&self) -> u32 {
+        bits_for(self.rank_of_value.len() as u32)
+    }
+}
+
+/// Rows in key order with every repeated key taken out, and the groups that repeated.
+#[derive(Debug, PartialEq)]
+pub struct Ordered {
+    pub order: Vec<usize>,
+    /// Each group of rows sharing one key, in row order.
+    pub duplicates: Vec<Vec<usize>>,
+}
+
+/// Orders `rows` by `columns` (most significant first) and sets apart the rows of repeated keys:
+/// a source that repeats a key contradicts itself, and keeping either row would hide that.
+pub fn order_by_key(columns: &[KeyColumn<'_>], rows: &[usize]) -> Ordered {
+    let bits: u32 = columns.iter().map(KeyColumn::bits).sum();
+    if bits <= 64 {
+        let mut packed: Vec<(u64, u32)> = rows
+            .iter()
+            .map(|&row| {
+                let key = columns.iter().fold(0u64, |key, column| {
+                    (key << column.bits()) | u64::from(column.rank(row))
                 });
-                (key, i as u32)
+                (key, row as u32)
             })
             .collect();
         radix_sort(&mut packed, bits);
-        mark_duplicates(&mut packed)
+        split_runs(&packed, |a, b| a.0 == b.0)
     } else if bits <= 128 {
-        let mut packed: Vec<(u128, u32)> = (0..n)
-            .map(|i| {
-                let key = ranked.iter().fold(0u128, |key, (ranks, distinct)| {
-                    (key << bits_for(*distinct)) | u128::from(ranks[i])
+        let mut packed: Vec<(u128, u32)> = rows
+            .iter()
+            .map(|&row| {
+                let key = columns.iter().fold(0u128, |key, column| {
+                    (key << column.bits()) | u128::from(column.rank(row))
                 });
-                (key, i as u32)
+                (key, row as u32)
             })
             .collect();
         packed.sort_unstable();
-        mark_duplicates(&mut packed)
+        split_runs(&packed, |a, b| a.0 == b.0)
     } else {
-        let mut order: Vec<u32> = (0..n as u32).collect();
-        let compare = |a: u32, b: u32| {
-            ranked
+        let compare = |a: usize, b: usize| {
+            columns
                 .iter()
-                .map(|(ranks, _)| ranks[a as usize].cmp(&ranks[b as usize]))
-                .find(|o| o.is_ne())
+                .map(|column| column.rank(a).cmp(&column.rank(b)))
+                .find(|order| order.is_ne())
                 .unwrap_or(Ordering::Equal)
         };
-        order.sort_unstable_by(|&a, &b| compare(a, b).then(a.cmp(&b)));
-        let mut start = 0;
-        while start < n {
-            let mut end = start + 1;
-            while end < n && compare(order[start], order[end]).is_eq() {
-                end += 1;
-            }
-            if end - start > 1 {
-                for entry in &mut order[start..end] {
-                    *entry |= DUPLICATE;
-                }
-            }
-            start = end;
-        }
-        order
-    };
-    split_duplicates(observations, rows, &order)
+        let mut sorted: Vec<((), u32)> = rows.iter().map(|&row| ((), row as u32)).collect();
+        sorted.sort_unstable_by(|a, b| compare(a.1 as usize, b.1 as usize).then(a.1.cmp(&b.1)));
+        split_runs(&sorted, |a, b| compare(a.1 as usize, b.1 as usize).is_eq())
+    }
 }
 
-/// Marks an index in a sorted order as one of a repeated key.
-const DUPLICATE: u32 = 1 << 31;
-
-/// The indices of sorted `(key, index)` pairs, those of a repeated key marked [`DUPLICATE`].
-fn mark_duplicates<K: Copy + Eq>(packed: &mut [(K, u32)]) -> Vec<u32> {
-    let n = packed.len();
+/// Walks sorted `(key, row)` entries: rows alone on their key go to `order`, runs of one key to
+/// `duplicates`.
+fn split_runs<K>(sorted: &[(K, u32)], same: impl Fn(&(K, u32), &(K, u32)) -> bool) -> Ordered {
+    let mut ordered = Ordered {
+        order: Vec::with_capacity(sorted.len()),
+        duplicates: Vec::new(),
+    };
     let mut start = 0;
-    while start < n {
+    while start < sorted.len() {
         let mut end = start + 1;
-        while end < n && packed[end].0 == packed[start].0 {
+        while end < sorted.len() && same(&sorted[start], &sorted[end]) {
             end += 1;
         }
-        if end - start > 1 {
-            for entry in &mut packed[start..end] {
-                entry.1 |= DUPLICATE;
-            }
+        if end - start == 1 {
+            ordered.order.push(sorted[start].1 as usize);
+        } else {
+            let mut group: Vec<usize> = sorted[start..end].iter().map(|e| e.1 as usize).collect();
+            group.sort_unstable();
+            ordered.duplicates.push(group);
         }
         start = end;
     }
-    packed.iter().map(|(_, i)| *i).collect()
+    ordered
 }
 
 /// Sorts `(key, index)` pairs by the low `bits` bits of the key, stably: a least-significant-
@@ -141,121 +144,9 @@ fn radix_sort(entries: &mut Vec<(u64, u32)>, bits: u32) {
     }
 }
 
-/// Takes the unique rows in sorted order and makes a reason for each duplicated one.
-fn split_duplicates(observations: &RecordBatch, rows: &[u64], order: &[u32]) -> Keyed {
-    let keep: Vec<u32> = order
-        .iter()
-        .copied()
-        .filter(|i| i & DUPLICATE == 0)
-        .collect();
-    let mut reasons = Vec::new();
-    let mut index = 0;
-    while index < order.len() {
-        if order[index] & DUPLICATE == 0 {
-            index += 1;
-            continue;
-        }
-        // A run of duplicates with one key: they are adjacent in the sorted order, and the next
-        // run (if any) has another key.
-        let first = (order[index] & !DUPLICATE) as usize;
-        let mut end = index + 1;
-        while end < order.len()
-            && order[end] & DUPLICATE != 0
-            && same_key(observations, first, (order[end] & !DUPLICATE) as usize)
-        {
-            end += 1;
-        }
-        let mut group: Vec<u64> = order[index..end]
-            .iter()
-            .map(|i| rows[(i & !DUPLICATE) as usize])
-            .collect();
-        group.sort_unstable();
-        let listed: Vec<String> = group.iter().map(u64::to_string).collect();
-        let key = describe_key(observations, first);
-        for &row in &group {
-            reasons.push(Reason {
-                row,
-                rule: "duplicate_key".into(),
-                column: model::col::INDICATOR_ID.into(),
-                message: format!(
-                    "rows {} have the same key ({key}); keep one per key, e.g. map the \
-                     dimension that tells them apart to a breakdown",
-                    listed.join(", ")
-                ),
-            });
-        }
-        index = end;
-    }
-    let kept_rows = keep.iter().map(|&i| rows[i as usize]).collect();
-    let keep = UInt32Array::from(keep);
-    Keyed {
-        observations: arrow_select::take::take_record_batch(observations, &keep)
-            .expect("indices are in bounds"),
-        rows: kept_rows,
-        reasons,
-    }
-}
-
-/// Whether rows `a` and `b` have the same key (only for message grouping; rare).
-fn same_key(batch: &RecordBatch, a: usize, b: usize) -> bool {
-    KEY.iter().all(|name| {
-        let column = batch.column_by_name(name).expect("key column");
-        make_comparator(column, column, SortOptions::default()).expect("key columns compare")(a, b)
-            .is_eq()
-    })
-}
-
 /// Bits needed to hold ranks `0..distinct`.
 fn bits_for(distinct: u32) -> u32 {
     u32::BITS - distinct.saturating_sub(1).leading_zeros()
-}
-
-/// Each row's rank among the column's distinct values (equal values share a rank) and the
-/// number of ranks. Dictionary columns are ranked through their dictionary, once per value.
-fn ranks(column: &ArrayRef) -> (Vec<u32>, u32) {
-    if let Some(dictionary) = column.as_any().downcast_ref::<DictionaryArray<Int32Type>>()
-        && let Some(values) = dictionary.values().as_any().downcast_ref::<StringArray>()
-        && dictionary.null_count() == 0
-    {
-        let mut sorted: Vec<u32> = (0..values.len() as u32).collect();
-        sorted.sort_unstable_by_key(|&k| values.value(k as usize));
-        let mut rank_of = vec![0u32; values.len()];
-        let mut rank = 0;
-        for (position, &k) in sorted.iter().enumerate() {
-            if position > 0
-                && values.value(sorted[position - 1] as usize) != values.value(k as usize)
-            {
-                rank += 1;
-            }
-            rank_of[k as usize] = rank;
-        }
-        let ranks = dictionary
-            .keys()
-            .values()
-            .iter()
-            .map(|&k| rank_of[k as usize])
-            .collect();
-        return (ranks, rank + 1);
-    }
-    let ranks = arrow_ord::rank::rank(column, None).expect("key columns rank");
-    let distinct = ranks.iter().copied().max().unwrap_or(0) + 1;
-    (ranks, distinct)
-}
-
-/// `indicator_id=…, area_code=…, …` of one row, for messages.
-fn describe_key(batch: &RecordBatch, row: usize) -> String {
-    KEY.iter()
-        .map(|name| {
-            let column = batch.column_by_name(name).expect("key column");
-            let text =
-                arrow_cast::display::ArrayFormatter::try_new(column.as_ref(), &Default::default())
-                    .expect("key columns display")
-                    .value(row)
-                    .to_string();
-            format!("{name}={text}")
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 #[cfg(test)]
@@ -271,6 +162,27 @@ mod tests {
             expected.sort_by_key(|(key, _)| *key);
             radix_sort(&mut entries, 30);
             prop_assert_eq!(entries, expected);
+        }
+
+        #[test]
+        fn key_order_is_the_order_of_the_values(
+            rows in proptest::collection::vec((0i32..4, 0i32..3), 0..60)
+        ) {
+            let first = ["b", "a", "d", "c"].map(String::from);
+            let second = ["y", "x", "z"].map(String::from);
+            let (a, b): (Vec<i32>, Vec<i32>) = rows.iter().copied().unzip();
+            let columns = [KeyColumn::new(&a, &first), KeyColumn::new(&b, &second)];
+            let all: Vec<usize> = (0..rows.len()).collect();
+            let ordered = order_by_key(&columns, &all);
+            let text = |row: usize| (first[a[row] as usize].clone(), second[b[row] as usize].clone());
+            for pair in ordered.order.windows(2) {
+                prop_assert!(text(pair[0]) < text(pair[1]));
+            }
+            let kept = ordered.order.len() + ordered.duplicates.iter().map(Vec::len).sum::<usize>();
+            prop_assert_eq!(kept, rows.len());
+            for group in &ordered.duplicates {
+                prop_assert!(group.len() > 1 && group.iter().all(|&row| text(row) == text(group[0])));
+            }
         }
     }
 

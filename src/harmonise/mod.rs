@@ -51,11 +51,11 @@ pub struct Context<'a> {
 /// A harmonised chunk: model rows, the source row each came from, and the refused rows.
 #[derive(Debug)]
 pub struct Harmonised {
-    /// In the [`model::batch_schema`], in source order (not yet sorted).
+    /// In the [`model::batch_schema`], sorted by the key, every key once.
     pub observations: RecordBatch,
     /// Source row number of each observation.
     pub rows: Vec<u64>,
-    /// One reason per broken rule of each refused row.
+    /// One reason per broken rule of each refused row (a repeated key refuses all its rows).
     pub reasons: Vec<Reason>,
     /// Indicator ids written that the catalogue does not list.
     pub uncatalogued: BTreeSet<String>,
@@ -317,6 +317,41 @@ pub fn harmonise(
             keep.push(i);
         }
     }
+
+    // Put the kept rows in key order (`reference` is empty on every source row) and refuse
+    // every row of a repeated key, before any output column is built.
+    let key_columns: Vec<keys::KeyColumn> = mapped
+        .iter()
+        .map(|m| keys::KeyColumn::new(&m.keys, &m.values))
+        .collect();
+    let ordered = keys::order_by_key(&key_columns, &keep);
+    for group in &ordered.duplicates {
+        let listed: Vec<String> = group.iter().map(|&i| chunk.rows[i].to_string()).collect();
+        let key: Vec<String> = model::KEY
+            .iter()
+            .zip(
+                mapped
+                    .iter()
+                    .map(|m| m.values[m.keys[group[0]] as usize].as_str())
+                    .chain([""]),
+            )
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect();
+        for &i in group {
+            reasons.push(Reason {
+                row: chunk.rows[i],
+                rule: "duplicate_key".into(),
+                column: model::col::INDICATOR_ID.into(),
+                message: format!(
+                    "rows {} have the same key ({}); keep one per key, e.g. map the dimension \
+                     that tells them apart to a breakdown",
+                    listed.join(", "),
+                    key.join(", ")
+                ),
+            });
+        }
+    }
+    let keep = ordered.order;
 
     let uncatalogued = indicator
         .values

@@ -17,7 +17,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use super::Pipeline;
 use crate::catalog::{Catalogue, CoverageCounter, CoverageRow, coverage_batch};
 use crate::formats::{DecodeError, SourceTable};
-use crate::harmonise::{self, Context, HarmoniseError, keys, periods};
+use crate::harmonise::{self, Context, HarmoniseError, periods};
 use crate::ledger::{Ledger, LedgerError, RunEnd, RunStatus};
 use crate::rejects::{Reason, Rejects, Report};
 use crate::sources::{Source, SourceError};
@@ -439,14 +439,13 @@ fn partition(
     let harmonised = harmonise::harmonise(chunk_to_map, &pipeline.mapping, context)?;
     reasons.extend(harmonised.reasons);
     result.uncatalogued = harmonised.uncatalogued;
-    let keyed = keys::sort_by_key(&harmonised.observations, &harmonised.rows);
-    reasons.extend(keyed.reasons);
+    let observations = harmonised.observations;
     if let Some(year) = year
-        && keyed.observations.num_rows() > 0
+        && observations.num_rows() > 0
     {
-        stager.write_partition(year, &keyed.observations)?;
-        result.coverage.add(&keyed.observations);
-        result.rows_written = keyed.observations.num_rows() as u64;
+        stager.write_partition(year, &observations)?;
+        result.coverage.add(&observations);
+        result.rows_written = observations.num_rows() as u64;
     }
     result.report.rows_checked = chunk.batch.num_rows() as u64;
     result.report.rows_rejected =
