@@ -85,6 +85,23 @@ pub enum HarmoniseError {
     NoAreaCatalogue,
 }
 
+impl HarmoniseError {
+    /// `[map] <key>` names `column`, which a table with `schema` lacks: the error lists the
+    /// columns it has, which is usually all an operator needs to fix the pipeline.
+    pub fn missing_column(key: &'static str, column: &str, schema: &arrow_schema::Schema) -> Self {
+        let available: Vec<String> = schema
+            .fields()
+            .iter()
+            .map(|f| format!("`{}`", f.name()))
+            .collect();
+        Self::MissingColumn {
+            key,
+            column: column.to_string(),
+            available: available.join(", "),
+        }
+    }
+}
+
 /// A model column mapped once per source category, then spread to rows through the keys.
 struct Mapped {
     /// Source column (for reasons).
@@ -184,22 +201,10 @@ fn text_column(
     key: &'static str,
     column: &str,
 ) -> Result<(Int32Array, StringArray), HarmoniseError> {
-    let array =
-        chunk
-            .batch
-            .column_by_name(column)
-            .ok_or_else(|| HarmoniseError::MissingColumn {
-                key,
-                column: column.to_string(),
-                available: chunk
-                    .batch
-                    .schema()
-                    .fields()
-                    .iter()
-                    .map(|f| format!("`{}`", f.name()))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })?;
+    let array = chunk
+        .batch
+        .column_by_name(column)
+        .ok_or_else(|| HarmoniseError::missing_column(key, column, &chunk.batch.schema()))?;
     let not_text = || HarmoniseError::NotText {
         key,
         column: column.to_string(),

@@ -468,17 +468,11 @@ fn partition_groups(
     kind: periods::PeriodKind,
 ) -> Result<Vec<PartitionGroup>, RunError> {
     let categories = table.categories(column).ok_or_else(|| {
-        RunError::Harmonise(HarmoniseError::MissingColumn {
-            key: "period",
-            column: column.to_string(),
-            available: table
-                .schema()
-                .fields()
-                .iter()
-                .map(|f| format!("`{}`", f.name()))
-                .collect::<Vec<_>>()
-                .join(", "),
-        })
+        RunError::Harmonise(HarmoniseError::missing_column(
+            "period",
+            column,
+            table.schema(),
+        ))
     })?;
     let mut groups: BTreeMap<Option<i32>, Vec<bool>> = BTreeMap::new();
     for (k, category) in categories.iter().enumerate() {
