@@ -390,7 +390,11 @@ pub fn harmonise(
         .iter()
         .map(|&i| spans_by_value[period.keys[i] as usize])
         .unzip();
-    let constant = |value: &str| Mapped::fixed(value.to_string(), n).dictionary(&keep);
+    let constant = |value: &str| -> ArrayRef {
+        let keys = Int32Array::from(vec![0; keep.len()]);
+        let values = Arc::new(StringArray::from(vec![value]));
+        Arc::new(DictionaryArray::<Int32Type>::try_new(keys, values).expect("key 0 of one value"))
+    };
     let rows = keep.len();
     let columns: Vec<ArrayRef> = vec![
         indicator.dictionary(&keep),

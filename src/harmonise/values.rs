@@ -188,7 +188,16 @@ impl Measured {
     }
 
     pub(super) fn values(&self, keep: &[usize]) -> Float64Array {
-        keep.iter().map(|&i| self.values[i]).collect()
+        let mut values = Vec::with_capacity(keep.len());
+        let mut valid = arrow_buffer::BooleanBufferBuilder::new(keep.len());
+        for &i in keep {
+            values.push(self.values[i].unwrap_or_default());
+            valid.append(self.values[i].is_some());
+        }
+        Float64Array::new(
+            values.into(),
+            Some(arrow_buffer::NullBuffer::new(valid.finish())),
+        )
     }
 
     /// The status column: a dictionary over every status label.
