@@ -52,7 +52,9 @@ pub struct Ordered {
 /// Orders `rows` by `columns` (most significant first) and sets apart the rows of repeated keys:
 /// a source that repeats a key contradicts itself, and keeping either row would hide that.
 pub fn order_by_key(columns: &[KeyColumn<'_>], rows: &[usize]) -> Ordered {
-    let bits: u32 = columns.iter().map(KeyColumn::bits).sum();
+    // A column with one value orders nothing (fixed sex, empty grade or breakdown).
+    let columns: Vec<&KeyColumn> = columns.iter().filter(|c| c.bits() > 0).collect();
+    let bits: u32 = columns.iter().map(|c| c.bits()).sum();
     if bits <= 64 {
         let mut packed: Vec<(u64, u32)> = rows
             .iter()
