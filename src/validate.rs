@@ -2043,16 +2043,10 @@ mod tests {
     }
 
     fn cube() -> SourceTable {
-        let dim = |id: &str, codes: &[&str]| Dimension {
-            id: id.into(),
-            label: None,
-            codes: codes.iter().map(|c| c.to_string()).collect(),
-            labels: codes.iter().map(|c| c.to_string()).collect(),
-        };
         let cube = Cube {
             dimensions: vec![
-                dim("Region", &["00", "0180", "Okänd"]),
-                dim("Tid", &["2022", "2023"]),
+                Dimension::coded("Region", ["00", "0180", "Okänd"]),
+                Dimension::coded("Tid", ["2022", "2023"]),
             ],
             values: Float64Array::from(vec![
                 Some(1.0),

@@ -80,6 +80,19 @@ pub struct Dimension {
     pub labels: Vec<String>,
 }
 
+impl Dimension {
+    /// A dimension whose categories have no labels of their own (each label is its code).
+    pub fn coded<S: Into<String>>(id: &str, codes: impl IntoIterator<Item = S>) -> Self {
+        let codes: Vec<String> = codes.into_iter().map(Into::into).collect();
+        Self {
+            id: id.into(),
+            label: None,
+            labels: codes.clone(),
+            codes,
+        }
+    }
+}
+
 /// The raw status markers of a cube's cells.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub enum CellStatus {
@@ -430,16 +443,10 @@ mod tests {
     use arrow_array::cast::AsArray;
 
     fn cube() -> SourceTable {
-        let dim = |id: &str, codes: &[&str]| Dimension {
-            id: id.into(),
-            label: None,
-            codes: codes.iter().map(|c| c.to_string()).collect(),
-            labels: codes.iter().map(|c| c.to_string()).collect(),
-        };
         let cube = Cube {
             dimensions: vec![
-                dim("Region", &["00", "01"]),
-                dim("Tid", &["2022", "2023", "2024"]),
+                Dimension::coded("Region", ["00", "01"]),
+                Dimension::coded("Tid", ["2022", "2023", "2024"]),
             ],
             values: Float64Array::from(vec![
                 Some(1.0),
@@ -497,12 +504,7 @@ mod tests {
 
     #[test]
     fn cube_select_on_a_middle_dimension_lays_out_every_coordinate() {
-        let dim = |id: &str, n: usize| Dimension {
-            id: id.into(),
-            label: None,
-            codes: (0..n).map(|i| format!("{id}{i}")).collect(),
-            labels: (0..n).map(|i| format!("{id}{i}")).collect(),
-        };
+        let dim = |id: &str, n: usize| Dimension::coded(id, (0..n).map(|i| format!("{id}{i}")));
         let cube = Cube {
             dimensions: vec![dim("A", 2), dim("B", 3), dim("C", 2)],
             values: Float64Array::from((0..12).map(f64::from).collect::<Vec<_>>()),

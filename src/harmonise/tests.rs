@@ -157,16 +157,10 @@ fn unmappable_categories_refuse_their_rows_with_reasons() {
 
 #[test]
 fn pxweb_markers_map_to_status_and_a_dash_is_zero() {
-    let dimension = |id: &str, codes: &[&str]| Dimension {
-        id: id.into(),
-        label: None,
-        codes: codes.iter().map(|c| c.to_string()).collect(),
-        labels: codes.iter().map(|c| c.to_string()).collect(),
-    };
     let cube = Cube {
         dimensions: vec![
-            dimension("Region", &["00", "01", "0180", "03"]),
-            dimension("Tid", &["2023"]),
+            Dimension::coded("Region", ["00", "01", "0180", "03"]),
+            Dimension::coded("Tid", ["2023"]),
         ],
         values: Float64Array::from(vec![Some(10.0), None, None, None]),
         status: CellStatus::Sparse {
