@@ -14,22 +14,23 @@ pub mod codes;
 pub mod keys;
 pub mod mapping;
 pub mod periods;
+mod rules;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use arrow_array::types::Int32Type;
 use arrow_array::{
-    Array, ArrayRef, Date32Array, DictionaryArray, Int32Array, RecordBatch, StringArray,
-    TimestampMicrosecondArray,
+    Array, ArrayRef, Date32Array, DictionaryArray, Float64Array, Int32Array, Int64Array,
+    RecordBatch, StringArray, TimestampMicrosecondArray,
 };
 use arrow_schema::DataType;
-use chrono::NaiveDate;
 
 use crate::formats::Chunk;
 use crate::model;
 use crate::rejects::Reason;
 pub use mapping::{AreaNaming, Field, Mapping, Marker};
+use rules::{Feed, KeyField, Lookup, Rules};
 
 /// What a run knows that the rows do not: written into every row.
 #[derive(Debug, Clone)]
@@ -53,8 +54,6 @@ pub struct Context<'a> {
 pub struct Harmonised {
     /// In the [`model::batch_schema`], sorted by the key, every key once.
     pub observations: RecordBatch,
-    /// Source row number of each observation.
-    pub rows: Vec<u64>,
     /// One reason per broken rule of each refused row (a repeated key refuses all its rows).
     pub reasons: Vec<Reason>,
     /// Indicator ids written that the catalogue does not list.
@@ -102,39 +101,47 @@ impl HarmoniseError {
     }
 }
 
-/// A model column mapped once per source category, then spread to rows through the keys.
+/// A key column of a chunk: its categories mapped once, then spread to rows through the keys.
 struct Mapped {
-    /// Source column (for reasons).
-    column: String,
-    /// Rule name (for reasons).
-    rule: &'static str,
-    /// Per row: index into `values`, or -1 when the row's category cannot be mapped.
+    lookup: Lookup,
+    /// Per row: index into `lookup.values`, or -1 when the row's category cannot be mapped.
     keys: Vec<i32>,
-    /// Per row: the source category (for the message of an unmappable row); `None` for fixed values.
+    /// Per row: the source category (for the message of an unmappable row); `None` when the
+    /// column is not one source column.
     source_keys: Option<Int32Array>,
-    /// Per source category: why it cannot be mapped, when it cannot.
-    errors: Vec<Option<String>>,
-    /// Distinct model values.
-    values: Vec<String>,
 }
 
 impl Mapped {
-    /// A fixed value for every one of `rows` rows.
-    fn fixed(value: String, rows: usize) -> Self {
-        Self {
-            column: String::new(),
-            rule: "",
-            keys: vec![0; rows],
-            source_keys: None,
-            errors: Vec::new(),
-            values: vec![value],
-        }
+    /// `field` fed as the pipeline says, over every row of `chunk`.
+    fn new(chunk: &Chunk, rules: &mut Rules<'_>, field: KeyField) -> Result<Self, HarmoniseError> {
+        let rows = chunk.batch.num_rows();
+        Ok(match rules.feed(field) {
+            Feed::Fixed(value) => Self {
+                lookup: Lookup::fixed(value),
+                keys: vec![0; rows],
+                source_keys: None,
+            },
+            Feed::Column(column) => {
+                let (source_keys, categories) = text_column(chunk, field.key(), column)?;
+                let lookup = rules.map(field, column, &categories);
+                let keys = source_keys
+                    .iter()
+                    .map(|k| k.map_or(-1, |k| lookup.of_category[k as usize]))
+                    .collect();
+                Self {
+                    lookup,
+                    keys,
+                    source_keys: Some(source_keys),
+                }
+            }
+            Feed::Columns(columns) => combined_breakdown(chunk, columns)?,
+        })
     }
 
     /// Why row `i` has no model value (only called for rows whose key is -1).
     fn error(&self, i: usize) -> &str {
         match &self.source_keys {
-            Some(keys) if keys.is_valid(i) => self.errors[keys.value(i) as usize]
+            Some(keys) if keys.is_valid(i) => self.lookup.errors[keys.value(i) as usize]
                 .as_deref()
                 .unwrap_or("the value cannot be mapped"),
             _ => "the cell is empty",
@@ -143,56 +150,15 @@ impl Mapped {
 
     /// The column over the kept rows, as a dictionary of the model values.
     fn dictionary(&self, keep: &[usize]) -> ArrayRef {
-        let keys: Int32Array = keep
-            .iter()
-            .map(|&i| self.keys[i])
-            .collect::<Vec<_>>()
-            .into();
-        let values = Arc::new(StringArray::from_iter_values(&self.values));
-        Arc::new(DictionaryArray::<Int32Type>::try_new(keys, values).expect("keys index values"))
+        let keys: Vec<i32> = keep.iter().map(|&i| self.keys[i]).collect();
+        dictionary(keys, &self.lookup.values)
     }
 }
 
-/// Maps every category of text column `column` with `map` (deduplicating model values).
-fn map_column(
-    chunk: &Chunk,
-    key: &'static str,
-    column: &str,
-    rule: &'static str,
-    mut map: impl FnMut(&str) -> Result<String, String>,
-) -> Result<Mapped, HarmoniseError> {
-    let (source_keys, categories) = text_column(chunk, key, column)?;
-    let mut index: HashMap<String, i32> = HashMap::new();
-    let mut values = Vec::new();
-    let mut errors = Vec::with_capacity(categories.len());
-    let lookup: Vec<i32> = categories
-        .iter()
-        .map(|category| match map(category.unwrap_or("")) {
-            Ok(value) => {
-                errors.push(None);
-                *index.entry(value.clone()).or_insert_with(|| {
-                    values.push(value);
-                    values.len() as i32 - 1
-                })
-            }
-            Err(message) => {
-                errors.push(Some(message));
-                -1
-            }
-        })
-        .collect();
-    let keys = source_keys
-        .iter()
-        .map(|k| k.map_or(-1, |k| lookup[k as usize]))
-        .collect();
-    Ok(Mapped {
-        column: column.to_string(),
-        rule,
-        keys,
-        source_keys: Some(source_keys),
-        errors,
-        values,
-    })
+/// A dictionary column of `values` (the model's text type).
+fn dictionary(keys: Vec<i32>, values: &[impl AsRef<str>]) -> ArrayRef {
+    let values = Arc::new(StringArray::from_iter_values(values));
+    Arc::new(DictionaryArray::<Int32Type>::try_new(keys.into(), values).expect("keys index values"))
 }
 
 /// The keys and dictionary of a text column.
@@ -222,20 +188,6 @@ fn text_column(
     Ok((dictionary.keys().clone(), values.clone()))
 }
 
-fn field(
-    chunk: &Chunk,
-    key: &'static str,
-    field: &Field,
-    canonical: impl Fn(&str) -> Result<String, String>,
-) -> Result<Mapped, HarmoniseError> {
-    match field {
-        Field::Fixed(value) => Ok(Mapped::fixed(value.clone(), chunk.batch.num_rows())),
-        Field::Column { column, codes } => map_column(chunk, key, column, key, |code| {
-            canonical(codes.as_ref().map_or(code, |c| c.map(code)))
-        }),
-    }
-}
-
 /// Harmonises one chunk: see the module docs. Rows whose categories cannot be mapped come back
 /// in `reasons`; `Err` only when the mapping does not fit the table (a column is missing).
 pub fn harmonise(
@@ -244,66 +196,27 @@ pub fn harmonise(
     cx: &Context<'_>,
 ) -> Result<Harmonised, HarmoniseError> {
     let n = chunk.batch.num_rows();
-    let indicator = field(chunk, "indicator", &mapping.indicator, |id| {
-        if id.trim().is_empty() {
-            Err("the indicator id is empty".to_string())
-        } else {
-            Ok(id.to_string())
-        }
-    })?;
-    let areas = match mapping.area_naming {
-        AreaNaming::Name => Some(cx.areas.ok_or(HarmoniseError::NoAreaCatalogue)?),
-        AreaNaming::Code => None,
-    };
-    let mut levels: HashMap<String, model::AreaLevel> = HashMap::new();
-    let area = map_column(chunk, "area", &mapping.area_column, "area", |text| {
-        let text = mapping.area_codes.as_ref().map_or(text, |c| c.map(text));
-        let code = match areas {
-            Some(areas) => areas
-                .code_for_name(text)
-                .ok_or_else(|| format!("no area is named `{text}` in schemas/areas.csv"))?
-                .to_string(),
-            None => text.trim().to_string(),
-        };
-        let level = areas::area_level(&code).map_err(|e| e.to_string())?;
-        levels.insert(code.clone(), level);
-        Ok(code)
-    })?;
-    let mut spans: HashMap<String, (NaiveDate, NaiveDate)> = HashMap::new();
-    let period = map_column(chunk, "period", &mapping.period_column, "period", |text| {
-        let period = periods::parse_period(text, mapping.period_kind).map_err(|e| e.to_string())?;
-        spans.insert(period.label.clone(), (period.start, period.end));
-        Ok(period.label)
-    })?;
-    let sex = field(chunk, "sex", &mapping.sex, |code| {
-        codes::canonical_sex(code)
-            .map(|s| s.as_str().to_string())
-            .map_err(|e| e.to_string())
-    })?;
-    let age = field(chunk, "age", &mapping.age, |code| {
-        codes::canonical_age(code).map_err(|e| e.to_string())
-    })?;
-    let grade = field(chunk, "grade", &mapping.grade, |code| {
-        codes::canonical_grade(code).map_err(|e| e.to_string())
-    })?;
-    let breakdown = breakdown(chunk, &mapping.breakdown)?;
+    let mut rules = Rules::new(mapping, cx)?;
+    let mapped = KeyField::ALL
+        .iter()
+        .map(|&field| Mapped::new(chunk, &mut rules, field))
+        .collect::<Result<Vec<_>, _>>()?;
     let measure = values::measure(chunk, mapping)?;
     let measured = measure.resolve(n);
     let extras = values::extras(chunk, mapping)?;
 
     // A row is kept when every model column maps; otherwise one reason per failing column.
-    let mapped: [&Mapped; 7] = [&indicator, &area, &period, &sex, &age, &grade, &breakdown];
     let mut keep = Vec::with_capacity(n);
     let mut reasons = Vec::new();
     for i in 0..n {
         let before = reasons.len();
-        for m in mapped {
+        for m in &mapped {
             if m.keys[i] < 0 {
                 reasons.push(Reason {
                     row: chunk.rows[i],
-                    rule: m.rule.to_string(),
-                    column: m.column.clone(),
-                    message: format!("{}: {}", m.column, m.error(i)),
+                    rule: m.lookup.rule.to_string(),
+                    column: m.lookup.column.clone(),
+                    message: format!("{}: {}", m.lookup.column, m.error(i)),
                 });
             }
         }
@@ -323,11 +236,11 @@ pub fn harmonise(
         }
     }
 
-    // Put the kept rows in key order (`reference` is empty on every source row) and refuse
-    // every row of a repeated key, before any output column is built.
+    // Put the kept rows in key order and refuse every row of a repeated key, before any output
+    // column is built.
     let key_columns: Vec<keys::KeyColumn> = mapped
         .iter()
-        .map(|m| keys::KeyColumn::new(&m.keys, &m.values))
+        .map(|m| keys::KeyColumn::new(&m.keys, &m.lookup.values))
         .collect();
     let ordered = keys::order_by_key(&key_columns, &keep);
     for group in &ordered.duplicates {
@@ -337,7 +250,7 @@ pub fn harmonise(
             .zip(
                 mapped
                     .iter()
-                    .map(|m| m.values[m.keys[group[0]] as usize].as_str())
+                    .map(|m| m.lookup.values[m.keys[group[0]] as usize].as_str())
                     .chain([""]),
             )
             .map(|(name, value)| format!("{name}={value}"))
@@ -358,63 +271,89 @@ pub fn harmonise(
     }
     let keep = ordered.order;
 
-    let uncatalogued = indicator
+    let [indicator, area, period, ..] = &mapped[..] else {
+        unreachable!("one Mapped per key field")
+    };
+    let levels: Vec<&str> = area
+        .lookup
         .values
         .iter()
+        .map(|code| rules.level(code).as_str())
+        .collect();
+    // Days of each distinct period once, then per row by its key.
+    let spans: Vec<(i32, i32)> = period
+        .lookup
+        .values
+        .iter()
+        .map(|label| rules.span(label))
+        .collect();
+    let (start, end) = keep.iter().map(|&i| spans[period.keys[i] as usize]).unzip();
+    let built = Built {
+        key: std::array::from_fn(|k| mapped[k].dictionary(&keep)),
+        area_level: dictionary(keep.iter().map(|&i| area.keys[i]).collect(), &levels),
+        start,
+        end,
+        value: measured.values(&keep),
+        status: measured.statuses(&keep),
+        sample_size: extras.sample_size(&keep),
+        numbers: values::Extra::NUMBERS.map(|extra| extras.number(extra, &keep)),
+    };
+    Ok(Harmonised {
+        observations: assemble(built, mapping, cx),
+        reasons,
+        uncatalogued: uncatalogued(&indicator.lookup.values, cx),
+    })
+}
+
+/// The indicator ids among `ids` that the catalogue does not list.
+fn uncatalogued(ids: &[String], cx: &Context<'_>) -> BTreeSet<String> {
+    ids.iter()
         .filter(|id| !cx.catalogued.contains(*id))
         .cloned()
-        .collect();
-    let level_values: Vec<String> = area
-        .values
-        .iter()
-        .map(|code| levels[code].as_str().to_string())
-        .collect();
-    let area_level = Mapped {
-        column: area.column.clone(),
-        rule: area.rule,
-        keys: area.keys.clone(),
-        source_keys: None,
-        errors: Vec::new(),
-        values: level_values,
-    };
-    // Days of each distinct period once, then per row by its key.
-    let spans_by_value: Vec<(i32, i32)> = period
-        .values
-        .iter()
-        .map(|label| {
-            let (start, end) = spans[label];
-            (days(start), days(end))
-        })
-        .collect();
-    let (starts, ends): (Vec<i32>, Vec<i32>) = keep
-        .iter()
-        .map(|&i| spans_by_value[period.keys[i] as usize])
-        .unzip();
-    let constant = |value: &str| -> ArrayRef {
-        let keys = Int32Array::from(vec![0; keep.len()]);
-        let values = Arc::new(StringArray::from(vec![value]));
-        Arc::new(DictionaryArray::<Int32Type>::try_new(keys, values).expect("key 0 of one value"))
-    };
-    let rows = keep.len();
+        .collect()
+}
+
+/// The columns of harmonised rows that depend on the rows, in key order; [`assemble`] adds the
+/// columns that are the same on every row of a run.
+struct Built {
+    /// Indicator, area, period, sex, age, grade and breakdown: the key without `reference`.
+    key: [ArrayRef; 7],
+    area_level: ArrayRef,
+    /// First and last day of each row's period (Date32).
+    start: Vec<i32>,
+    end: Vec<i32>,
+    value: Float64Array,
+    status: ArrayRef,
+    sample_size: Int64Array,
+    /// Numerator, denominator and the confidence limits.
+    numbers: [Float64Array; 4],
+}
+
+/// A batch in [`model::batch_schema`] from `built` and the run's constants.
+fn assemble(built: Built, mapping: &Mapping, cx: &Context<'_>) -> RecordBatch {
+    let rows = built.start.len();
+    let constant = |value: &str| dictionary(vec![0; rows], &[value]);
+    let [indicator, area, period, sex, age, grade, breakdown] = built.key;
+    let [numerator, denominator, ci_lower, ci_upper] = built.numbers;
     let columns: Vec<ArrayRef> = vec![
-        indicator.dictionary(&keep),
-        area.dictionary(&keep),
-        area_level.dictionary(&keep),
-        period.dictionary(&keep),
-        Arc::new(Date32Array::from(starts)),
-        Arc::new(Date32Array::from(ends)),
-        sex.dictionary(&keep),
-        age.dictionary(&keep),
-        grade.dictionary(&keep),
-        breakdown.dictionary(&keep),
-        Arc::new(measured.values(&keep)),
+        indicator,
+        area,
+        built.area_level,
+        period,
+        Arc::new(Date32Array::from(built.start)),
+        Arc::new(Date32Array::from(built.end)),
+        sex,
+        age,
+        grade,
+        breakdown,
+        Arc::new(built.value),
         constant(&mapping.unit),
-        measured.statuses(&keep),
-        Arc::new(extras.sample_size(&keep)),
-        Arc::new(extras.number(values::Extra::Numerator, &keep)),
-        Arc::new(extras.number(values::Extra::Denominator, &keep)),
-        Arc::new(extras.number(values::Extra::CiLower, &keep)),
-        Arc::new(extras.number(values::Extra::CiUpper, &keep)),
+        built.status,
+        Arc::new(built.sample_size),
+        Arc::new(numerator),
+        Arc::new(denominator),
+        Arc::new(ci_lower),
+        Arc::new(ci_upper),
         constant(""),
         constant(cx.source),
         constant(cx.source_table),
@@ -425,70 +364,57 @@ pub fn harmonise(
         constant(cx.run_id),
         Arc::new(TimestampMicrosecondArray::from(vec![cx.ingested_at; rows]).with_timezone("UTC")),
     ];
-    let observations = RecordBatch::try_new(model::batch_schema(), columns)
-        .expect("columns follow model::batch_schema()");
-    Ok(Harmonised {
-        observations,
-        rows: keep.iter().map(|&i| chunk.rows[i]).collect(),
-        reasons,
-        uncatalogued,
-    })
+    RecordBatch::try_new(model::batch_schema(), columns)
+        .expect("columns follow model::batch_schema()")
 }
 
-/// Days since the Unix epoch, as Date32 counts them.
-fn days(date: NaiveDate) -> i32 {
-    (date - NaiveDate::from_ymd_opt(1970, 1, 1).expect("the epoch")).num_days() as i32
-}
-
-/// `key=value;key=value` sorted by key, from one source column per key ("" when there are none).
-fn breakdown(chunk: &Chunk, columns: &[(String, String)]) -> Result<Mapped, HarmoniseError> {
-    match columns {
-        [] => Ok(Mapped::fixed(String::new(), chunk.batch.num_rows())),
-        [(key, column)] => map_column(chunk, "breakdown", column, "breakdown", |value| {
-            Ok(format!("{key}={value}"))
-        }),
-        _ => {
-            // Several columns: intern each row's combination of categories once.
-            let parts = columns
+/// A breakdown of several source columns, `key=value;key=value` sorted by key: each row's
+/// combination of categories is interned once.
+fn combined_breakdown(
+    chunk: &Chunk,
+    columns: &[(String, String)],
+) -> Result<Mapped, HarmoniseError> {
+    let parts = columns
+        .iter()
+        .map(|(key, column)| {
+            let (keys, values) = text_column(chunk, "breakdown", column)?;
+            Ok((key, keys, values))
+        })
+        .collect::<Result<Vec<_>, HarmoniseError>>()?;
+    let mut index: HashMap<Vec<i32>, u32> = HashMap::new();
+    let mut values = Vec::new();
+    let mut row_keys = Vec::with_capacity(chunk.batch.num_rows());
+    for i in 0..chunk.batch.num_rows() {
+        let combination: Vec<i32> = parts
+            .iter()
+            .map(|(_, keys, _)| if keys.is_null(i) { -1 } else { keys.value(i) })
+            .collect();
+        let next = values.len() as u32;
+        let k = *index.entry(combination.clone()).or_insert_with(|| {
+            let text = parts
                 .iter()
-                .map(|(key, column)| {
-                    let (keys, values) = text_column(chunk, "breakdown", column)?;
-                    Ok((key, keys, values))
+                .zip(&combination)
+                .map(|((key, _, v), &c)| {
+                    format!("{key}={}", if c < 0 { "" } else { v.value(c as usize) })
                 })
-                .collect::<Result<Vec<_>, HarmoniseError>>()?;
-            let mut index: HashMap<Vec<i32>, u32> = HashMap::new();
-            let mut values = Vec::new();
-            let mut row_keys = Vec::with_capacity(chunk.batch.num_rows());
-            for i in 0..chunk.batch.num_rows() {
-                let combination: Vec<i32> = parts
-                    .iter()
-                    .map(|(_, keys, _)| if keys.is_null(i) { -1 } else { keys.value(i) })
-                    .collect();
-                let next = values.len() as u32;
-                let k = *index.entry(combination.clone()).or_insert_with(|| {
-                    let text = parts
-                        .iter()
-                        .zip(&combination)
-                        .map(|((key, _, v), &c)| {
-                            format!("{key}={}", if c < 0 { "" } else { v.value(c as usize) })
-                        })
-                        .collect::<Vec<_>>()
-                        .join(";");
-                    values.push(text);
-                    next
-                });
-                row_keys.push(k as i32);
-            }
-            Ok(Mapped {
-                column: columns[0].1.clone(),
-                rule: "breakdown",
-                keys: row_keys,
-                source_keys: None,
-                errors: Vec::new(),
-                values,
-            })
-        }
+                .collect::<Vec<_>>()
+                .join(";");
+            values.push(text);
+            next
+        });
+        row_keys.push(k as i32);
     }
+    Ok(Mapped {
+        lookup: Lookup {
+            column: columns[0].1.clone(),
+            rule: "breakdown",
+            of_category: Vec::new(),
+            errors: Vec::new(),
+            values,
+        },
+        keys: row_keys,
+        source_keys: None,
+    })
 }
 
 mod values;

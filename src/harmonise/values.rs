@@ -226,6 +226,14 @@ pub(super) enum Extra {
 }
 
 impl Extra {
+    /// The extras that are floating-point numbers, in model column order.
+    pub(super) const NUMBERS: [Extra; 4] = [
+        Extra::Numerator,
+        Extra::Denominator,
+        Extra::CiLower,
+        Extra::CiUpper,
+    ];
+
     const ALL: [Extra; 5] = [
         Extra::SampleSize,
         Extra::Numerator,
