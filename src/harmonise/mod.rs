@@ -11,6 +11,7 @@
 
 pub mod areas;
 pub mod codes;
+pub mod cube;
 pub mod keys;
 pub mod mapping;
 pub mod periods;

@@ -103,6 +103,17 @@ pub(super) fn measure(chunk: &Chunk, mapping: &Mapping) -> Result<Measure, Harmo
     })
 }
 
+/// The value and status of a numeric cell with its marker, if it has one.
+pub(super) fn cell(value: Option<f64>, marker: Option<&Marker>) -> (Option<f64>, Status) {
+    match marker {
+        Some(marker) if marker.value.is_some() => (marker.value, marker.status),
+        Some(marker) if hides_value(marker.status) => (None, marker.status),
+        Some(marker) => (value, marker.status),
+        None if value.is_none() => (None, Status::Missing),
+        None => (value, Status::Ok),
+    }
+}
+
 impl Measure {
     /// Row `i`'s value and status, or why it has none.
     fn at(&self, i: usize) -> Result<(Option<f64>, Status), &str> {
@@ -117,13 +128,7 @@ impl Measure {
                     ),
                     _ => None,
                 };
-                Ok(match marker {
-                    Some(marker) if marker.value.is_some() => (marker.value, marker.status),
-                    Some(marker) if hides_value(marker.status) => (None, marker.status),
-                    Some(marker) => (value, marker.status),
-                    None if value.is_none() => (None, Status::Missing),
-                    None => (value, Status::Ok),
-                })
+                Ok(cell(value, marker))
             }
             Measure::Text {
                 keys, per_category, ..
@@ -202,17 +207,22 @@ impl Measured {
 
     /// The status column: a dictionary over every status label.
     pub(super) fn statuses(&self, keep: &[usize]) -> ArrayRef {
-        let keys: Int32Array = keep
-            .iter()
-            .map(|&i| i32::from(self.status[i].expect("kept rows have a status")))
-            .collect::<Vec<_>>()
-            .into();
-        let labels = StringArray::from_iter_values(Status::ALL.iter().map(|s| s.as_str()));
-        Arc::new(
-            DictionaryArray::<Int32Type>::try_new(keys, Arc::new(labels))
-                .expect("keys index the labels"),
+        statuses(
+            keep.iter()
+                .map(|&i| self.status[i].expect("kept rows have a status"))
+                .collect(),
         )
     }
+}
+
+/// A status column from each row's index into [`Status::ALL`]: a dictionary over every label.
+pub(super) fn statuses(status: Vec<u8>) -> ArrayRef {
+    let keys: Int32Array = status.into_iter().map(i32::from).collect::<Vec<_>>().into();
+    let labels = StringArray::from_iter_values(Status::ALL.iter().map(|s| s.as_str()));
+    Arc::new(
+        DictionaryArray::<Int32Type>::try_new(keys, Arc::new(labels))
+            .expect("keys index the labels"),
+    )
 }
 
 /// The optional numeric columns of the model.
@@ -234,7 +244,7 @@ impl Extra {
         Extra::CiUpper,
     ];
 
-    const ALL: [Extra; 5] = [
+    pub(super) const ALL: [Extra; 5] = [
         Extra::SampleSize,
         Extra::Numerator,
         Extra::Denominator,
@@ -252,7 +262,7 @@ impl Extra {
         }
     }
 
-    fn column(self, mapping: &Mapping) -> Option<&String> {
+    pub(super) fn column(self, mapping: &Mapping) -> Option<&String> {
         match self {
             Extra::SampleSize => mapping.sample_size.as_ref(),
             Extra::Numerator => mapping.numerator.as_ref(),

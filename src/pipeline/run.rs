@@ -17,7 +17,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use super::Pipeline;
 use crate::catalog::{Catalogue, CoverageCounter, CoverageRow, coverage_batch};
 use crate::formats::{DecodeError, SourceTable};
-use crate::harmonise::{self, Context, HarmoniseError, periods};
+use crate::harmonise::cube::CubeHarmoniser;
+use crate::harmonise::{self, Context, HarmoniseError, Harmonised, periods};
 use crate::ledger::{Ledger, LedgerError, RunEnd, RunStatus};
 use crate::rejects::{Reason, Rejects, Report};
 use crate::sources::{Source, SourceError};
@@ -362,6 +363,12 @@ fn process(
         catalogued: &catalogued,
         areas: cx.catalogue.areas.as_ref(),
     };
+    // A cube the cube path can take goes a partition at a time straight from its dimensions; a
+    // partition it cannot take (and every other table) goes row by row, which explains refusals.
+    let cube_path = match (table.cube(), &pipeline.schema) {
+        (Some(cube), None) => CubeHarmoniser::new(cube, mapping, &context),
+        _ => None,
+    };
     let queue = Mutex::new(groups.into_iter());
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
@@ -375,8 +382,18 @@ fn process(
                     loop {
                         let next = queue.lock().expect("queue").next();
                         let Some((year, keep)) = next else { break };
-                        let chunk = table.select(&mapping.period_column, &keep);
-                        let part = partition(pipeline, &context, &chunk, year, stager)?;
+                        let fast = cube_path.as_ref().and_then(|c| c.partition(&keep));
+                        let part = match fast {
+                            Some(harmonised) => {
+                                let mut part = stage(harmonised, year, stager)?;
+                                part.report.rows_checked = part.rows_written;
+                                part
+                            }
+                            None => {
+                                let chunk = table.select(&mapping.period_column, &keep);
+                                partition(pipeline, &context, &chunk, year, stager)?
+                            }
+                        };
                         if year.is_some() && part.rows_written > 0 {
                             years.extend(year);
                         }
@@ -424,7 +441,6 @@ fn partition(
     year: Option<i32>,
     stager: &Stager,
 ) -> Result<PartitionResult, RunError> {
-    let mut result = PartitionResult::default();
     let mut reasons: Vec<Reason> = Vec::new();
     let accepted;
     let chunk_to_map = match &pipeline.schema {
@@ -436,9 +452,30 @@ fn partition(
         }
         None => chunk,
     };
-    let harmonised = harmonise::harmonise(chunk_to_map, &pipeline.mapping, context)?;
-    reasons.extend(harmonised.reasons);
-    result.uncatalogued = harmonised.uncatalogued;
+    let mut harmonised = harmonise::harmonise(chunk_to_map, &pipeline.mapping, context)?;
+    reasons.append(&mut harmonised.reasons);
+    let mut result = stage(harmonised, year, stager)?;
+    result.report.rows_checked = chunk.batch.num_rows() as u64;
+    result.report.rows_rejected =
+        reasons.iter().map(|r| r.row).collect::<BTreeSet<_>>().len() as u64;
+    for reason in &reasons {
+        result.report.count(reason);
+    }
+    result.rejects.add(&chunk.batch, &chunk.rows, &reasons);
+    Ok(result)
+}
+
+/// Stages the observations of a harmonised partition of `year` (`None`: rows that are no period,
+/// which are never written) and counts them.
+fn stage(
+    harmonised: Harmonised,
+    year: Option<i32>,
+    stager: &Stager,
+) -> Result<PartitionResult, RunError> {
+    let mut result = PartitionResult {
+        uncatalogued: harmonised.uncatalogued,
+        ..PartitionResult::default()
+    };
     let observations = harmonised.observations;
     if let Some(year) = year
         && observations.num_rows() > 0
@@ -447,13 +484,6 @@ fn partition(
         result.coverage.add(&observations);
         result.rows_written = observations.num_rows() as u64;
     }
-    result.report.rows_checked = chunk.batch.num_rows() as u64;
-    result.report.rows_rejected =
-        reasons.iter().map(|r| r.row).collect::<BTreeSet<_>>().len() as u64;
-    for reason in &reasons {
-        result.report.count(reason);
-    }
-    result.rejects.add(&chunk.batch, &chunk.rows, &reasons);
     Ok(result)
 }
 
