@@ -16,12 +16,13 @@
 //! inside it, the whole repeated for the walks outside it.
 
 use arrow_array::{Array, Float64Array, Int64Array, StringArray};
-use arrow_buffer::{BooleanBufferBuilder, NullBuffer};
+use arrow_buffer::NullBuffer;
 
 use super::rules::{Feed, KeyField, Lookup, Rules};
 use super::values::{self, Extra};
 use super::{Built, Context, Harmonised, Mapping, Marker, assemble, dictionary, uncatalogued};
 use crate::formats::table::{CellStatus, Cube, VALUE};
+use crate::model::Status;
 
 /// A cube that the cube path can harmonise, with everything about it that does not depend on the
 /// partition worked out once.
@@ -264,11 +265,34 @@ impl<'a> CubeHarmoniser<'a> {
         }
         debug_assert_eq!(cells.len(), rows);
 
-        // Markers of this partition's cells, put at their rows.
-        let mut marker_of_row: Vec<Option<u32>> = match &self.cube.status {
-            CellStatus::All(_) => vec![Some(0); rows],
-            _ => vec![None; rows],
+        // Every cell as if it had no marker: its value, or status missing when it has none.
+        let source = &self.cube.values;
+        let raw = source.values();
+        let mut value: Vec<f64> = cells.iter().map(|&c| raw[c]).collect();
+        // Declaration order is the order of `Status::ALL`, which `statuses` indexes.
+        let mut status = vec![Status::Ok as u8; rows];
+        let mut valid = vec![true; rows];
+        if let Some(nulls) = source.nulls() {
+            for (row, &cell) in cells.iter().enumerate() {
+                if nulls.is_null(cell) {
+                    valid[row] = false;
+                    status[row] = Status::Missing as u8;
+                }
+            }
+        }
+
+        // Then the marked cells: one marker for all, or the few marked cells of this partition.
+        let mut mark = |row: usize, marker: u32| {
+            let cell = cells[row];
+            let raw = source.is_valid(cell).then(|| raw[cell]);
+            let (v, s) = values::cell(raw, Some(&self.markers[marker as usize]));
+            value[row] = v.unwrap_or_default();
+            valid[row] = v.is_some();
+            status[row] = s as u8;
         };
+        if let CellStatus::All(_) = self.cube.status {
+            (0..rows).for_each(|row| mark(row, 0));
+        }
         let inner: Vec<usize> = (0..steps.len())
             .map(|l| steps[l + 1..].iter().product())
             .collect();
@@ -294,27 +318,11 @@ impl<'a> CubeHarmoniser<'a> {
                         step[(cell as usize / strides[*dimension]) % sizes[*dimension]] * inner
                     })
                     .sum();
-                marker_of_row[row] = Some(marker);
+                mark(row, marker);
             }
         }
-
-        let source = &self.cube.values;
-        let mut value = Vec::with_capacity(rows);
-        let mut valid = BooleanBufferBuilder::new(rows);
-        let mut status = Vec::with_capacity(rows);
-        for (&cell, marker) in cells.iter().zip(&marker_of_row) {
-            let raw = source.is_valid(cell).then(|| source.value(cell));
-            let marker = marker.map(|m| &self.markers[m as usize]);
-            let (v, s) = values::cell(raw, marker);
-            value.push(v.unwrap_or_default());
-            valid.append(v.is_some());
-            // Declaration order is the order of `Status::ALL`, which `statuses` indexes.
-            status.push(s as u8);
-        }
-        (
-            Float64Array::new(value.into(), Some(NullBuffer::new(valid.finish()))),
-            status,
-        )
+        let valid = NullBuffer::from(valid);
+        (Float64Array::new(value.into(), Some(valid)), status)
     }
 }
 

@@ -159,7 +159,7 @@ impl Mapped {
 /// A dictionary column of `values` (the model's text type).
 fn dictionary(keys: Vec<i32>, values: &[impl AsRef<str>]) -> ArrayRef {
     let values = Arc::new(StringArray::from_iter_values(values));
-    Arc::new(DictionaryArray::<Int32Type>::try_new(keys.into(), values).expect("keys index values"))
+    Arc::new(model::dictionary_array(keys, values))
 }
 
 /// The keys and dictionary of a text column.

@@ -7,16 +7,13 @@
 
 use std::sync::Arc;
 
-use arrow_array::types::Int32Type;
-use arrow_array::{
-    Array, ArrayRef, DictionaryArray, Float64Array, Int32Array, Int64Array, StringArray,
-};
+use arrow_array::{Array, ArrayRef, Float64Array, Int32Array, Int64Array, StringArray};
 
 use super::{HarmoniseError, Mapping, Marker, text_column};
 use crate::formats::Chunk;
 use crate::formats::csv::parse_number;
 use crate::formats::table::STATUS;
-use crate::model::Status;
+use crate::model::{self, Status};
 use crate::rejects::Reason;
 
 /// The value column and each row's status.
@@ -217,12 +214,9 @@ impl Measured {
 
 /// A status column from each row's index into [`Status::ALL`]: a dictionary over every label.
 pub(super) fn statuses(status: Vec<u8>) -> ArrayRef {
-    let keys: Int32Array = status.into_iter().map(i32::from).collect::<Vec<_>>().into();
+    let keys = status.into_iter().map(i32::from).collect();
     let labels = StringArray::from_iter_values(Status::ALL.iter().map(|s| s.as_str()));
-    Arc::new(
-        DictionaryArray::<Int32Type>::try_new(keys, Arc::new(labels))
-            .expect("keys index the labels"),
-    )
+    Arc::new(model::dictionary_array(keys, Arc::new(labels)))
 }
 
 /// The optional numeric columns of the model.
