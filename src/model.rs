@@ -7,7 +7,8 @@
 use std::sync::{Arc, LazyLock};
 
 use arrow_array::types::Int32Type;
-use arrow_array::{ArrayRef, DictionaryArray};
+use arrow_array::{ArrayRef, DictionaryArray, PrimitiveArray};
+use arrow_buffer::ScalarBuffer;
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 /// Column names of `observations`, in schema order.
@@ -61,7 +62,7 @@ pub fn dictionary() -> DataType {
 /// Panics if a key is out of range: every caller builds its keys itself, so that is a bug. The
 /// check is one vectorised pass for the largest key (as `u32`, so a negative key counts as
 /// huge), a fraction of the cost of arrow's key-by-key check on a 64k-row partition's columns.
-pub fn dictionary_array(keys: Vec<i32>, values: ArrayRef) -> DictionaryArray<Int32Type> {
+pub fn dictionary_array(keys: ScalarBuffer<i32>, values: ArrayRef) -> DictionaryArray<Int32Type> {
     let largest = keys.iter().fold(0u32, |m, &k| m.max(k as u32));
     assert!(
         keys.is_empty() || (largest as usize) < values.len(),
@@ -70,7 +71,7 @@ pub fn dictionary_array(keys: Vec<i32>, values: ArrayRef) -> DictionaryArray<Int
     );
     // SAFETY: no nulls, and every key is in 0..values.len() (checked above), which is all
     // `try_new` checks.
-    unsafe { DictionaryArray::new_unchecked(keys.into(), values) }
+    unsafe { DictionaryArray::new_unchecked(PrimitiveArray::new(keys, None), values) }
 }
 
 fn timestamp() -> DataType {

@@ -15,7 +15,7 @@
 //! values, and a key column is a run pattern: each position of its walk repeated for the cells
 //! inside it, the whole repeated for the walks outside it.
 
-use arrow_array::{Array, Float64Array, Int64Array, StringArray};
+use arrow_array::{Array, Float64Array, StringArray};
 use arrow_buffer::NullBuffer;
 
 use super::rules::{Feed, KeyField, Lookup, Rules};
@@ -225,8 +225,8 @@ impl<'a> CubeHarmoniser<'a> {
             end,
             value,
             status: values::statuses(status),
-            sample_size: Int64Array::new_null(rows),
-            numbers: Extra::NUMBERS.map(|_| Float64Array::new_null(rows)),
+            sample_size: None,
+            numbers: [None, None, None, None],
         };
         let indicators = match &self.fields[0].1 {
             Fed::Fixed(id) => std::slice::from_ref(id),

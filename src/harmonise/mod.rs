@@ -25,6 +25,7 @@ use arrow_array::{
     Array, ArrayRef, Date32Array, DictionaryArray, Float64Array, Int32Array, Int64Array,
     RecordBatch, StringArray, TimestampMicrosecondArray,
 };
+use arrow_buffer::{Buffer, NullBuffer, ScalarBuffer};
 use arrow_schema::DataType;
 
 use crate::formats::Chunk;
@@ -159,7 +160,7 @@ impl Mapped {
 /// A dictionary column of `values` (the model's text type).
 fn dictionary(keys: Vec<i32>, values: &[impl AsRef<str>]) -> ArrayRef {
     let values = Arc::new(StringArray::from_iter_values(values));
-    Arc::new(model::dictionary_array(keys, values))
+    Arc::new(model::dictionary_array(keys.into(), values))
 }
 
 /// The keys and dictionary of a text column.
@@ -325,15 +326,32 @@ struct Built {
     end: Vec<i32>,
     value: Float64Array,
     status: ArrayRef,
-    sample_size: Int64Array,
-    /// Numerator, denominator and the confidence limits.
-    numbers: [Float64Array; 4],
+    /// `None`: not mapped, null on every row.
+    sample_size: Option<Int64Array>,
+    /// Numerator, denominator and the confidence limits (`None`: not mapped).
+    numbers: [Option<Float64Array>; 4],
 }
 
 /// A batch in [`model::batch_schema`] from `built` and the run's constants.
 fn assemble(built: Built, mapping: &Mapping, cx: &Context<'_>) -> RecordBatch {
     let rows = built.start.len();
-    let constant = |value: &str| dictionary(vec![0; rows], &[value]);
+    // The columns that are one value on every row share one buffer of zeros: as keys of a
+    // one-value dictionary, and under an all-null bitmap as the unmapped numbers.
+    let zeros = Buffer::from_vec(vec![0u64; rows]);
+    let keys = ScalarBuffer::<i32>::new(zeros.clone(), 0, rows);
+    let constant = |value: &str| -> ArrayRef {
+        let values = Arc::new(StringArray::from_iter_values([value]));
+        Arc::new(model::dictionary_array(keys.clone(), values))
+    };
+    let null = NullBuffer::new_null(rows);
+    let number = |column: Option<Float64Array>| -> ArrayRef {
+        Arc::new(column.unwrap_or_else(|| {
+            Float64Array::new(ScalarBuffer::new(zeros.clone(), 0, rows), Some(null.clone()))
+        }))
+    };
+    let sample_size = built.sample_size.unwrap_or_else(|| {
+        Int64Array::new(ScalarBuffer::new(zeros.clone(), 0, rows), Some(null.clone()))
+    });
     let [indicator, area, period, sex, age, grade, breakdown] = built.key;
     let [numerator, denominator, ci_lower, ci_upper] = built.numbers;
     let columns: Vec<ArrayRef> = vec![
@@ -350,11 +368,11 @@ fn assemble(built: Built, mapping: &Mapping, cx: &Context<'_>) -> RecordBatch {
         Arc::new(built.value),
         constant(&mapping.unit),
         built.status,
-        Arc::new(built.sample_size),
-        Arc::new(numerator),
-        Arc::new(denominator),
-        Arc::new(ci_lower),
-        Arc::new(ci_upper),
+        Arc::new(sample_size),
+        number(numerator),
+        number(denominator),
+        number(ci_lower),
+        number(ci_upper),
         constant(""),
         constant(cx.source),
         constant(cx.source_table),

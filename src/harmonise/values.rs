@@ -214,9 +214,9 @@ impl Measured {
 
 /// A status column from each row's index into [`Status::ALL`]: a dictionary over every label.
 pub(super) fn statuses(status: Vec<u8>) -> ArrayRef {
-    let keys = status.into_iter().map(i32::from).collect();
+    let keys: Vec<i32> = status.into_iter().map(i32::from).collect();
     let labels = StringArray::from_iter_values(Status::ALL.iter().map(|s| s.as_str()));
-    Arc::new(model::dictionary_array(keys, Arc::new(labels)))
+    Arc::new(model::dictionary_array(keys.into(), Arc::new(labels)))
 }
 
 /// The optional numeric columns of the model.
@@ -370,23 +370,23 @@ impl Extras {
             .map(|(_, numbers)| numbers)
     }
 
-    pub(super) fn sample_size(&self, keep: &[usize]) -> Int64Array {
-        match self.numbers(Extra::SampleSize) {
-            None => Int64Array::new_null(keep.len()),
-            Some(numbers) => keep
-                .iter()
+    /// The sample sizes of the kept rows; `None` when the pipeline maps none.
+    pub(super) fn sample_size(&self, keep: &[usize]) -> Option<Int64Array> {
+        let numbers = self.numbers(Extra::SampleSize)?;
+        Some(
+            keep.iter()
                 .map(|&i| numbers.at(i).expect("kept rows parse").map(|v| v as i64))
                 .collect(),
-        }
+        )
     }
 
-    pub(super) fn number(&self, extra: Extra, keep: &[usize]) -> Float64Array {
-        match self.numbers(extra) {
-            None => Float64Array::new_null(keep.len()),
-            Some(numbers) => keep
-                .iter()
+    /// The `extra` numbers of the kept rows; `None` when the pipeline maps none.
+    pub(super) fn number(&self, extra: Extra, keep: &[usize]) -> Option<Float64Array> {
+        let numbers = self.numbers(extra)?;
+        Some(
+            keep.iter()
                 .map(|&i| numbers.at(i).expect("kept rows parse"))
                 .collect(),
-        }
+        )
     }
 }
