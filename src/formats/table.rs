@@ -369,7 +369,10 @@ fn cube_chunk(schema: &SchemaRef, cube: &Cube, selection: Option<(usize, &[bool]
             }
         }
         let values = Arc::new(StringArray::from_iter_values(&dimension.codes));
-        columns.push(Arc::new(crate::model::dictionary_array(keys.into(), values)));
+        columns.push(Arc::new(crate::model::dictionary_array(
+            keys.into(),
+            values,
+        )));
     }
     let values: Float64Array = if cells.len() == n_cells {
         cube.values.clone()

@@ -346,11 +346,17 @@ fn assemble(built: Built, mapping: &Mapping, cx: &Context<'_>) -> RecordBatch {
     let null = NullBuffer::new_null(rows);
     let number = |column: Option<Float64Array>| -> ArrayRef {
         Arc::new(column.unwrap_or_else(|| {
-            Float64Array::new(ScalarBuffer::new(zeros.clone(), 0, rows), Some(null.clone()))
+            Float64Array::new(
+                ScalarBuffer::new(zeros.clone(), 0, rows),
+                Some(null.clone()),
+            )
         }))
     };
     let sample_size = built.sample_size.unwrap_or_else(|| {
-        Int64Array::new(ScalarBuffer::new(zeros.clone(), 0, rows), Some(null.clone()))
+        Int64Array::new(
+            ScalarBuffer::new(zeros.clone(), 0, rows),
+            Some(null.clone()),
+        )
     });
     let [indicator, area, period, sex, age, grade, breakdown] = built.key;
     let [numerator, denominator, ci_lower, ci_upper] = built.numbers;
