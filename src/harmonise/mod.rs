@@ -140,6 +140,15 @@ impl Mapped {
         })
     }
 
+    /// Whether some row may have no model value: a category that does not map, or an empty cell.
+    fn can_fail(&self) -> bool {
+        self.lookup.errors.iter().any(Option::is_some)
+            || self
+                .source_keys
+                .as_ref()
+                .is_some_and(|k| k.null_count() > 0)
+    }
+
     /// Why row `i` has no model value (only called for rows whose key is -1).
     fn error(&self, i: usize) -> &str {
         match &self.source_keys {
@@ -208,34 +217,41 @@ pub fn harmonise(
     let extras = values::extras(chunk, mapping)?;
 
     // A row is kept when every model column maps; otherwise one reason per failing column.
+    // When every category maps, every row does: no need to look at rows one by one.
     let mut keep = Vec::with_capacity(n);
     let mut reasons = Vec::new();
-    for i in 0..n {
-        let before = reasons.len();
-        for m in &mapped {
-            if m.keys[i] < 0 {
+    let can_fail =
+        mapped.iter().any(Mapped::can_fail) || measured.any_refused() || extras.can_fail();
+    if can_fail {
+        for i in 0..n {
+            let before = reasons.len();
+            for m in &mapped {
+                if m.keys[i] < 0 {
+                    reasons.push(Reason {
+                        row: chunk.rows[i],
+                        rule: m.lookup.rule.to_string(),
+                        column: m.lookup.column.clone(),
+                        message: format!("{}: {}", m.lookup.column, m.error(i)),
+                    });
+                }
+            }
+            let measure_problem = if measured.is_refused(i) {
+                measure.problem(i)
+            } else {
+                None
+            };
+            for problem in measure_problem.into_iter().chain(extras.problem(i)) {
                 reasons.push(Reason {
                     row: chunk.rows[i],
-                    rule: m.lookup.rule.to_string(),
-                    column: m.lookup.column.clone(),
-                    message: format!("{}: {}", m.lookup.column, m.error(i)),
+                    ..problem
                 });
             }
+            if reasons.len() == before {
+                keep.push(i);
+            }
         }
-        let measure_problem = if measured.is_refused(i) {
-            measure.problem(i)
-        } else {
-            None
-        };
-        for problem in measure_problem.into_iter().chain(extras.problem(i)) {
-            reasons.push(Reason {
-                row: chunk.rows[i],
-                ..problem
-            });
-        }
-        if reasons.len() == before {
-            keep.push(i);
-        }
+    } else {
+        keep.extend(0..n);
     }
 
     // Put the kept rows in key order and refuse every row of a repeated key, before any output

@@ -189,6 +189,10 @@ impl Measured {
         self.status[i].is_none()
     }
 
+    pub(super) fn any_refused(&self) -> bool {
+        self.status.iter().any(Option::is_none)
+    }
+
     pub(super) fn values(&self, keep: &[usize]) -> Float64Array {
         let mut values = Vec::with_capacity(keep.len());
         let mut valid = arrow_buffer::BooleanBufferBuilder::new(keep.len());
@@ -346,6 +350,14 @@ fn parse_extra(text: &str, integer: bool, mapping: &Mapping) -> Result<Option<f6
 }
 
 impl Extras {
+    /// Whether some row may have a number that does not parse (checked per category).
+    pub(super) fn can_fail(&self) -> bool {
+        self.columns.iter().any(|(_, numbers)| match numbers {
+            Numbers::Numeric(_) => false,
+            Numbers::Text { per_category, .. } => per_category.iter().any(Result::is_err),
+        })
+    }
+
     pub(super) fn problem(&self, i: usize) -> Option<Reason> {
         self.columns.iter().find_map(|(extra, numbers)| {
             let message = numbers.at(i).err()?;
