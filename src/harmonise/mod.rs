@@ -126,10 +126,18 @@ impl Mapped {
             Feed::Column(column) => {
                 let (source_keys, categories) = text_column(chunk, field.key(), column)?;
                 let lookup = rules.map(field, column, &categories);
-                let keys = source_keys
-                    .iter()
-                    .map(|k| k.map_or(-1, |k| lookup.of_category[k as usize]))
-                    .collect();
+                let of = &lookup.of_category;
+                let keys = match source_keys.nulls() {
+                    None => source_keys
+                        .values()
+                        .iter()
+                        .map(|&k| of[k as usize])
+                        .collect(),
+                    Some(_) => source_keys
+                        .iter()
+                        .map(|k| k.map_or(-1, |k| of[k as usize]))
+                        .collect(),
+                };
                 Self {
                     lookup,
                     keys,

@@ -141,24 +141,25 @@ impl Measure {
         }
     }
 
-    /// Every row's value and status, in one pass; `None` in `status` marks a refused row.
+    /// Every row's value and status, in one pass.
     pub(super) fn resolve(&self, rows: usize) -> Measured {
-        let mut values = Vec::with_capacity(rows);
-        let mut status = Vec::with_capacity(rows);
-        for i in 0..rows {
-            match self.at(i) {
-                Ok((value, s)) => {
-                    values.push(value);
-                    // Declaration order is the order of `Status::ALL`.
-                    status.push(Some(s as u8));
-                }
-                Err(_) => {
-                    values.push(None);
-                    status.push(None);
-                }
-            }
+        // Text values come per category: spread them through the keys when no cell is empty.
+        if let Measure::Text {
+            keys, per_category, ..
+        } = self
+            && keys.null_count() == 0
+        {
+            let resolved: Vec<Resolved> = per_category
+                .iter()
+                .map(|r| Resolved::of(r.as_ref().ok().copied()))
+                .collect();
+            return keys
+                .values()
+                .iter()
+                .map(|&k| resolved[k as usize])
+                .collect();
         }
-        Measured { values, status }
+        (0..rows).map(|i| Resolved::of(self.at(i).ok())).collect()
     }
 
     /// Why row `i` is refused, if it is (row number filled in by the caller).
@@ -177,42 +178,66 @@ impl Measure {
     }
 }
 
+/// One row's value and status.
+#[derive(Debug, Clone, Copy)]
+struct Resolved {
+    value: f64,
+    valid: bool,
+    /// Index into [`Status::ALL`] (declaration order), or [`REFUSED`].
+    status: u8,
+}
+
+/// The status of a row whose value cannot be read.
+const REFUSED: u8 = u8::MAX;
+
+impl Resolved {
+    fn of(measure: Option<(Option<f64>, Status)>) -> Self {
+        match measure {
+            Some((value, status)) => Self {
+                value: value.unwrap_or_default(),
+                valid: value.is_some(),
+                status: status as u8,
+            },
+            None => Self {
+                value: 0.0,
+                valid: false,
+                status: REFUSED,
+            },
+        }
+    }
+}
+
 /// Values and statuses of every row of a chunk (see [`Measure::resolve`]).
 pub(super) struct Measured {
-    values: Vec<Option<f64>>,
-    /// Index into [`Status::ALL`]; `None` for a refused row.
-    status: Vec<Option<u8>>,
+    rows: Vec<Resolved>,
+}
+
+impl FromIterator<Resolved> for Measured {
+    fn from_iter<I: IntoIterator<Item = Resolved>>(rows: I) -> Self {
+        Self {
+            rows: rows.into_iter().collect(),
+        }
+    }
 }
 
 impl Measured {
     pub(super) fn is_refused(&self, i: usize) -> bool {
-        self.status[i].is_none()
+        self.rows[i].status == REFUSED
     }
 
     pub(super) fn any_refused(&self) -> bool {
-        self.status.iter().any(Option::is_none)
+        self.rows.iter().any(|r| r.status == REFUSED)
     }
 
     pub(super) fn values(&self, keep: &[usize]) -> Float64Array {
-        let mut values = Vec::with_capacity(keep.len());
-        let mut valid = arrow_buffer::BooleanBufferBuilder::new(keep.len());
-        for &i in keep {
-            values.push(self.values[i].unwrap_or_default());
-            valid.append(self.values[i].is_some());
-        }
-        Float64Array::new(
-            values.into(),
-            Some(arrow_buffer::NullBuffer::new(valid.finish())),
-        )
+        let values: Vec<f64> = keep.iter().map(|&i| self.rows[i].value).collect();
+        let valid: Vec<bool> = keep.iter().map(|&i| self.rows[i].valid).collect();
+        Float64Array::new(values.into(), Some(arrow_buffer::NullBuffer::from(valid)))
     }
 
     /// The status column: a dictionary over every status label.
     pub(super) fn statuses(&self, keep: &[usize]) -> ArrayRef {
-        statuses(
-            keep.iter()
-                .map(|&i| self.status[i].expect("kept rows have a status"))
-                .collect(),
-        )
+        statuses(keep.iter().map(|&i| self.rows[i].status).collect())
     }
 }
 
