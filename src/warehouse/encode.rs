@@ -2,8 +2,11 @@
 //!
 //! Owns: the bytes of an observations file — dictionary string columns are written page by page
 //! straight from their Arrow keys (used values sorted into the Parquet dictionary, indices as
-//! RLE/bit-packed runs, statistics and page index from the smallest and largest index), every
-//! other column through parquet's own Arrow column writer; the `ARROW:schema` footer entry.
+//! RLE/bit-packed runs, statistics and page index from the smallest and largest index), and so
+//! are dates and timestamps of few distinct values (a partition's period days, a run's
+//! timestamps: one RLE run instead of a plain page of repeated values for zstd to squeeze);
+//! every other column goes through parquet's own Arrow column writer; the `ARROW:schema` footer
+//! entry.
 //! Must not: choose the Parquet settings (`writer_properties` does), know paths, staging or
 //! partitions (the rest of `warehouse` does), or sort rows (harmonise does; sorted rows only make
 //! runs longer and statistics prune better).
@@ -102,6 +105,7 @@ pub fn write_batch<W: Write + Send>(
     properties: &WriterProperties,
 ) -> Result<W, EncodeError> {
     check_batch(schema, batch)?;
+    let properties_in = properties;
     let properties = Arc::new(file_properties(schema, properties));
     let parquet_schema = ArrowSchemaConverter::new()
         .with_coerce_types(properties.coerce_types())
@@ -138,7 +142,14 @@ pub fn write_batch<W: Write + Send>(
                 row_group,
                 source,
             };
-            if let Some(dictionary) = fast_path(field, column, &properties, leaf, &parquet_schema) {
+            if let Some((runs, dictionary)) = fast_path(
+                field,
+                column,
+                properties_in,
+                &properties,
+                leaf,
+                &parquet_schema,
+            ) {
                 // This leaf's generic writer is created with the others and never used.
                 writers.next();
                 let descr = parquet_schema.column(leaf);
@@ -149,7 +160,7 @@ pub fn write_batch<W: Write + Send>(
                     column: field.name(),
                     row_group,
                 };
-                let (bytes, close) = chunk.encode(dictionary)?;
+                let (bytes, close) = chunk.encode(&runs, &dictionary)?;
                 group
                     .append_column(&chunk_reader(bytes), close)
                     .map_err(column_error)?;
@@ -241,35 +252,231 @@ fn is_dictionary_utf8(data_type: &DataType) -> bool {
         if key.as_ref() == &DataType::Int32 && value.as_ref() == &DataType::Utf8)
 }
 
-/// The column as a dictionary when this encoder may write it itself: a flat
-/// `Dictionary(Int32, Utf8)` leaf whose settings need nothing the fast path lacks.
+/// The column as runs of output dictionary indices and that dictionary, when this encoder may
+/// write it itself: a flat `Dictionary(Int32, Utf8)` leaf, or a Date32 or microsecond timestamp
+/// leaf without nulls and with few distinct values (a partition's period days, a run's
+/// timestamps), whose settings need nothing this encoder lacks. `requested` are the caller's
+/// properties: `file` turns the dictionary off for columns that are not text, which is about
+/// parquet's own writer.
 fn fast_path<'a>(
     field: &Field,
     column: &'a ArrayRef,
-    properties: &WriterProperties,
+    requested: &WriterProperties,
+    file: &WriterProperties,
     leaf: usize,
     parquet_schema: &parquet::schema::types::SchemaDescriptor,
-) -> Option<&'a DictionaryArray<Int32Type>> {
+) -> Option<(Runs, Dictionary<'a>)> {
     let declared = field.data_type();
-    if !is_dictionary_utf8(column.data_type())
-        || !(declared == &DataType::Utf8 || is_dictionary_utf8(declared))
-    {
-        return None;
-    }
     let descr = parquet_schema.column(leaf);
     let path = descr.path();
     let codec_ok = matches!(
-        properties.compression(path),
+        file.compression(path),
         Compression::UNCOMPRESSED | Compression::ZSTD(_)
     );
-    let plain_fallback = properties
-        .encoding(path)
-        .is_some_and(|e| e != Encoding::PLAIN);
-    (codec_ok
+    let plain_fallback = file.encoding(path).is_some_and(|e| e != Encoding::PLAIN);
+    let settings_ok = codec_ok
         && !plain_fallback
-        && properties.dictionary_enabled(path)
-        && properties.bloom_filter_properties(path).is_none())
-    .then(|| column.as_dictionary::<Int32Type>())
+        && requested.dictionary_enabled(path)
+        && file.bloom_filter_properties(path).is_none();
+    if !settings_ok || column.data_type() != declared && !is_dictionary_utf8(column.data_type()) {
+        return None;
+    }
+    match column.data_type() {
+        data_type if is_dictionary_utf8(data_type) => (declared == &DataType::Utf8
+            || is_dictionary_utf8(declared))
+        .then(|| text_dictionary(column.as_dictionary::<Int32Type>())),
+        DataType::Date32 => {
+            let dates = column.as_primitive::<arrow_array::types::Date32Type>();
+            few_distinct(dates).map(|(runs, values)| (runs, Dictionary::Int32(values)))
+        }
+        DataType::Timestamp(arrow_schema::TimeUnit::Microsecond, _) => {
+            let times = column.as_primitive::<arrow_array::types::TimestampMicrosecondType>();
+            few_distinct(times).map(|(runs, values)| (runs, Dictionary::Int64(values)))
+        }
+        _ => None,
+    }
+}
+
+/// A chunk's rows as runs of (index into its output dictionary or [`NULL_KEY`], length).
+type Runs = Vec<(i32, usize)>;
+
+/// The output dictionary of a string column and its rows as runs of indices into it: the used
+/// values, sorted and deduplicated, so an index compares like its value and page min/max are the
+/// values at the smallest and largest index.
+fn text_dictionary(array: &DictionaryArray<Int32Type>) -> (Runs, Dictionary<'_>) {
+    let values = array.values().as_string::<i32>();
+    // Logical nulls: a null key, or a valid key pointing at a null value.
+    let nulls = array.logical_nulls();
+    // Sorted rows come in long runs of one key: everything after this one pass over the keys
+    // works per run, not per row.
+    let mut runs = key_runs(array.keys().values(), nulls.as_ref());
+    let mut used = vec![false; values.len()];
+    for &(key, _) in runs.iter().filter(|(key, _)| *key != NULL_KEY) {
+        used[key as usize] = true;
+    }
+    let mut order: Vec<usize> = (0..values.len()).filter(|&k| used[k]).collect();
+    order.sort_unstable_by(|&a, &b| values.value(a).cmp(values.value(b)));
+    let mut dictionary: Vec<&str> = Vec::with_capacity(order.len());
+    let mut remap = vec![0i32; values.len()];
+    for key in order {
+        let value = values.value(key);
+        if dictionary.last() != Some(&value) {
+            dictionary.push(value);
+        }
+        remap[key] = (dictionary.len() - 1) as i32;
+    }
+    for (key, _) in runs.iter_mut().filter(|(key, _)| *key != NULL_KEY) {
+        *key = remap[*key as usize];
+    }
+    (runs, Dictionary::Text(dictionary))
+}
+
+/// Most distinct values a number column may have for this encoder to write it as a dictionary;
+/// more go through parquet's own writer.
+const MAX_NUMBER_DICTIONARY: usize = 64;
+
+/// A column without nulls as runs of indices into its sorted distinct values, when it has few
+/// (see [`MAX_NUMBER_DICTIONARY`]).
+fn few_distinct<T: arrow_array::ArrowPrimitiveType>(
+    array: &arrow_array::PrimitiveArray<T>,
+) -> Option<(Runs, Vec<T::Native>)>
+where
+    T::Native: Ord,
+{
+    if array.null_count() > 0 {
+        return None;
+    }
+    let mut runs = value_runs(array.values());
+    let mut distinct: Vec<T::Native> = Vec::new();
+    for &(value, _) in &runs {
+        if let Err(at) = distinct.binary_search(&value) {
+            if distinct.len() == MAX_NUMBER_DICTIONARY {
+                return None;
+            }
+            distinct.insert(at, value);
+        }
+    }
+    let runs = runs
+        .drain(..)
+        .map(|(value, length)| {
+            let index = distinct
+                .binary_search(&value)
+                .expect("every value was added");
+            (index as i32, length)
+        })
+        .collect();
+    Some((runs, distinct))
+}
+
+/// The output dictionary of a chunk, sorted, so that an index compares like its value.
+enum Dictionary<'a> {
+    /// Strings: BYTE_ARRAY.
+    Text(Vec<&'a str>),
+    /// Dates: INT32 days.
+    Int32(Vec<i32>),
+    /// Timestamps: INT64 microseconds.
+    Int64(Vec<i64>),
+}
+
+impl Dictionary<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Dictionary::Text(values) => values.len(),
+            Dictionary::Int32(values) => values.len(),
+            Dictionary::Int64(values) => values.len(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The dictionary page's body: the values PLAIN-encoded.
+    fn plain(&self) -> Vec<u8> {
+        let mut plain = Vec::new();
+        match self {
+            Dictionary::Text(values) => {
+                for value in values {
+                    plain.extend_from_slice(&(value.len() as u32).to_le_bytes());
+                    plain.extend_from_slice(value.as_bytes());
+                }
+            }
+            Dictionary::Int32(values) => values
+                .iter()
+                .for_each(|v| plain.extend_from_slice(&v.to_le_bytes())),
+            Dictionary::Int64(values) => values
+                .iter()
+                .for_each(|v| plain.extend_from_slice(&v.to_le_bytes())),
+        }
+        plain
+    }
+
+    /// Whether the values are strings, whose unencoded bytes the metadata records.
+    fn is_text(&self) -> bool {
+        matches!(self, Dictionary::Text(_))
+    }
+
+    /// Bytes of value `index` before encoding, which the metadata records for strings only.
+    fn text_bytes(&self, index: u32) -> Option<i64> {
+        match self {
+            Dictionary::Text(values) => Some(values[index as usize].len() as i64),
+            _ => None,
+        }
+    }
+
+    /// Value `index` as the column index stores bounds (its PLAIN bytes, without a length).
+    fn bound(&self, index: u32) -> Vec<u8> {
+        match self {
+            Dictionary::Text(values) => values[index as usize].as_bytes().to_vec(),
+            Dictionary::Int32(values) => values[index as usize].to_le_bytes().to_vec(),
+            Dictionary::Int64(values) => values[index as usize].to_le_bytes().to_vec(),
+        }
+    }
+
+    fn physical_type(&self) -> Type {
+        match self {
+            Dictionary::Text(_) => Type::BYTE_ARRAY,
+            Dictionary::Int32(_) => Type::INT32,
+            Dictionary::Int64(_) => Type::INT64,
+        }
+    }
+
+    /// Min/max exactly as written (strings are never truncated: ours are short, and exact
+    /// bounds prune best; none when every row is null), null count and, for a chunk, the
+    /// distinct count.
+    fn statistics(&self, summary: &PageSummary, distinct: Option<u64>) -> Statistics {
+        let nulls = Some(summary.nulls as u64);
+        let (lo, hi) = match summary.range {
+            Some((lo, hi)) => (Some(lo as usize), Some(hi as usize)),
+            None => (None, None),
+        };
+        match self {
+            Dictionary::Text(values) => {
+                let value = |i: usize| ByteArray::from(values[i]);
+                Statistics::ByteArray(ValueStatistics::new(
+                    lo.map(value),
+                    hi.map(value),
+                    distinct,
+                    nulls,
+                    false,
+                ))
+            }
+            Dictionary::Int32(values) => Statistics::Int32(ValueStatistics::new(
+                lo.map(|i| values[i]),
+                hi.map(|i| values[i]),
+                distinct,
+                nulls,
+                false,
+            )),
+            Dictionary::Int64(values) => Statistics::Int64(ValueStatistics::new(
+                lo.map(|i| values[i]),
+                hi.map(|i| values[i]),
+                distinct,
+                nulls,
+                false,
+            )),
+        }
+    }
 }
 
 /// parquet's `Bytes` over `buffer`, to hand a finished chunk to `append_column`. `bytes` is not
@@ -328,36 +535,13 @@ struct PageSummary {
 
 impl DictionaryChunk<'_> {
     /// The chunk's bytes (offsets start at 0) and what `append_column` needs to place them.
+    /// `runs` are the rows as runs of indices into `dictionary` (or [`NULL_KEY`]).
     fn encode(
         &mut self,
-        array: &DictionaryArray<Int32Type>,
+        runs: &[(i32, usize)],
+        dictionary: &Dictionary<'_>,
     ) -> Result<(Vec<u8>, ColumnCloseResult), EncodeError> {
-        let values = array.values().as_string::<i32>();
-        let keys = array.keys().values();
-        // Logical nulls: a null key, or a valid key pointing at a null value.
-        let nulls = array.logical_nulls();
-
-        // Sorted rows come in long runs of one key: everything after this one pass over the
-        // keys works per run, not per row.
-        let runs = key_runs(keys, nulls.as_ref());
-
-        // Output dictionary = the used values, sorted and deduplicated, so an index compares
-        // like its value: page min/max are the values at the smallest and largest index.
-        let mut used = vec![false; values.len()];
-        for &(key, _) in runs.iter().filter(|(key, _)| *key != NULL_KEY) {
-            used[key as usize] = true;
-        }
-        let mut order: Vec<usize> = (0..values.len()).filter(|&k| used[k]).collect();
-        order.sort_unstable_by(|&a, &b| values.value(a).cmp(values.value(b)));
-        let mut dictionary: Vec<&str> = Vec::with_capacity(order.len());
-        let mut remap = vec![0u32; values.len()];
-        for key in order {
-            let value = values.value(key);
-            if dictionary.last() != Some(&value) {
-                dictionary.push(value);
-            }
-            remap[key] = (dictionary.len() - 1) as u32;
-        }
+        let rows_total: usize = runs.iter().map(|&(_, length)| length).sum();
         let bit_width = index_bit_width(dictionary.len());
 
         let (descr, properties) = (self.descr, self.properties);
@@ -378,11 +562,7 @@ impl DictionaryChunk<'_> {
         let mut total_compressed = 0i64;
         let mut total_uncompressed = 0i64;
 
-        let mut plain = Vec::new();
-        for value in &dictionary {
-            plain.extend_from_slice(&(value.len() as u32).to_le_bytes());
-            plain.extend_from_slice(value.as_bytes());
-        }
+        let plain = dictionary.plain();
         let uncompressed = plain.len();
         let dictionary_page = Page::DictionaryPage {
             buf: self.compress(compression, plain)?.into(),
@@ -402,12 +582,14 @@ impl DictionaryChunk<'_> {
         let mut index_runs: Vec<(u32, usize)> = Vec::new();
         let mut level_runs: Vec<(u32, usize)> = Vec::new();
         let mut unencoded_bytes = 0i64;
-        let lengths: Vec<i64> = dictionary.iter().map(|v| v.len() as i64).collect();
+        let lengths: Vec<Option<i64>> = (0..dictionary.len() as u32)
+            .map(|i| dictionary.text_bytes(i))
+            .collect();
         // The run being consumed and how much of it earlier pages took.
         let (mut run, mut taken) = (0, 0);
         let mut start = 0;
-        while start < keys.len() {
-            let end = keys.len().min(start + rows_per_page);
+        while start < rows_total {
+            let end = rows_total.min(start + rows_per_page);
             let rows = end - start;
             index_runs.clear();
             level_runs.clear();
@@ -421,9 +603,9 @@ impl DictionaryChunk<'_> {
                 if key == NULL_KEY {
                     nulls += count;
                 } else {
-                    let index = remap[key as usize];
+                    let index = key as u32;
                     (lo, hi) = (lo.min(index), hi.max(index));
-                    page_bytes += lengths[index as usize] * count as i64;
+                    page_bytes += lengths[index as usize].unwrap_or(0) * count as i64;
                     push_run(&mut index_runs, index, count);
                 }
                 left -= count;
@@ -455,7 +637,7 @@ impl DictionaryChunk<'_> {
                 encoding: properties.dictionary_data_page_encoding(),
                 def_level_encoding: Encoding::RLE,
                 rep_level_encoding: Encoding::RLE,
-                statistics: header_statistics.then(|| statistics_of(&dictionary, &summary, None)),
+                statistics: header_statistics.then(|| dictionary.statistics(&summary, None)),
             };
             let spec = pages
                 .write_page(CompressedPage::new(page, uncompressed))
@@ -463,7 +645,8 @@ impl DictionaryChunk<'_> {
             data_page_offset.get_or_insert(spec.offset as i64);
             offsets.append_offset_and_size(spec.offset as i64, spec.compressed_size as i32);
             offsets.append_row_count(rows as i64);
-            offsets.append_unencoded_byte_array_data_bytes(Some(page_bytes));
+            offsets
+                .append_unencoded_byte_array_data_bytes(dictionary.is_text().then_some(page_bytes));
             total_compressed += spec.compressed_size as i64;
             total_uncompressed += spec.uncompressed_size as i64;
             summaries.push(summary);
@@ -506,24 +689,26 @@ impl DictionaryChunk<'_> {
             ])
             .set_total_compressed_size(total_compressed)
             .set_total_uncompressed_size(total_uncompressed)
-            .set_num_values(keys.len() as i64)
+            .set_num_values(rows_total as i64)
             .set_data_page_offset(data_page_offset.expect("a non-empty row group has a data page"))
             .set_dictionary_page_offset(Some(0));
         if statistics != EnabledStatistics::None {
             metadata = metadata
-                .set_statistics(statistics_of(&dictionary, &chunk_summary, distinct))
-                .set_unencoded_byte_array_data_bytes(Some(unencoded_bytes));
+                .set_statistics(dictionary.statistics(&chunk_summary, distinct))
+                .set_unencoded_byte_array_data_bytes(
+                    dictionary.is_text().then_some(unencoded_bytes),
+                );
         }
         let metadata = metadata.build().map_err(|source| self.error(source))?;
         let column_index = if statistics == EnabledStatistics::Page {
-            Some(column_index(&dictionary, &summaries).map_err(|source| self.error(source))?)
+            Some(column_index(dictionary, &summaries).map_err(|source| self.error(source))?)
         } else {
             None
         };
         let offset_index = (!properties.offset_index_disabled()).then(|| offsets.build());
         let close = ColumnCloseResult {
             bytes_written,
-            rows_written: keys.len() as u64,
+            rows_written: rows_total as u64,
             metadata,
             bloom_filter: None,
             column_index,
@@ -561,26 +746,13 @@ fn index_bit_width(dictionary_len: usize) -> u8 {
     (32 - largest.leading_zeros()).max(1) as u8
 }
 
-/// Min/max exactly as written (never truncated: our strings are short, and exact bounds prune
-/// best; none when every row is null), null count and, for a chunk, the distinct count.
-fn statistics_of(dictionary: &[&str], summary: &PageSummary, distinct: Option<u64>) -> Statistics {
-    let value = |i: u32| ByteArray::from(dictionary[i as usize]);
-    Statistics::ByteArray(ValueStatistics::new(
-        summary.range.map(|(lo, _)| value(lo)),
-        summary.range.map(|(_, hi)| value(hi)),
-        distinct,
-        Some(summary.nulls as u64),
-        false,
-    ))
-}
-
 /// The column index: min/max per page, null pages, and the boundary order, which follows from
 /// the indices since they sort like the values.
 fn column_index(
-    dictionary: &[&str],
+    dictionary: &Dictionary<'_>,
     summaries: &[PageSummary],
 ) -> parquet::errors::Result<parquet::file::page_index::column_index::ColumnIndexMetaData> {
-    let mut builder = ColumnIndexBuilder::new(Type::BYTE_ARRAY);
+    let mut builder = ColumnIndexBuilder::new(dictionary.physical_type());
     let (mut ascending, mut descending) = (true, true);
     let mut last: Option<(u32, u32)> = None;
     for summary in summaries {
@@ -594,8 +766,8 @@ fn column_index(
                 last = Some((lo, hi));
                 builder.append(
                     false,
-                    dictionary[lo as usize].as_bytes().to_vec(),
-                    dictionary[hi as usize].as_bytes().to_vec(),
+                    dictionary.bound(lo),
+                    dictionary.bound(hi),
                     summary.nulls as i64,
                     None,
                 );
@@ -615,31 +787,36 @@ const NULL_KEY: i32 = -1;
 
 /// `keys` as runs of (key, length), null rows as [`NULL_KEY`].
 fn key_runs(keys: &[i32], nulls: Option<&arrow_buffer::NullBuffer>) -> Vec<(i32, usize)> {
-    let mut runs = Vec::new();
     match nulls.filter(|n| n.null_count() > 0) {
-        None => {
-            let mut start = 0;
-            while start < keys.len() {
-                let (key, rest) = (keys[start], &keys[start..]);
-                // Blocks of 16 compared without early exit, which the compiler vectorises.
-                let mut length = 1;
-                while rest.len() >= length + 16
-                    && rest[length..length + 16]
-                        .iter()
-                        .fold(true, |same, &k| same & (k == key))
-                {
-                    length += 16;
-                }
-                length += rest[length..].iter().take_while(|&&k| k == key).count();
-                runs.push((key, length));
-                start += length;
-            }
-        }
+        None => value_runs(keys),
         Some(nulls) => {
+            let mut runs = Vec::new();
             for (row, valid) in nulls.iter().enumerate() {
                 push_run(&mut runs, if valid { keys[row] } else { NULL_KEY }, 1);
             }
+            runs
         }
+    }
+}
+
+/// `values` as runs of (value, length).
+fn value_runs<T: Copy + PartialEq>(values: &[T]) -> Vec<(T, usize)> {
+    let mut runs = Vec::new();
+    let mut start = 0;
+    while start < values.len() {
+        let (value, rest) = (values[start], &values[start..]);
+        // Blocks of 16 compared without early exit, which the compiler vectorises.
+        let mut length = 1;
+        while rest.len() >= length + 16
+            && rest[length..length + 16]
+                .iter()
+                .fold(true, |same, &v| same & (v == value))
+        {
+            length += 16;
+        }
+        length += rest[length..].iter().take_while(|&&v| v == value).count();
+        runs.push((value, length));
+        start += length;
     }
     runs
 }
@@ -955,6 +1132,80 @@ mod tests {
                 assert_eq!(index.null_count(page), Some(nulls));
             }
         }
+    }
+
+    /// A file of one Date32 column with `days` and one timestamp column of `times`.
+    fn dates_and_times(days: Vec<i32>, times: Vec<i64>) -> (SchemaRef, RecordBatch) {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("period_start", DataType::Date32, false),
+            Field::new(
+                "ingested_at",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                false,
+            ),
+        ]));
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Date32Array::from(days)),
+            Arc::new(TimestampMicrosecondArray::from(times).with_timezone("UTC")),
+        ];
+        let batch = batch(&schema, columns);
+        (schema, batch)
+    }
+
+    #[test]
+    fn dates_and_times_of_few_values_get_a_dictionary_typed_statistics_and_page_bounds() {
+        // Two periods of a year partition and one run timestamp, over several pages.
+        let days: Vec<i32> = (0..250)
+            .map(|i| if i < 130 { 19358 } else { 19539 })
+            .collect();
+        let (schema, batch) = dates_and_times(days.clone(), vec![1_700_000_000_000_000; 250]);
+        let (read, metadata) = read(write(&schema, &batch, &small_pages()));
+        assert_eq!(read.column(0).as_ref(), batch.column(0).as_ref());
+        assert_eq!(read.column(1).as_ref(), batch.column(1).as_ref());
+        let chunk = metadata.row_group(0).column(0);
+        assert!(chunk.encodings().any(|e| e == Encoding::RLE_DICTIONARY));
+        let Some(Statistics::Int32(statistics)) = chunk.statistics() else {
+            panic!("a date column has Int32 statistics")
+        };
+        assert_eq!(
+            (statistics.min_opt(), statistics.max_opt()),
+            (Some(&19358), Some(&19539))
+        );
+        let Some(Statistics::Int64(statistics)) = metadata.row_group(0).column(1).statistics()
+        else {
+            panic!("a timestamp column has Int64 statistics")
+        };
+        assert_eq!(statistics.min_opt(), Some(&1_700_000_000_000_000));
+        let page_index = metadata.page_index_for_row_group(0);
+        let ColumnIndexMetaData::INT32(index) = page_index.column_index(0).unwrap() else {
+            panic!("a date column has an INT32 column index")
+        };
+        // Pages of 100 rows: the first holds the first period, the second both, the third the
+        // second.
+        let bounds: Vec<_> = (0..3)
+            .map(|p| (index.min_value(p), index.max_value(p)))
+            .collect();
+        let (first, second) = (Some(&19358), Some(&19539));
+        assert_eq!(bounds, [(first, first), (first, second), (second, second)]);
+    }
+
+    #[test]
+    fn dates_of_many_values_go_through_parquets_own_writer() {
+        let days: Vec<i32> = (0..MAX_NUMBER_DICTIONARY as i32 + 1).collect();
+        let n = days.len();
+        let (schema, batch) = dates_and_times(days, vec![0; n]);
+        let (read, metadata) = read(write(&schema, &batch, &super::super::writer_properties()));
+        assert_eq!(read.column(0).as_ref(), batch.column(0).as_ref());
+        let encodings: Vec<_> = metadata.row_group(0).column(0).encodings().collect();
+        assert!(
+            !encodings.contains(&Encoding::RLE_DICTIONARY),
+            "{encodings:?}"
+        );
+        let encodings: Vec<_> = metadata.row_group(0).column(1).encodings().collect();
+        assert!(
+            encodings.contains(&Encoding::RLE_DICTIONARY),
+            "{encodings:?}"
+        );
     }
 
     #[test]
