@@ -278,23 +278,13 @@ impl SourceTable {
     /// got both from [`Self::categories`].
     pub fn select(&self, column: &str, keep: &[bool]) -> Chunk {
         match &self.body {
-            Body::Rows(rows) => {
-                let keys = rows
-                    .batch
-                    .column_by_name(column)
-                    .and_then(|c| c.as_any().downcast_ref::<DictionaryArray<Int32Type>>())
-                    .expect("select on a text column")
-                    .keys();
-                let picked: Vec<u32> = (0..keys.len() as u32)
-                    .filter(|&i| keys.is_valid(i as usize) && keep[keys.value(i as usize) as usize])
-                    .collect();
-                let indices = arrow_array::UInt32Array::from(picked.clone());
-                let batch = arrow_select::take::take_record_batch(&rows.batch, &indices)
-                    .expect("indices are in bounds");
-                Chunk {
-                    batch,
-                    rows: picked.iter().map(|&i| rows.numbers[i as usize]).collect(),
-                }
+            Body::Rows(_) => {
+                let group_of: Vec<usize> =
+                    keep.iter().map(|&k| if k { 0 } else { NO_GROUP }).collect();
+                let mut buckets = self
+                    .bucket_rows(column, &group_of, 1)
+                    .expect("a table of rows");
+                self.take_rows(&buckets.swap_remove(0))
             }
             Body::Cube(cube) => {
                 let axis = cube
@@ -304,6 +294,59 @@ impl SourceTable {
                     .expect("select on a cube dimension");
                 cube_chunk(&self.schema, cube, Some((axis, keep)))
             }
+        }
+    }
+}
+
+/// The group of a category that belongs to none (see [`SourceTable::bucket_rows`]).
+pub const NO_GROUP: usize = usize::MAX;
+
+impl SourceTable {
+    /// A table of rows' row indices bucketed by group in one pass over the keys of text column
+    /// `column`: a row whose category `k` has `group_of[k] == g` goes to bucket `g` (of
+    /// `groups`), in source order; a row whose category is in no group ([`NO_GROUP`]) or whose
+    /// cell is empty goes nowhere. `None` for a cube, whose groups [`Self::select`] cuts from the
+    /// dimension sizes without looking at cells.
+    ///
+    /// Panics if `column` is not a text column or `group_of` is shorter than its dictionary.
+    pub fn bucket_rows(
+        &self,
+        column: &str,
+        group_of: &[usize],
+        groups: usize,
+    ) -> Option<Vec<Vec<u32>>> {
+        let Body::Rows(rows) = &self.body else {
+            return None;
+        };
+        let keys = rows
+            .batch
+            .column_by_name(column)
+            .and_then(|c| c.as_any().downcast_ref::<DictionaryArray<Int32Type>>())
+            .expect("bucket_rows on a text column")
+            .keys();
+        let mut buckets = vec![Vec::new(); groups];
+        for (row, key) in keys.iter().enumerate() {
+            if let Some(&group) = key.map(|k| &group_of[k as usize])
+                && group != NO_GROUP
+            {
+                buckets[group].push(row as u32);
+            }
+        }
+        Some(buckets)
+    }
+
+    /// Rows `rows` of a table of rows (indices as [`Self::bucket_rows`] gives them), in that
+    /// order. Panics on a cube or an index out of range.
+    pub fn take_rows(&self, rows: &[u32]) -> Chunk {
+        let Body::Rows(table) = &self.body else {
+            panic!("take_rows on a cube");
+        };
+        let indices = arrow_array::UInt32Array::from(rows.to_vec());
+        let batch = arrow_select::take::take_record_batch(&table.batch, &indices)
+            .expect("indices are in bounds");
+        Chunk {
+            batch,
+            rows: rows.iter().map(|&i| table.numbers[i as usize]).collect(),
         }
     }
 }
@@ -563,5 +606,26 @@ mod tests {
         let keep: Vec<bool> = categories.iter().map(|c| c == Some("2023")).collect();
         let chunk = table.select("ar", &keep);
         assert_eq!(chunk.rows, vec![2, 4]);
+    }
+
+    #[test]
+    fn rows_are_bucketed_by_group_in_source_order_and_the_rest_left_out() {
+        let years = vec![Some("2023"), Some("2024"), None, Some("2023"), Some("1999")];
+        let batch =
+            RecordBatch::try_from_iter([("ar", Arc::new(StringArray::from(years)) as ArrayRef)])
+                .unwrap();
+        let table =
+            SourceTable::from_rows(batch, vec![2, 3, 4, 5, 6], SourceMeta::default()).unwrap();
+        let group_of: Vec<usize> = (table.categories("ar").unwrap().iter())
+            .map(|c| match c {
+                Some("2024") => 0,
+                Some("2023") => 1,
+                _ => NO_GROUP,
+            })
+            .collect();
+        let buckets = table.bucket_rows("ar", &group_of, 2).unwrap();
+        assert_eq!(buckets, [vec![1], vec![0, 3]]);
+        assert_eq!(table.take_rows(&buckets[1]).rows, vec![2, 5]);
+        assert_eq!(cube().bucket_rows("Tid", &[0, 0, 0], 1), None);
     }
 }

@@ -16,6 +16,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::Pipeline;
 use crate::catalog::{Catalogue, CoverageCounter, CoverageRow, coverage_batch};
+use crate::formats::table::NO_GROUP;
 use crate::formats::{DecodeError, SourceTable};
 use crate::harmonise::cube::CubeHarmoniser;
 use crate::harmonise::{self, Context, HarmoniseError, Harmonised, periods};
@@ -369,7 +370,20 @@ fn process(
         (Some(cube), None) => CubeHarmoniser::new(cube, mapping, &context),
         _ => None,
     };
-    let queue = Mutex::new(groups.into_iter());
+    // Rows are bucketed by year in one pass, not scanned once per year.
+    let mut group_of = vec![
+        NO_GROUP;
+        table
+            .categories(&mapping.period_column)
+            .map_or(0, |c| c.len())
+    ];
+    for (group, (_, keep)) in groups.iter().enumerate() {
+        for (k, _) in keep.iter().enumerate().filter(|(_, kept)| **kept) {
+            group_of[k] = group;
+        }
+    }
+    let buckets = table.bucket_rows(&mapping.period_column, &group_of, groups.len());
+    let queue = Mutex::new(groups.into_iter().enumerate());
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(4);
@@ -381,7 +395,9 @@ fn process(
                     let mut years = Vec::new();
                     loop {
                         let next = queue.lock().expect("queue").next();
-                        let Some((year, keep)) = next else { break };
+                        let Some((group, (year, keep))) = next else {
+                            break;
+                        };
                         let fast = cube_path.as_ref().and_then(|c| c.partition(&keep));
                         let part = match fast {
                             Some(harmonised) => {
@@ -390,7 +406,10 @@ fn process(
                                 part
                             }
                             None => {
-                                let chunk = table.select(&mapping.period_column, &keep);
+                                let chunk = match &buckets {
+                                    Some(buckets) => table.take_rows(&buckets[group]),
+                                    None => table.select(&mapping.period_column, &keep),
+                                };
                                 partition(pipeline, &context, &chunk, year, stager)?
                             }
                         };
