@@ -306,10 +306,13 @@ impl<'a> CubeHarmoniser<'a> {
                 step
             })
             .collect();
-        let periods = &walks.iter().find(|(d, _)| *d == self.period_dimension);
-        let period_categories = &periods.expect("the period is walked").1.categories;
-        for &period in period_categories {
+        let (_, period_walk) = walks
+            .iter()
+            .find(|(d, _)| *d == self.period_dimension)
+            .expect("the period is walked");
+        for &period in &period_walk.categories {
             for &(cell, marker) in &self.marked_by_period[period] {
+                // A cell's row: its step in each walk times the rows inside that walk.
                 let row: usize = walks
                     .iter()
                     .zip(&step_of)
