@@ -16,7 +16,7 @@
 //! inside it, the whole repeated for the walks outside it.
 
 use arrow_array::{Array, Float64Array, StringArray};
-use arrow_buffer::NullBuffer;
+use arrow_buffer::{NullBuffer, ScalarBuffer};
 
 use super::rules::{Feed, KeyField, Lookup, Rules};
 use super::values::{self, Extra};
@@ -30,7 +30,7 @@ pub struct CubeHarmoniser<'a> {
     cube: &'a Cube,
     mapping: &'a Mapping,
     cx: &'a Context<'a>,
-    /// Each key field in key order: fixed, or fed by a dimension (the period's walk is `None`
+    /// Each key field in key order (`KeyField::index`): fixed, or fed by a dimension (the period's walk is `None`
     /// here: it is built per partition).
     fields: Vec<(KeyField, Fed)>,
     period_dimension: usize,
@@ -122,13 +122,13 @@ impl<'a> CubeHarmoniser<'a> {
             return None;
         }
         let period_dimension = period_dimension?;
-        let area_levels = match &fields[1] {
-            (KeyField::Area, Fed::Dimension { walk: Some(w), .. }) => w
+        let area_levels = match &fields[KeyField::Area.index()].1 {
+            Fed::Dimension { walk: Some(w), .. } => w
                 .values
                 .iter()
                 .map(|code| rules.level(code).as_str())
                 .collect(),
-            _ => unreachable!("the area is always a column, fed second"),
+            _ => unreachable!("the area is always a column"),
         };
         let (names, marked): (&[String], &[(u64, u32)]) = match &cube.status {
             CellStatus::None => (&[], &[]),
@@ -176,46 +176,39 @@ impl<'a> CubeHarmoniser<'a> {
             .map(|label| rules.span(label))
             .collect();
 
-        // The walks from outermost to innermost, each with its dimension.
-        let walks: Vec<(usize, &Walk)> = self
+        // The walks from outermost to innermost, each with its dimension, and each field's
+        // level among them (`None` for a fixed field).
+        let mut walks: Vec<(usize, &Walk)> = Vec::new();
+        let levels: Vec<Option<usize>> = self
             .fields
             .iter()
-            .filter_map(|(_, fed)| match fed {
+            .map(|(_, fed)| match fed {
                 Fed::Fixed(_) => None,
                 Fed::Dimension { dimension, walk } => {
-                    Some((*dimension, walk.as_ref().unwrap_or(&period_walk)))
+                    walks.push((*dimension, walk.as_ref().unwrap_or(&period_walk)));
+                    Some(walks.len() - 1)
                 }
             })
             .collect();
         let steps: Vec<usize> = walks.iter().map(|(_, w)| w.categories.len()).collect();
         let rows: usize = steps.iter().product();
-        let key = std::array::from_fn(|f| match &self.fields[f].1 {
-            Fed::Fixed(value) => dictionary(vec![0; rows], &[value]),
-            Fed::Dimension { dimension, walk } => {
-                let level = walks
-                    .iter()
-                    .position(|(d, _)| d == dimension)
-                    .expect("walked");
-                let walk = walk.as_ref().unwrap_or(&period_walk);
-                dictionary(run_pattern(&steps, level), &walk.values)
+        // Each field's keys, built once and shared by the columns that derive from them.
+        let keys: Vec<ScalarBuffer<i32>> = levels
+            .iter()
+            .map(|level| match level {
+                Some(level) => run_pattern(&steps, *level).into(),
+                None => vec![0; rows].into(),
+            })
+            .collect();
+        let key = std::array::from_fn(|f| match (&self.fields[f].1, levels[f]) {
+            (Fed::Fixed(value), _) => dictionary(keys[f].clone(), &[value]),
+            (Fed::Dimension { .. }, Some(level)) => {
+                dictionary(keys[f].clone(), &walks[level].1.values)
             }
+            (Fed::Dimension { .. }, None) => unreachable!("a dimension is walked"),
         });
-        let level_of = |field: KeyField| {
-            let (_, fed) = self
-                .fields
-                .iter()
-                .find(|(f, _)| *f == field)
-                .expect("every field");
-            match fed {
-                Fed::Dimension { dimension, .. } => walks
-                    .iter()
-                    .position(|(d, _)| d == dimension)
-                    .expect("walked"),
-                Fed::Fixed(_) => unreachable!("areas and periods come from dimensions"),
-            }
-        };
-        let area_keys = run_pattern(&steps, level_of(KeyField::Area));
-        let period_keys = run_pattern(&steps, level_of(KeyField::Period));
+        let area_keys = keys[KeyField::Area.index()].clone();
+        let period_keys = &keys[KeyField::Period.index()];
         let (start, end) = period_keys.iter().map(|&k| spans[k as usize]).unzip();
         let (value, status) = self.measures(&walks, &steps, rows);
         let built = Built {
@@ -228,7 +221,7 @@ impl<'a> CubeHarmoniser<'a> {
             sample_size: None,
             numbers: [None, None, None, None],
         };
-        let indicators = match &self.fields[0].1 {
+        let indicators = match &self.fields[KeyField::Indicator.index()].1 {
             Fed::Fixed(id) => std::slice::from_ref(id),
             Fed::Dimension { walk, .. } => &walk.as_ref().expect("not the period").values[..],
         };

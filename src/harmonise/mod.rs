@@ -166,16 +166,10 @@ impl Mapped {
             _ => "the cell is empty",
         }
     }
-
-    /// The column over the kept rows, as a dictionary of the model values.
-    fn dictionary(&self, keep: &[usize]) -> ArrayRef {
-        let keys: Vec<i32> = keep.iter().map(|&i| self.keys[i]).collect();
-        dictionary(keys, &self.lookup.values)
-    }
 }
 
 /// A dictionary column of `values` (the model's text type).
-fn dictionary(keys: Vec<i32>, values: &[impl AsRef<str>]) -> ArrayRef {
+fn dictionary(keys: impl Into<ScalarBuffer<i32>>, values: &[impl AsRef<str>]) -> ArrayRef {
     let values = Arc::new(StringArray::from_iter_values(values));
     Arc::new(model::dictionary_array(keys.into(), values))
 }
@@ -313,10 +307,17 @@ pub fn harmonise(
         .iter()
         .map(|label| rules.span(label))
         .collect();
-    let (start, end) = keep.iter().map(|&i| spans[period.keys[i] as usize]).unzip();
+    // Each key column's keys over the kept rows, gathered once and shared by the columns that
+    // derive from them.
+    let keys: Vec<ScalarBuffer<i32>> = mapped
+        .iter()
+        .map(|m| keep.iter().map(|&i| m.keys[i]).collect::<Vec<_>>().into())
+        .collect();
+    let period_keys = &keys[KeyField::Period.index()];
+    let (start, end) = period_keys.iter().map(|&k| spans[k as usize]).unzip();
     let built = Built {
-        key: std::array::from_fn(|k| mapped[k].dictionary(&keep)),
-        area_level: dictionary(keep.iter().map(|&i| area.keys[i]).collect(), &levels),
+        key: std::array::from_fn(|k| dictionary(keys[k].clone(), &mapped[k].lookup.values)),
+        area_level: dictionary(keys[KeyField::Area.index()].clone(), &levels),
         start,
         end,
         value: measured.values(&keep),

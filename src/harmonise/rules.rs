@@ -38,6 +38,11 @@ impl KeyField {
         KeyField::Breakdown,
     ];
 
+    /// The field's position in [`Self::ALL`] (its declaration order).
+    pub(super) fn index(self) -> usize {
+        self as usize
+    }
+
     /// The `[map]` key, which is also the rule named in reasons.
     pub(super) fn key(self) -> &'static str {
         match self {

@@ -6,17 +6,15 @@
 //! time on every core.
 //! Must not: know how a stage works inside, or when a pipeline runs.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use arrow_array::Array;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::Pipeline;
 use crate::catalog::{Catalogue, CoverageCounter, CoverageRow, coverage_batch};
-use crate::formats::table::NO_GROUP;
 use crate::formats::{DecodeError, SourceTable};
 use crate::harmonise::cube::CubeHarmoniser;
 use crate::harmonise::{self, Context, HarmoniseError, Harmonised, periods};
@@ -337,14 +335,14 @@ fn process(
     stager: &Stager,
 ) -> Result<Processed, RunError> {
     let mapping = &pipeline.mapping;
-    let groups = partition_groups(table, &mapping.period_column, mapping.period_kind)?;
+    let by_year = Years::of(table, &mapping.period_column, mapping.period_kind)?;
     (cx.progress)(Step::Decoded {
         rows: table.num_rows(),
-        partitions: groups.len(),
+        partitions: by_year.years.len(),
     });
     tracing::info!(
         rows = table.num_rows(),
-        partitions = groups.len(),
+        partitions = by_year.years.len(),
         "decoded"
     );
     let catalogued = cx.catalogue.indicator_ids();
@@ -371,19 +369,12 @@ fn process(
         _ => None,
     };
     // Rows are bucketed by year in one pass, not scanned once per year.
-    let mut group_of = vec![
-        NO_GROUP;
-        table
-            .categories(&mapping.period_column)
-            .map_or(0, |c| c.len())
-    ];
-    for (group, (_, keep)) in groups.iter().enumerate() {
-        for (k, _) in keep.iter().enumerate().filter(|(_, kept)| **kept) {
-            group_of[k] = group;
-        }
-    }
-    let buckets = table.bucket_rows(&mapping.period_column, &group_of, groups.len());
-    let queue = Mutex::new(groups.into_iter().enumerate());
+    let buckets = table.bucket_rows(
+        &mapping.period_column,
+        &by_year.group_of,
+        by_year.years.len(),
+    );
+    let queue = Mutex::new(by_year.years.iter().copied().enumerate());
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(4);
@@ -395,10 +386,10 @@ fn process(
                     let mut years = Vec::new();
                     loop {
                         let next = queue.lock().expect("queue").next();
-                        let Some((group, (year, keep))) = next else {
-                            break;
-                        };
-                        let fast = cube_path.as_ref().and_then(|c| c.partition(&keep));
+                        let Some((group, year)) = next else { break };
+                        let fast = cube_path
+                            .as_ref()
+                            .and_then(|c| c.partition(&by_year.keep(group)));
                         let part = match fast {
                             Some(harmonised) => {
                                 let mut part = stage(harmonised, year, stager)?;
@@ -408,7 +399,9 @@ fn process(
                             None => {
                                 let chunk = match &buckets {
                                     Some(buckets) => table.take_rows(&buckets[group]),
-                                    None => table.select(&mapping.period_column, &keep),
+                                    None => {
+                                        table.select(&mapping.period_column, &by_year.keep(group))
+                                    }
                                 };
                                 partition(pipeline, &context, &chunk, year, stager)?
                             }
@@ -506,33 +499,50 @@ fn stage(
     Ok(result)
 }
 
-/// A year (or `None`: not a period) and which categories of the period column fall in it.
-type PartitionGroup = (Option<i32>, Vec<bool>);
+/// A table split by the year of its period column: one partition per year, plus, under `None`,
+/// the categories that are no period at all.
+struct Years {
+    /// Each group's year, in order.
+    years: Vec<Option<i32>>,
+    /// Each period category's group.
+    group_of: Vec<usize>,
+}
 
-/// For each year, which categories of the period column fall in it (plus, under `None`, the
-/// categories that are no period at all): the period is parsed once per category.
-fn partition_groups(
-    table: &SourceTable,
-    column: &str,
-    kind: periods::PeriodKind,
-) -> Result<Vec<PartitionGroup>, RunError> {
-    let categories = table.categories(column).ok_or_else(|| {
-        RunError::Harmonise(HarmoniseError::missing_column(
-            "period",
-            column,
-            table.schema(),
-        ))
-    })?;
-    let mut groups: BTreeMap<Option<i32>, Vec<bool>> = BTreeMap::new();
-    for (k, category) in categories.iter().enumerate() {
-        let year = periods::parse_period(category.unwrap_or(""), kind)
-            .ok()
-            .map(|p| p.year());
-        groups
-            .entry(year)
-            .or_insert_with(|| vec![false; categories.len()])[k] = true;
+impl Years {
+    /// Parses the period once per category of `column`.
+    fn of(table: &SourceTable, column: &str, kind: periods::PeriodKind) -> Result<Self, RunError> {
+        let categories = table.categories(column).ok_or_else(|| {
+            RunError::Harmonise(HarmoniseError::missing_column(
+                "period",
+                column,
+                table.schema(),
+            ))
+        })?;
+        let year_of: Vec<Option<i32>> = categories
+            .iter()
+            .map(|category| {
+                periods::parse_period(category.unwrap_or(""), kind)
+                    .ok()
+                    .map(|p| p.year())
+            })
+            .collect();
+        let years: Vec<Option<i32>> = year_of
+            .iter()
+            .copied()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let group_of = year_of
+            .iter()
+            .map(|year| years.binary_search(year).expect("every year is listed"))
+            .collect();
+        Ok(Self { years, group_of })
     }
-    Ok(groups.into_iter().collect())
+
+    /// Which period categories fall in group `group`.
+    fn keep(&self, group: usize) -> Vec<bool> {
+        self.group_of.iter().map(|&g| g == group).collect()
+    }
 }
 
 /// A source's "last updated": RFC 3339, or SCB's zone-less local form taken as UTC.

@@ -445,36 +445,18 @@ impl Dictionary<'_> {
     /// bounds prune best; none when every row is null), null count and, for a chunk, the
     /// distinct count.
     fn statistics(&self, summary: &PageSummary, distinct: Option<u64>) -> Statistics {
-        let nulls = Some(summary.nulls as u64);
-        let (lo, hi) = match summary.range {
-            Some((lo, hi)) => (Some(lo as usize), Some(hi as usize)),
-            None => (None, None),
-        };
         match self {
-            Dictionary::Text(values) => {
-                let value = |i: usize| ByteArray::from(values[i]);
-                Statistics::ByteArray(ValueStatistics::new(
-                    lo.map(value),
-                    hi.map(value),
-                    distinct,
-                    nulls,
-                    false,
-                ))
+            Dictionary::Text(values) => Statistics::ByteArray(value_statistics(
+                |i| ByteArray::from(values[i]),
+                summary,
+                distinct,
+            )),
+            Dictionary::Int32(values) => {
+                Statistics::Int32(value_statistics(|i| values[i], summary, distinct))
             }
-            Dictionary::Int32(values) => Statistics::Int32(ValueStatistics::new(
-                lo.map(|i| values[i]),
-                hi.map(|i| values[i]),
-                distinct,
-                nulls,
-                false,
-            )),
-            Dictionary::Int64(values) => Statistics::Int64(ValueStatistics::new(
-                lo.map(|i| values[i]),
-                hi.map(|i| values[i]),
-                distinct,
-                nulls,
-                false,
-            )),
+            Dictionary::Int64(values) => {
+                Statistics::Int64(value_statistics(|i| values[i], summary, distinct))
+            }
         }
     }
 }
@@ -744,6 +726,23 @@ impl DictionaryChunk<'_> {
 fn index_bit_width(dictionary_len: usize) -> u8 {
     let largest = dictionary_len.saturating_sub(1) as u32;
     (32 - largest.leading_zeros()).max(1) as u8
+}
+
+/// Statistics of a page or chunk from its smallest and largest dictionary index, `value` giving
+/// the value at an index.
+fn value_statistics<T>(
+    value: impl Fn(usize) -> T,
+    summary: &PageSummary,
+    distinct: Option<u64>,
+) -> ValueStatistics<T> {
+    let (lo, hi) = summary.range.unzip();
+    ValueStatistics::new(
+        lo.map(|i| value(i as usize)),
+        hi.map(|i| value(i as usize)),
+        distinct,
+        Some(summary.nulls as u64),
+        false,
+    )
 }
 
 /// The column index: min/max per page, null pages, and the boundary order, which follows from
