@@ -1,12 +1,11 @@
 //! The catalogues beside the observations: indicators and areas (from `schemas/`) and coverage
 //! (from what the warehouse holds).
 //!
-//! Owns: `schemas/indicators.toml` and its checks, the Arrow shape of `catalog/*.parquet`, and
+//! Owns: the Arrow shape of `catalog/*.parquet`, and
 //! counting coverage (pipeline × indicator × area level) from observation batches.
-//! Must not: write files (warehouse does) or remember coverage between runs (the ledger does).
+//! Must not: read `schemas/` (schemas does), write files (warehouse does) or remember coverage between runs (the ledger does).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::Path;
 use std::sync::Arc;
 
 use arrow_array::types::Int32Type;
@@ -17,119 +16,19 @@ use arrow_array::{
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use serde::{Deserialize, Serialize};
 
-use crate::harmonise::areas::Areas;
 use crate::model::{Status, col};
-use crate::problem::Problem;
+use crate::schemas::{Indicator, Schemas};
 
-/// File name of the indicator catalogue in the schemas directory.
-pub const INDICATORS_FILE: &str = "indicators.toml";
-/// File name of the area catalogue in the schemas directory.
-pub const AREAS_FILE: &str = "areas.csv";
-
-/// `schemas/indicators.toml`: `[indicator.<id>]` tables.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct IndicatorsFile {
-    #[serde(default)]
-    indicator: BTreeMap<String, Indicator>,
-}
-
-/// One catalogued indicator.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Indicator {
-    pub title_sv: String,
-    pub title_en: Option<String>,
-    pub description: Option<String>,
-    pub unit: String,
-    pub theme: Option<String>,
-    /// `higher_is_better`, `lower_is_better` or `neutral`.
-    #[serde(default = "neutral")]
-    pub polarity: String,
-    pub source: Option<String>,
-    pub source_table: Option<String>,
-    pub license: Option<String>,
-}
-
-fn neutral() -> String {
-    "neutral".into()
-}
-
-const POLARITIES: [&str; 3] = ["higher_is_better", "lower_is_better", "neutral"];
-
-/// The indicator and area catalogues of a schemas directory.
-#[derive(Debug, Default)]
-pub struct Catalogue {
-    pub indicators: BTreeMap<String, Indicator>,
-    /// `None` when the schemas directory has no `areas.csv`.
-    pub areas: Option<Areas>,
-}
-
-impl Catalogue {
-    /// Loads both catalogues; a missing file is an empty catalogue, a broken one a problem.
-    pub fn load(schemas_dir: &Path) -> Result<Catalogue, Vec<Problem>> {
-        let mut problems = Vec::new();
-        let path = schemas_dir.join(INDICATORS_FILE);
-        let indicators = match std::fs::read_to_string(&path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-            Err(e) => {
-                problems.push(Problem::error(&path, "", format!("cannot read: {e}")));
-                BTreeMap::new()
-            }
-            Ok(text) => match toml::from_str::<IndicatorsFile>(&text) {
-                Ok(file) => file.indicator,
-                Err(e) => {
-                    problems.push(crate::config::toml_problem(&path, &e));
-                    BTreeMap::new()
-                }
-            },
-        };
-        for (id, indicator) in &indicators {
-            if !POLARITIES.contains(&indicator.polarity.as_str()) {
-                problems.push(Problem::error(
-                    &path,
-                    format!("indicator.{id}.polarity"),
-                    format!(
-                        "`{}` is not one of {}",
-                        indicator.polarity,
-                        POLARITIES.join(", ")
-                    ),
-                ));
-            }
-        }
-        let areas_path = schemas_dir.join(AREAS_FILE);
-        let areas = if areas_path.is_file() {
-            match Areas::load(&areas_path) {
-                Ok(areas) => Some(areas),
-                Err(e) => {
-                    problems.push(Problem::error(&areas_path, "", e.to_string()));
-                    None
-                }
-            }
-        } else {
-            None
-        };
-        if problems.is_empty() {
-            Ok(Catalogue { indicators, areas })
-        } else {
-            Err(problems)
-        }
-    }
-
-    /// The catalogued indicator ids.
-    pub fn indicator_ids(&self) -> BTreeSet<String> {
-        self.indicators.keys().cloned().collect()
-    }
-
-    /// `catalog/indicators.parquet`.
-    pub fn indicators_batch(&self) -> RecordBatch {
+/// `catalog/indicators.parquet`.
+pub fn indicators_batch(schemas: &Schemas) -> RecordBatch {
+    let indicators = &schemas.indicators;
         let text = |f: fn(&Indicator) -> Option<&str>| -> ArrayRef {
-            Arc::new(self.indicators.values().map(f).collect::<StringArray>())
+            Arc::new(indicators.values().map(f).collect::<StringArray>())
         };
         let columns: Vec<(&str, ArrayRef)> = vec![
             (
                 "indicator_id",
-                Arc::new(StringArray::from_iter_values(self.indicators.keys())),
+                Arc::new(StringArray::from_iter_values(indicators.keys())),
             ),
             ("title_sv", text(|i| Some(&i.title_sv))),
             ("title_en", text(|i| i.title_en.as_deref())),
@@ -142,11 +41,11 @@ impl Catalogue {
             ("license", text(|i| i.license.as_deref())),
         ];
         RecordBatch::try_from_iter(columns).expect("columns of one length")
-    }
+}
 
-    /// `catalog/areas.parquet` (empty when there is no area catalogue).
-    pub fn areas_batch(&self) -> RecordBatch {
-        let entries = self.areas.as_ref().map(|a| a.entries()).unwrap_or(&[]);
+/// `catalog/areas.parquet` (empty when there is no area catalogue).
+pub fn areas_batch(schemas: &Schemas) -> RecordBatch {
+        let entries = schemas.areas.as_ref().map(|a| a.entries()).unwrap_or(&[]);
         let date = |d: Option<chrono::NaiveDate>| d.map(days);
         let columns: Vec<(&str, ArrayRef, bool)> = vec![
             (
@@ -202,7 +101,6 @@ impl Catalogue {
             ),
         ];
         RecordBatch::try_from_iter_with_nullable(columns).expect("columns of one length")
-    }
 }
 
 fn days(date: chrono::NaiveDate) -> i32 {

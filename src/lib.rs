@@ -6,6 +6,7 @@
 //! the [`ledger`]. [`pipeline`] runs that flow for one pipeline; `main.rs` only parses the
 //! command line.
 
+pub mod blocking;
 pub mod catalog;
 pub mod config;
 pub mod formats;
@@ -16,6 +17,8 @@ pub mod model;
 pub mod pipeline;
 pub mod problem;
 pub mod rejects;
+pub mod schemas;
+pub mod service;
 pub mod sources;
 pub mod validate;
 pub mod warehouse;

@@ -6,13 +6,15 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand, ValueEnum};
-use indikator::catalog::Catalogue;
 use indikator::config::Settings;
 use indikator::inspect::{self, InspectOptions};
-use indikator::ledger::{Ledger, RunStatus, StateLock};
-use indikator::pipeline::{self, Pipeline, RunContext, RunOutcome, Step};
+use indikator::ledger::{Ledger, RunStatus};
+use indikator::pipeline::{self, Pipeline, RunOutcome, Step, Trigger};
 use indikator::problem::Problem;
+use indikator::schemas::Schemas;
+use indikator::service::{RunRequest, Service, ServiceError};
 use indikator::warehouse::Warehouse;
+use tokio_util::sync::CancellationToken;
 
 // Each partition allocates and frees column buffers of a few hundred kilobytes; glibc's malloc
 // hands those back to the kernel and faults them in again every time (a quarter of the CPU time
@@ -58,8 +60,9 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Loads every pipeline, schema and code list and reports all problems.
-    Check,
+    /// Loads pipelines (all, or those named: ids or files), their schemas and code lists, and
+    /// reports every problem.
+    Check { pipelines: Vec<String> },
     /// Decodes a file and shows its dimensions, sizes, cells and statuses.
     Inspect {
         file: PathBuf,
@@ -93,7 +96,11 @@ fn main() -> ExitCode {
     match dispatch(cli) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            // Problems print their own severity, file and key, one per line.
+            match error.downcast_ref::<Problems>() {
+                Some(problems) => eprintln!("{problems}"),
+                None => eprintln!("error: {error:#}"),
+            }
             ExitCode::FAILURE
         }
     }
@@ -115,7 +122,7 @@ fn init_tracing(format: LogFormat) {
 
 fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let cwd = std::env::current_dir().context("cannot read the working directory")?;
-    let settings = Settings::load(cli.config.as_deref(), &cwd).map_err(problems_error)?;
+    let settings = Settings::load(cli.config.as_deref(), &cwd).map_err(Problems)?;
     match cli.command {
         Command::Run {
             pipelines,
@@ -129,7 +136,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             run(&settings, &pipelines, all, force)
         }
-        Command::Check => check(&settings),
+        Command::Check { pipelines } => check(&settings, &pipelines),
         Command::Inspect {
             file,
             json,
@@ -151,8 +158,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Pipelines => {
-            let catalogue = Catalogue::load(&settings.schemas_dir).map_err(problems_error)?;
-            let loaded = pipeline::load_all(&settings, &catalogue);
+            let schemas = Schemas::load(&settings.schemas_dir).map_err(Problems)?;
+            let loaded = pipeline::load_all(&settings, &schemas);
             for pipeline in &loaded.pipelines {
                 println!(
                     "{:<32} {:<14} {}",
@@ -187,16 +194,18 @@ fn relative<'a>(path: &'a Path, root: &Path) -> &'a Path {
     path.strip_prefix(root).unwrap_or(path)
 }
 
-fn problems_error(problems: Vec<Problem>) -> anyhow::Error {
-    anyhow::anyhow!(
-        "{}",
-        problems
-            .iter()
-            .map(|p| p.to_string())
-            .collect::<Vec<_>>()
-            .join("\n")
-    )
+/// Problems that stop a command, printed as they are (each names its severity, file and key).
+#[derive(Debug)]
+struct Problems(Vec<Problem>);
+
+impl std::fmt::Display for Problems {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let lines: Vec<String> = self.0.iter().map(Problem::to_string).collect();
+        f.write_str(&lines.join("\n"))
+    }
 }
+
+impl std::error::Error for Problems {}
 
 fn report_problems(problems: &[Problem]) {
     for problem in problems {
@@ -212,33 +221,74 @@ fn exit_for(problems: &[Problem]) -> ExitCode {
     }
 }
 
-fn check(settings: &Settings) -> anyhow::Result<ExitCode> {
-    let (catalogue, mut problems) = match Catalogue::load(&settings.schemas_dir) {
-        Ok(catalogue) => (catalogue, Vec::new()),
-        Err(problems) => (Catalogue::default(), problems),
+fn check(settings: &Settings, names: &[String]) -> anyhow::Result<ExitCode> {
+    let (schemas, mut problems) = match Schemas::load(&settings.schemas_dir) {
+        Ok(schemas) => (schemas, Vec::new()),
+        Err(problems) => (Schemas::default(), problems),
     };
-    let loaded = pipeline::load_all(settings, &catalogue);
-    problems.extend(loaded.problems);
+    let checked = if names.is_empty() {
+        let loaded = pipeline::load_all(settings, &schemas);
+        problems.extend(loaded.problems);
+        loaded.pipelines.len()
+    } else {
+        let mut checked = 0;
+        for name in names {
+            match find(settings, &schemas, name) {
+                Ok((_, warnings)) => {
+                    checked += 1;
+                    problems.extend(warnings);
+                }
+                Err(found) => problems.extend(found),
+            }
+        }
+        checked
+    };
     report_problems(&problems);
     let errors = problems.iter().filter(|p| p.is_error()).count();
     let warnings = problems.len() - errors;
-    println!(
-        "{} pipelines checked: {errors} errors, {warnings} warnings",
-        loaded.pipelines.len()
-    );
+    println!("{checked} pipelines checked: {errors} errors, {warnings} warnings");
     Ok(exit_for(&problems))
+}
+
+/// One pipeline named by a path to its file or by its id among the pipelines directory's, with
+/// its warnings; or every problem that keeps it from being used.
+fn find(
+    settings: &Settings,
+    schemas: &Schemas,
+    name: &str,
+) -> Result<(Pipeline, Vec<Problem>), Vec<Problem>> {
+    let path = Path::new(name);
+    if path.is_file() || name.ends_with(".toml") {
+        return pipeline::check_file(path, settings, schemas);
+    }
+    let mut loaded = pipeline::load_all(settings, schemas);
+    match loaded.pipelines.iter().position(|p| p.id == name) {
+        Some(index) => {
+            let id_problems = loaded
+                .problems
+                .into_iter()
+                .filter(|p| !p.is_error() && p.file == loaded.pipelines[index].file)
+                .collect();
+            Ok((loaded.pipelines.swap_remove(index), id_problems))
+        }
+        None => Err(vec![Problem::error(
+            &settings.pipelines_dir,
+            "",
+            format!("no pipeline has id `{name}`; `indikator pipelines` lists them"),
+        )]),
+    }
 }
 
 /// Resolves the named pipelines: a path to a file is checked on its own, an id is looked up
 /// among the pipelines directory's.
 fn select(
     settings: &Settings,
-    catalogue: &Catalogue,
+    schemas: &Schemas,
     names: &[String],
     all: bool,
 ) -> anyhow::Result<Vec<Pipeline>> {
     if all {
-        let loaded = pipeline::load_all(settings, catalogue);
+        let loaded = pipeline::load_all(settings, schemas);
         report_problems(&loaded.problems);
         if loaded.problems.iter().any(Problem::is_error) {
             bail!("some pipelines have errors (see above); fix them or run the others by id");
@@ -248,62 +298,43 @@ fn select(
     if names.is_empty() {
         bail!("name the pipelines to run (ids or files), or give --all");
     }
-    let mut by_id: Option<Vec<Pipeline>> = None;
     let mut selected = Vec::new();
     for name in names {
-        let path = Path::new(name);
-        if path.is_file() || name.ends_with(".toml") {
-            let (pipeline, warnings) =
-                pipeline::check_file(path, settings, catalogue).map_err(problems_error)?;
-            report_problems(&warnings);
-            selected.push(pipeline);
-            continue;
-        }
-        let pipelines = by_id.get_or_insert_with(|| {
-            let loaded = pipeline::load_all(settings, catalogue);
-            report_problems(&loaded.problems);
-            loaded.pipelines
-        });
-        let index = pipelines
-            .iter()
-            .position(|p| &p.id == name)
-            .with_context(|| {
-                format!(
-                    "no pipeline has id `{name}` in {}; `indikator pipelines` lists them",
-                    settings.pipelines_dir.display()
-                )
-            })?;
-        selected.push(pipelines.remove(index));
+        let (pipeline, warnings) = find(settings, schemas, name).map_err(Problems)?;
+        report_problems(&warnings);
+        selected.push(pipeline);
     }
     Ok(selected)
 }
 
 fn run(settings: &Settings, names: &[String], all: bool, force: bool) -> anyhow::Result<ExitCode> {
-    let catalogue = Catalogue::load(&settings.schemas_dir).map_err(problems_error)?;
-    let pipelines = select(settings, &catalogue, names, all)?;
-    let _lock = StateLock::acquire(&settings.state_dir)?;
-    let ledger = Ledger::open(&settings.state_dir)?;
-    let interrupted = ledger.mark_interrupted(&chrono::Utc::now().to_rfc3339())?;
-    if !interrupted.is_empty() {
-        tracing::warn!(runs = ?interrupted, "marked runs left running by a stopped process as interrupted");
-    }
+    let schemas = Schemas::load(&settings.schemas_dir).map_err(Problems)?;
+    let pipelines = select(settings, &schemas, names, all)?;
+    let service = Service::open(settings.clone(), schemas)?;
     let warehouse = Warehouse::new(&settings.warehouse_dir);
-    let leftovers = warehouse.remove_staging_leftovers()?;
-    if leftovers > 0 {
-        tracing::warn!(
-            runs = leftovers,
-            "removed staging leftovers of stopped runs"
-        );
+    let recovered = service.recover(&warehouse)?;
+    if !recovered.interrupted.is_empty() {
+        tracing::warn!(runs = ?recovered.interrupted, "marked runs left running by a stopped process as interrupted");
+    }
+    if !recovered.staging_removed.is_empty() {
+        tracing::warn!(runs = ?recovered.staging_removed, "removed staging leftovers of stopped runs");
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    let shutdown = CancellationToken::new();
+    runtime.spawn(cancel_on_signals(shutdown.clone()));
     let mut all_ok = true;
-    for pipeline in &pipelines {
+    for pipeline in pipelines {
+        if shutdown.is_cancelled() {
+            all_ok = false;
+            break;
+        }
         let bar = progress_bar(&pipeline.id);
-        let progress = |step: Step| {
-            if let Some(bar) = &bar {
+        let shown = bar.clone();
+        let progress = move |step: Step| {
+            if let Some(bar) = &shown {
                 match step {
                     Step::Fetched { bytes } => bar.set_message(format!("fetched {bytes} bytes")),
                     Step::Decoded { partitions, .. } => {
@@ -315,26 +346,60 @@ fn run(settings: &Settings, names: &[String], all: bool, force: bool) -> anyhow:
                 }
             }
         };
-        let cx = RunContext {
-            warehouse: &warehouse,
-            ledger: &ledger,
-            catalogue: &catalogue,
-            trigger: "manual",
+        let request = RunRequest {
+            trigger: Trigger::Manual,
             force,
-            progress: &progress,
+            warehouse: warehouse.clone(),
+            cancel: shutdown.child_token(),
+            progress: std::sync::Arc::new(progress),
         };
-        let outcome = runtime.block_on(pipeline::run(pipeline, &cx))?;
+        let id = pipeline.id.clone();
+        let result = runtime.block_on(service.run(std::sync::Arc::new(pipeline), request));
         if let Some(bar) = bar {
             bar.finish_and_clear();
         }
-        print_outcome(&outcome);
-        all_ok &= matches!(outcome.status, RunStatus::Succeeded | RunStatus::Skipped);
+        match result {
+            Ok(outcome) => {
+                print_outcome(&outcome);
+                all_ok &= matches!(outcome.status, RunStatus::Succeeded | RunStatus::Skipped);
+            }
+            Err(ServiceError::Ledger(held @ indikator::ledger::LedgerError::Held { .. })) => {
+                eprintln!("error: {id}: {held}");
+                all_ok = false;
+            }
+            Err(other) => return Err(other.into()),
+        }
     }
     Ok(if all_ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Cancels `shutdown` at the first SIGTERM or Ctrl-C (the run stops at its next stage and
+/// commits nothing); a second one ends the process at once.
+async fn cancel_on_signals(shutdown: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut terminate), Ok(mut interrupt)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::warn!("cannot listen for SIGTERM and Ctrl-C; they will kill runs outright");
+        return;
+    };
+    for received in 0.. {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+        if received > 0 {
+            eprintln!("stopped at once by a second signal");
+            std::process::exit(130);
+        }
+        tracing::warn!("signal received: stopping the run at its next step, nothing of it committed");
+        shutdown.cancel();
+    }
 }
 
 fn progress_bar(pipeline: &str) -> Option<indicatif::ProgressBar> {

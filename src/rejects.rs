@@ -16,7 +16,13 @@ pub const EXAMPLES_PER_RULE: usize = 5;
 /// Why one row was refused.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Reason {
-    /// Source row number (CSV line, JSON-stat cell index).
+    /// The payload the row came from (`data.csv`, `TAB638-0002.json`); empty until the run
+    /// locates the row (stages know only the table's row ids), and in reports written before
+    /// payloads were named.
+    #[serde(default)]
+    pub payload: String,
+    /// Source row number (CSV line, JSON-stat cell index) in its payload; while a stage holds it,
+    /// the table's row id.
     pub row: u64,
     /// The rule that broke: `required`, `enum`, `pattern`, `type`, `duplicate_key`, `period`, …
     pub rule: String,
@@ -60,10 +66,10 @@ impl Report {
             || entry
                 .examples
                 .last()
-                .is_some_and(|last| reason.row < last.row)
+                .is_some_and(|last| example_order(reason, last).is_lt())
         {
             entry.examples.push(reason.clone());
-            entry.examples.sort_by_key(|example| example.row);
+            entry.examples.sort_by(example_order);
             entry.examples.truncate(EXAMPLES_PER_RULE);
         }
     }
@@ -81,7 +87,7 @@ impl Report {
             });
             ours.count += theirs.count;
             ours.examples.extend(theirs.examples);
-            ours.examples.sort_by_key(|example| example.row);
+            ours.examples.sort_by(example_order);
             ours.examples.truncate(EXAMPLES_PER_RULE);
         }
     }
@@ -94,6 +100,12 @@ impl Report {
             self.rows_rejected as f64 / self.rows_checked as f64
         }
     }
+}
+
+/// Examples are kept lowest row first (then by payload), so that a report merged from
+/// partitions handled in any order reads the same.
+fn example_order(a: &Reason, b: &Reason) -> std::cmp::Ordering {
+    (a.row, &a.payload).cmp(&(b.row, &b.payload))
 }
 
 impl std::fmt::Display for Report {
@@ -110,7 +122,12 @@ impl std::fmt::Display for Report {
                 rule.rule, rule.column, rule.count
             )?;
             for example in &rule.examples {
-                writeln!(f, "    row {}: {}", example.row, example.message)?;
+                match example.payload.as_str() {
+                    "" => writeln!(f, "    row {}: {}", example.row, example.message)?,
+                    payload => {
+                        writeln!(f, "    {payload} row {}: {}", example.row, example.message)?
+                    }
+                }
             }
         }
         Ok(())
@@ -124,9 +141,16 @@ pub struct Rejects {
 }
 
 impl Rejects {
-    /// Keeps `reasons` with the rows of `source` they are about; `source_rows` gives the source row
-    /// number of each row of `source`, which is how a reason finds its row.
-    pub fn add(&mut self, source: &RecordBatch, source_rows: &[u64], reasons: &[Reason]) {
+    /// Keeps `reasons` with the rows of `source` they are about. `source_rows` gives the row id
+    /// of each row of `source`, which is how a reason (whose `row` is still that id) finds its
+    /// row; `locate` turns a row id into the payload and its own row number, as the file says.
+    pub fn add(
+        &mut self,
+        source: &RecordBatch,
+        source_rows: &[u64],
+        reasons: &[Reason],
+        locate: impl Fn(u64) -> (String, u64),
+    ) {
         if reasons.is_empty() {
             return;
         }
@@ -139,14 +163,18 @@ impl Rejects {
             .iter()
             .map(|r| index.get(&r.row).map(|&i| i as u64))
             .collect();
+        let (payloads, rows): (Vec<String>, Vec<u64>) =
+            reasons.iter().map(|r| locate(r.row)).unzip();
         let mut fields = vec![
+            Field::new("payload", DataType::Utf8, false),
             Field::new("row", DataType::UInt64, false),
             Field::new("rule", DataType::Utf8, false),
             Field::new("column", DataType::Utf8, false),
             Field::new("message", DataType::Utf8, false),
         ];
         let mut columns: Vec<ArrayRef> = vec![
-            Arc::new(UInt64Array::from_iter_values(reasons.iter().map(|r| r.row))),
+            Arc::new(StringArray::from(payloads)),
+            Arc::new(UInt64Array::from(rows)),
             Arc::new(StringArray::from_iter_values(
                 reasons.iter().map(|r| &r.rule),
             )),
@@ -186,14 +214,36 @@ impl Rejects {
         self.batches.extend(other.batches);
     }
 
-    /// All kept rows as one batch, or `None` when there are none.
+    /// All kept rows as one batch, or `None` when there are none. Columns are matched by name
+    /// (payloads of one run may have different source columns), empty where a row has none.
     pub fn finish(self) -> Option<RecordBatch> {
         let first = self.batches.first()?;
-        let schema = first.schema();
-        Some(
-            arrow_select::concat::concat_batches(&schema, &self.batches)
-                .expect("rejects of one table share a schema"),
-        )
+        let mut fields: Vec<Field> = first.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+        for batch in &self.batches[1..] {
+            for field in batch.schema().fields() {
+                if !fields.iter().any(|f| f.name() == field.name()) {
+                    fields.push(Field::new(field.name(), DataType::Utf8, true));
+                }
+            }
+        }
+        let schema = Arc::new(Schema::new(fields));
+        let aligned: Vec<RecordBatch> = self
+            .batches
+            .iter()
+            .map(|batch| {
+                let columns = schema
+                    .fields()
+                    .iter()
+                    .map(|field| match batch.column_by_name(field.name()) {
+                        Some(column) => column.clone(),
+                        None => arrow_array::new_null_array(field.data_type(), batch.num_rows()),
+                    })
+                    .collect();
+                RecordBatch::try_new(schema.clone(), columns)
+                    .expect("every rejects column is text but the leading ones, which all have")
+            })
+            .collect();
+        Some(arrow_select::concat::concat_batches(&schema, &aligned).expect("aligned batches"))
     }
 }
 
@@ -203,6 +253,7 @@ mod tests {
 
     fn reason(row: u64, rule: &str) -> Reason {
         Reason {
+            payload: String::new(),
             row,
             rule: rule.into(),
             column: "andel".into(),
@@ -243,11 +294,34 @@ mod tests {
         )])
         .unwrap();
         let mut rejects = Rejects::default();
-        rejects.add(&source, &[2, 3], &[reason(3, "type")]);
+        rejects.add(&source, &[2, 3], &[reason(3, "type")], |row| ("a.csv".into(), row));
         let batch = rejects.finish().unwrap();
         assert_eq!(batch.num_rows(), 1);
         let text = batch.column_by_name("source_andel").unwrap();
         let text = text.as_any().downcast_ref::<StringArray>().unwrap();
         assert_eq!(text.value(0), "abc");
+        let payload = batch.column_by_name("payload").unwrap();
+        let payload = payload.as_any().downcast_ref::<StringArray>().unwrap();
+        assert_eq!(payload.value(0), "a.csv");
+    }
+
+    #[test]
+    fn rejects_of_payloads_with_different_columns_are_one_batch() {
+        let batch = |name: &str, value: &str| {
+            RecordBatch::try_from_iter([(name, Arc::new(StringArray::from(vec![value])) as ArrayRef)])
+                .unwrap()
+        };
+        let mut rejects = Rejects::default();
+        rejects.add(&batch("andel", "x"), &[7], &[reason(7, "type")], |row| ("a.csv".into(), row));
+        rejects.add(&batch("kommun", "y"), &[9], &[reason(9, "area")], |row| ("b.csv".into(), row - 7));
+        let batch = rejects.finish().unwrap();
+        assert_eq!(batch.num_rows(), 2);
+        let column = |name: &str| {
+            let c = batch.column_by_name(name).unwrap();
+            c.as_any().downcast_ref::<StringArray>().unwrap().iter().map(|v| v.map(str::to_string)).collect::<Vec<_>>()
+        };
+        assert_eq!(column("source_andel"), [Some("x".into()), None]);
+        assert_eq!(column("source_kommun"), [None, Some("y".into())]);
+        assert_eq!(column("payload"), [Some("a.csv".into()), Some("b.csv".into())]);
     }
 }

@@ -499,6 +499,7 @@ impl<'a> Found<'a> {
             self.reasons.push((
                 i,
                 Reason {
+                    payload: String::new(),
                     row: self.chunk.rows[i],
                     rule: rule.to_string(),
                     column: column.to_string(),

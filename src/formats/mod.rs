@@ -1,14 +1,15 @@
 //! Decoders: raw bytes of a supported format → [`SourceTable`].
 //!
-//! Owns: one file per format, the [`SourceTable`] they all produce, and [`Format`], the choice
-//! a pipeline makes among them.
+//! Owns: one file per format, the [`SourceTable`] they all produce, merging the pieces of one
+//! table, and [`Format`], the choice a pipeline makes among them.
 //! Must not: fetch, validate or map codes.
 
 pub mod csv;
 pub mod jsonstat;
+pub mod merge;
 pub mod table;
 
-pub use table::{CellStatus, Chunk, Cube, Dimension, SourceMeta, SourceTable};
+pub use table::{CellStatus, Chunk, Cube, Dimension, SourceMeta, SourceTable, TableError};
 
 /// A checked `format` of a pipeline's `[source]`, with its options.
 #[derive(Debug, Clone, PartialEq)]

@@ -48,12 +48,6 @@ pub enum AreaError {
          so aggregate to the municipality (its first four digits) first"
     )]
     Deso { code: String },
-    #[error("cannot read the area catalogue {}", .path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
     #[error(
         "{}: line 1 must be the header `{}`, found `{found}`",
         .path.display(), AREAS_HEADER.join(",")
@@ -159,22 +153,13 @@ pub struct Areas {
 }
 
 impl Areas {
-    /// Reads the catalogue: UTF-8 (a byte-order mark is skipped), comma-separated, the header
+    /// Parses the catalogue as read from `path` (`schemas` reads it; `path` is for errors): UTF-8 (a byte-order mark is skipped), comma-separated, the header
     /// [`AREAS_HEADER`] first, one area per line; fields may be double-quoted (`""` inside
     /// quotes is a quote). Every row is checked: the code by [`area_level`], `level` equal to the
     /// level the code implies, `county_code` as [`AreaEntry::county_code`] says, dates as
     /// `YYYY-MM-DD` with `valid_from` not after `valid_to`, and each code once. The first
     /// problem is returned with the file and line.
-    pub fn load(path: &Path) -> Result<Self, AreaError> {
-        let text = std::fs::read_to_string(path).map_err(|source| AreaError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::parse(&text, path)
-    }
-
-    /// [`Areas::load`] on text already read; `path` is only for errors.
-    fn parse(text: &str, path: &Path) -> Result<Self, AreaError> {
+    pub fn parse(text: &str, path: &Path) -> Result<Self, AreaError> {
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let mut lines = text.lines().enumerate().map(|(i, line)| (i + 1, line));
         let header = lines.next().map_or("", |(_, line)| line);
@@ -400,7 +385,8 @@ mod tests {
     use super::*;
 
     fn catalogue() -> Areas {
-        Areas::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/areas.csv")).unwrap()
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/areas.csv");
+        Areas::parse(&std::fs::read_to_string(&path).unwrap(), &path).unwrap()
     }
 
     fn date(y: i32, m: u32, d: u32) -> NaiveDate {

@@ -14,15 +14,9 @@ use regex::Regex;
 
 use crate::model::Sex;
 
-/// Why a code list cannot be loaded, or a code (after mapping) is not in the model's vocabulary.
+/// Why a code list cannot be parsed, or a code (after mapping) is not in the model's vocabulary.
 #[derive(Debug, thiserror::Error)]
 pub enum CodeError {
-    #[error("cannot read code list {}", .path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
     #[error(
         "code list {} is not a `[codes]` table of \"source\" = \"model\" strings with an optional \
          `description`",
@@ -80,7 +74,8 @@ impl CodeList {
         }
     }
 
-    /// Loads a named list, e.g. `schemas/codelists/grades.toml`:
+    /// Parses a named list read from `path` (`schemas` reads it), e.g.
+    /// `schemas/codelists/grades.toml`:
     ///
     /// ```toml
     /// description = "Survey spellings of school grades"   # optional
@@ -90,14 +85,9 @@ impl CodeList {
     /// ```
     ///
     /// The list is named after the file's stem (`grades`). Any other key is an error
-    /// ([`CodeError::Parse`], whose source names the key and line), as is an unreadable file
-    /// ([`CodeError::Read`]).
-    pub fn load(path: &Path) -> Result<Self, CodeError> {
-        let text = std::fs::read_to_string(path).map_err(|source| CodeError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let file: CodeListFile = toml::from_str(&text).map_err(|source| CodeError::Parse {
+    /// ([`CodeError::Parse`], whose source names the key and line).
+    pub fn parse(text: &str, path: &Path) -> Result<Self, CodeError> {
+        let file: CodeListFile = toml::from_str(text).map_err(|source| CodeError::Parse {
             path: path.to_path_buf(),
             source,
         })?;
@@ -271,7 +261,7 @@ mod tests {
     #[test]
     fn the_sample_grades_list_loads_and_maps_to_canonical_grades() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/codelists/grades.toml");
-        let list = CodeList::load(&path).unwrap();
+        let list = CodeList::parse(&std::fs::read_to_string(&path).unwrap(), &path).unwrap();
         assert_eq!(list.name(), Some("grades"));
         assert!(list.description().is_some());
         assert_eq!(list.map("år 8"), "ak8");
@@ -284,8 +274,7 @@ mod tests {
     fn a_code_list_with_an_unknown_key_names_the_file_and_the_key() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("kon.toml");
-        std::fs::write(&path, "[codes]\n\"1\" = \"M\"\n[code]\n\"2\" = \"F\"\n").unwrap();
-        let err = CodeList::load(&path).unwrap_err();
+        let err = CodeList::parse("[codes]\n\"1\" = \"M\"\n[code]\n\"2\" = \"F\"\n", &path).unwrap_err();
         let message = err
             .to_string()
             .replace(&dir.path().display().to_string(), "<dir>");
@@ -293,12 +282,6 @@ mod tests {
             @r#"code list <dir>/kon.toml is not a `[codes]` table of "source" = "model" strings with an optional `description`"#);
         let source = std::error::Error::source(&err).unwrap().to_string();
         assert!(source.contains("unknown field `code`"), "{source}");
-    }
-
-    #[test]
-    fn a_missing_code_list_file_is_a_read_error_naming_it() {
-        let err = CodeList::load(Path::new("schemas/codelists/no-such-list.toml")).unwrap_err();
-        insta::assert_snapshot!(err, @"cannot read code list schemas/codelists/no-such-list.toml");
     }
 
     #[test]

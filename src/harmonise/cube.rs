@@ -346,11 +346,14 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::formats::merge::Provenance;
     use crate::formats::{Dimension, SourceMeta, SourceTable};
     use crate::harmonise::codes::CodeList;
     use crate::harmonise::mapping::builtin_markers;
     use crate::harmonise::periods::PeriodKind;
     use crate::harmonise::{AreaNaming, Field, harmonise};
+
+    static UNNAMED: Provenance = Provenance::unnamed();
 
     fn context(catalogued: &BTreeSet<String>) -> Context<'_> {
         Context {
@@ -362,6 +365,7 @@ mod tests {
             source_updated: Some(1_600_000_000_000_000),
             catalogued,
             areas: None,
+            provenance: &UNNAMED,
         }
     }
 

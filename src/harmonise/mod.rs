@@ -29,6 +29,7 @@ use arrow_buffer::{Buffer, NullBuffer, ScalarBuffer};
 use arrow_schema::DataType;
 
 use crate::formats::Chunk;
+use crate::formats::merge::Provenance;
 use crate::model;
 use crate::rejects::Reason;
 pub use mapping::{AreaNaming, Field, Mapping, Marker};
@@ -49,6 +50,8 @@ pub struct Context<'a> {
     pub catalogued: &'a BTreeSet<String>,
     /// The area catalogue, needed when areas are named rather than coded.
     pub areas: Option<&'a areas::Areas>,
+    /// Which payload and row each row id came from, for messages that name other rows.
+    pub provenance: &'a Provenance,
 }
 
 /// A harmonised chunk: model rows, the source row each came from, and the refused rows.
@@ -230,6 +233,7 @@ pub fn harmonise(
             for m in &mapped {
                 if m.keys[i] < 0 {
                     reasons.push(Reason {
+                        payload: String::new(),
                         row: chunk.rows[i],
                         rule: m.lookup.rule.to_string(),
                         column: m.lookup.column.clone(),
@@ -264,7 +268,10 @@ pub fn harmonise(
         .collect();
     let ordered = keys::order_by_key(&key_columns, &keep);
     for group in &ordered.duplicates {
-        let listed: Vec<String> = group.iter().map(|&i| chunk.rows[i].to_string()).collect();
+        let listed: Vec<String> = group
+            .iter()
+            .map(|&i| cx.provenance.describe(chunk.rows[i]))
+            .collect();
         let key: Vec<String> = model::KEY
             .iter()
             .zip(
@@ -277,6 +284,7 @@ pub fn harmonise(
             .collect();
         for &i in group {
             reasons.push(Reason {
+                payload: String::new(),
                 row: chunk.rows[i],
                 rule: "duplicate_key".into(),
                 column: model::col::INDICATOR_ID.into(),

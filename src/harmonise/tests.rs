@@ -10,7 +10,10 @@ use crate::formats::{CellStatus, Cube, Dimension, SourceMeta, SourceTable};
 use crate::harmonise::codes::CodeList;
 use crate::harmonise::mapping::{builtin_markers, defaults};
 use crate::harmonise::periods::PeriodKind;
+use crate::formats::merge::Provenance;
 use crate::model::{Status, col};
+
+static UNNAMED: Provenance = Provenance::unnamed();
 
 fn context(catalogued: &BTreeSet<String>) -> Context<'_> {
     Context {
@@ -22,6 +25,7 @@ fn context(catalogued: &BTreeSet<String>) -> Context<'_> {
         source_updated: None,
         catalogued,
         areas: None,
+        provenance: &UNNAMED,
     }
 }
 

@@ -170,6 +170,7 @@ impl Measure {
             Measure::Text { column, .. } => column.clone(),
         };
         Some(Reason {
+            payload: String::new(),
             row: 0,
             rule: "value".into(),
             message: format!("{column}: {message}"),
@@ -391,6 +392,7 @@ impl Extras {
                 Numbers::Numeric(_) => extra.key().to_string(),
             };
             Some(Reason {
+                payload: String::new(),
                 row: 0,
                 rule: extra.key().to_string(),
                 message: format!("{column}: {message}"),

@@ -9,11 +9,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use super::spec::{
-    AreaBy, CodesSpec, DEFAULT_MAX_REJECT_RATIO, DimensionSpec, FormatSpec, OrTable, PipelineFile,
-    SourceSpec,
+    AreaBy, CodesSpec, DEFAULT_MAX_REJECT_RATIO, DimensionSpec, FileSpec, FormatKeys, FormatSpec,
+    OrTable, PipelineFile, SourceSpec,
 };
 use super::{Origin, Pipeline, SourceKind};
-use crate::catalog::Catalogue;
 use crate::config::{Settings, toml_problem};
 use crate::formats::Format;
 use crate::formats::csv::{CsvOptions, encoding_for};
@@ -22,7 +21,7 @@ use crate::harmonise::mapping::{AreaNaming, Field, Mapping, Marker, builtin_mark
 use crate::model::Status;
 use crate::problem::Problem;
 use crate::sources::file::FileSource;
-use crate::validate::TableSchema;
+use crate::schemas::{self, Fingerprint, Schemas, TableSchemaError};
 
 /// Pipelines that passed their checks, and every problem found (errors and warnings).
 #[derive(Debug, Default)]
@@ -32,12 +31,12 @@ pub struct Loaded {
 }
 
 /// Loads and checks every pipeline file under the settings' pipelines directory.
-pub fn load_all(settings: &Settings, catalogue: &Catalogue) -> Loaded {
+pub fn load_all(settings: &Settings, schemas: &Schemas) -> Loaded {
     let mut loaded = Loaded::default();
     match settings.pipeline_files() {
         Ok(files) => {
             for file in files {
-                match check_file(&file, settings, catalogue) {
+                match check_file(&file, settings, schemas) {
                     Ok((pipeline, warnings)) => {
                         loaded.problems.extend(warnings);
                         loaded.pipelines.push(pipeline);
@@ -69,7 +68,7 @@ pub fn load_all(settings: &Settings, catalogue: &Catalogue) -> Loaded {
 pub fn check_file(
     path: &Path,
     settings: &Settings,
-    catalogue: &Catalogue,
+    schemas: &Schemas,
 ) -> Result<(Pipeline, Vec<Problem>), Vec<Problem>> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         vec![Problem::error(
@@ -84,10 +83,11 @@ pub fn check_file(
         path,
         settings,
         problems: Vec::new(),
-        fingerprint: blake3::Hasher::new(),
+        schemas,
+        fingerprint: Fingerprint::default(),
     };
-    checker.fingerprint.update(text.as_bytes());
-    let pipeline = checker.pipeline(file, catalogue);
+    checker.fingerprint.add(path, text.as_bytes());
+    let pipeline = checker.pipeline(file);
     let (errors, warnings): (Vec<_>, Vec<_>) =
         checker.problems.into_iter().partition(Problem::is_error);
     match pipeline {
@@ -96,40 +96,57 @@ pub fn check_file(
     }
 }
 
-/// A TOML error as a problem with the key path found from the error's position in the text:
-/// the enclosing `[table]`, the key on the error's line, and the field serde names, if another.
+/// A TOML error as a problem with the key path found from the error's position in the text. An
+/// error on a `[table]` header line is about that table (serde points at the header for a
+/// missing key, and at the name for an unknown table); any other is about the key on its line,
+/// inside the nearest header above, and the field serde names, if another.
 fn key_problem(path: &Path, text: &str, error: &toml::de::Error) -> Problem {
     let mut problem = toml_problem(path, error);
     let Some(span) = error.span() else {
         return problem;
     };
-    let before = &text[..span.start.min(text.len())];
-    let table = before.lines().rev().find_map(|line| {
-        let line = line.trim();
-        line.strip_prefix('[')
-            .and_then(|l| l.strip_suffix(']'))
-            .map(str::to_string)
-    });
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let line_key = text[line_start..]
-        .split(['=', '\n'])
-        .next()
-        .map(|k| k.trim().trim_matches('"').to_string())
-        .filter(|k| !k.is_empty() && !k.starts_with('['));
+    let start = span.start.min(text.len());
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next().unwrap_or("");
     let named = (!problem.key.is_empty()).then(|| problem.key.clone());
-    let keys = match (line_key, named) {
-        (Some(line), Some(named)) if line != named => vec![line, named],
-        (line, named) => line.or(named).into_iter().collect(),
+    let keys: Vec<String> = if let Some(table) = header(line) {
+        let about_table = text[start..].starts_with('[');
+        match named {
+            Some(named) if about_table => vec![table, named],
+            _ => vec![table],
+        }
+    } else {
+        let table = text[..line_start].lines().rev().find_map(header);
+        let line_key = line
+            .split('=')
+            .next()
+            .map(|k| k.trim().trim_matches('"').to_string())
+            .filter(|k| !k.is_empty());
+        let keys = match (line_key, named) {
+            (Some(line), Some(named)) if line != named => vec![line, named],
+            (line, named) => line.or(named).into_iter().collect(),
+        };
+        table.into_iter().chain(keys).collect()
     };
-    problem.key = table.into_iter().chain(keys).collect::<Vec<_>>().join(".");
+    problem.key = keys.join(".");
     problem
+}
+
+/// The table a `[name]` or `[[name]]` header line opens.
+fn header(line: &str) -> Option<String> {
+    let line = line.trim();
+    let name = line.strip_prefix("[[").and_then(|l| l.strip_suffix("]]"));
+    let name = name.or_else(|| line.strip_prefix('[').and_then(|l| l.strip_suffix(']')))?;
+    Some(name.trim().to_string())
 }
 
 struct Checker<'a> {
     path: &'a Path,
     settings: &'a Settings,
+    schemas: &'a Schemas,
     problems: Vec<Problem>,
-    fingerprint: blake3::Hasher,
+    /// Of the pipeline file and every file of `schemas/` it names.
+    fingerprint: Fingerprint,
 }
 
 impl Checker<'_> {
@@ -137,7 +154,7 @@ impl Checker<'_> {
         self.problems.push(Problem::error(self.path, key, message));
     }
 
-    fn pipeline(&mut self, file: PipelineFile, catalogue: &Catalogue) -> Option<Pipeline> {
+    fn pipeline(&mut self, file: PipelineFile) -> Option<Pipeline> {
         if file.id.is_empty()
             || !file
                 .id
@@ -173,11 +190,9 @@ impl Checker<'_> {
         let (source, format, origin) = self.source(&file.source)?;
         let schema = file.validate.as_ref().and_then(|v| {
             let path = self.settings.root.join(&v.schema);
-            match std::fs::read(&path) {
-                Ok(bytes) => {
-                    self.fingerprint.update(&bytes);
-                }
-                Err(e) => {
+            match schemas::table_schema(&path, &mut self.fingerprint) {
+                Ok(schema) => Some(schema),
+                Err(TableSchemaError::Unreadable(e)) => {
                     self.error(
                         "validate.schema",
                         format!(
@@ -186,14 +201,15 @@ impl Checker<'_> {
                             self.settings.root.display()
                         ),
                     );
-                    return None;
+                    None
+                }
+                Err(TableSchemaError::Invalid(problems)) => {
+                    self.problems.extend(problems);
+                    None
                 }
             }
-            TableSchema::load(&path)
-                .map_err(|problems| self.problems.extend(problems))
-                .ok()
         });
-        let mapping = self.mapping(&file, &format, catalogue)?;
+        let mapping = self.mapping(&file, &format)?;
         Some(Pipeline {
             id: file.id,
             file: self.path.to_path_buf(),
@@ -206,28 +222,60 @@ impl Checker<'_> {
             schema,
             mapping,
             max_reject_ratio,
-            fingerprint: self.fingerprint.finalize().to_hex().to_string(),
+            fingerprint: self.fingerprint.finish(),
         })
     }
 
+    /// The source, its format and the model's source columns, for every kind.
     fn source(&mut self, spec: &SourceSpec) -> Option<(SourceKind, Format, Origin)> {
-        let SourceSpec::File(file) = spec;
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        let path = dir.join(&file.path);
-        if !path.is_file() {
-            self.error(
-                "source.path",
-                format!(
-                    "{} does not exist (the path is relative to the pipeline file)",
-                    path.display()
-                ),
-            );
+        match spec {
+            SourceSpec::File(file) => self.file_source(file),
         }
-        let format = match file.format {
+    }
+
+    fn file_source(&mut self, file: &FileSpec) -> Option<(SourceKind, Format, Origin)> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let paths: Vec<PathBuf> = file.path.to_vec().iter().map(|p| dir.join(p)).collect();
+        if paths.is_empty() {
+            self.error("source.path", "the list of paths is empty; name at least one file");
+        }
+        for path in &paths {
+            if !path.is_file() {
+                self.error(
+                    "source.path",
+                    format!(
+                        "{} does not exist (the path is relative to the pipeline file)",
+                        path.display()
+                    ),
+                );
+            }
+        }
+        let format = self.format(file.format_keys());
+        let first = paths.first().cloned().unwrap_or_default();
+        let name = first
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let url = paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let origin = Origin {
+            producer: file.producer.clone().unwrap_or_else(|| "file".into()),
+            table: file.table.clone().unwrap_or(name),
+            url,
+        };
+        Some((SourceKind::File(FileSource { paths }), format, origin))
+    }
+
+    /// The checked format of any kind's `[source]` format keys.
+    fn format(&mut self, keys: FormatKeys<'_>) -> Format {
+        match keys.format {
             FormatSpec::Jsonstat => Format::Jsonstat,
             FormatSpec::Csv => {
                 let mut options = CsvOptions::default();
-                if let Some(delimiter) = &file.delimiter {
+                if let Some(delimiter) = keys.delimiter {
                     match delimiter.as_bytes() {
                         [b] if b.is_ascii() => options.delimiter = *b,
                         _ => self.error(
@@ -236,7 +284,7 @@ impl Checker<'_> {
                         ),
                     }
                 }
-                if let Some(label) = &file.encoding {
+                if let Some(label) = keys.encoding {
                     match encoding_for(label) {
                         Some(encoding) => options.encoding = encoding,
                         None => self.error(
@@ -245,8 +293,8 @@ impl Checker<'_> {
                         ),
                     }
                 }
-                if let Some(decimal) = &file.decimal {
-                    match decimal.as_str() {
+                if let Some(decimal) = keys.decimal {
+                    match decimal {
                         "." => options.decimal = '.',
                         "," => options.decimal = ',',
                         _ => self.error(
@@ -255,44 +303,24 @@ impl Checker<'_> {
                         ),
                     }
                 }
-                if let Some(header) = file.header {
+                if let Some(header) = keys.header {
                     options.header = header;
                 }
                 Format::Csv(options)
             }
-        };
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let origin = Origin {
-            producer: file.producer.clone().unwrap_or_else(|| "file".into()),
-            table: file.table.clone().unwrap_or(name),
-            url: path.display().to_string(),
-        };
-        Some((SourceKind::File(FileSource { path }), format, origin))
+        }
     }
 
     fn codes(&mut self, key: &str, spec: &Option<CodesSpec>) -> Option<CodeList> {
         match spec.as_ref()? {
             OrTable::Table(map) => Some(CodeList::inline(map.clone())),
-            OrTable::Text(name) => {
-                let path = self
-                    .settings
-                    .schemas_dir
-                    .join("codelists")
-                    .join(format!("{name}.toml"));
-                if let Ok(bytes) = std::fs::read(&path) {
-                    self.fingerprint.update(&bytes);
+            OrTable::Text(name) => match self.schemas.code_list(name, &mut self.fingerprint) {
+                Ok(list) => Some(list),
+                Err(e) => {
+                    self.error(key, format!("code list `{name}`: {e}"));
+                    None
                 }
-                match CodeList::load(&path) {
-                    Ok(list) => Some(list),
-                    Err(e) => {
-                        self.error(key, format!("code list `{name}`: {e}"));
-                        None
-                    }
-                }
-            }
+            },
         }
     }
 
@@ -331,12 +359,7 @@ impl Checker<'_> {
         }
     }
 
-    fn mapping(
-        &mut self,
-        file: &PipelineFile,
-        format: &Format,
-        catalogue: &Catalogue,
-    ) -> Option<Mapping> {
+    fn mapping(&mut self, file: &PipelineFile, format: &Format) -> Option<Mapping> {
         let map = &file.map;
         let indicator = match &map.indicator {
             OrTable::Text(id) => {
@@ -358,7 +381,7 @@ impl Checker<'_> {
             Field::Column { .. } => vec![],
         };
         for id in known {
-            if !catalogue.indicators.contains_key(id) {
+            if !self.schemas.indicators.contains_key(id) {
                 self.problems.push(Problem::warning(
                     self.path,
                     "map.indicator",
@@ -377,14 +400,14 @@ impl Checker<'_> {
                 self.codes("map.area.codes", &spec.codes),
             ),
         };
-        if area_naming == AreaNaming::Name && catalogue.areas.is_none() {
+        if area_naming == AreaNaming::Name && self.schemas.areas.is_none() {
             self.error(
                 "map.area.by",
                 format!(
                     "areas named by name need {}; add it or map codes",
                     self.settings
                         .schemas_dir
-                        .join(crate::catalog::AREAS_FILE)
+                        .join(schemas::AREAS_FILE)
                         .display()
                 ),
             );
@@ -485,4 +508,36 @@ fn is_name(text: &str) -> bool {
         && text
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key_of(text: &str) -> String {
+        let error = toml::from_str::<PipelineFile>(text).unwrap_err();
+        key_problem(Path::new("p.toml"), text, &error).key
+    }
+
+    const START: &str = "id = \"x\"\n[source]\nkind = \"file\"\npath = \"a.csv\"\nformat = \"csv\"\n";
+
+    #[test]
+    fn an_unknown_top_level_table_is_named_by_itself() {
+        let text = format!("{START}[map]\nindicator = \"i\"\narea = \"R\"\nperiod = \"T\"\nunit = \"count\"\n[extra]\na = 1\n");
+        assert_eq!(key_of(&text), "extra");
+    }
+
+    #[test]
+    fn a_missing_key_is_named_inside_its_table() {
+        let text = format!("{START}[map]\nindicator = \"i\"\narea = \"R\"\nperiod = \"T\"\n");
+        assert_eq!(key_of(&text), "map.unit");
+    }
+
+    #[test]
+    fn an_unknown_key_and_a_bad_value_are_named_inside_their_table() {
+        let text = format!("{START}bogus = 1\n[map]\nindicator = \"i\"\narea = \"R\"\nperiod = \"T\"\nunit = \"count\"\n");
+        assert_eq!(key_of(&text), "source.bogus");
+        let text = format!("{START}[map]\nindicator = \"i\"\narea = {{ column = 1 }}\nperiod = \"T\"\nunit = \"count\"\n");
+        assert_eq!(key_of(&text), "map.area");
+    }
 }

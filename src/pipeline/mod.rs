@@ -5,20 +5,23 @@
 //! Must not: know when pipelines run (the CLI and the scheduler decide) or how each stage works
 //! inside (formats, validate, harmonise, warehouse do).
 
+mod catalogs;
 pub mod check;
+mod partitions;
 pub mod run;
 pub mod spec;
+mod years;
 
 use std::path::PathBuf;
 
 use crate::formats::Format;
 use crate::harmonise::Mapping;
 use crate::sources::file::FileSource;
-use crate::sources::{Fetched, Source, SourceError};
+use crate::sources::{FetchContext, Fetched, Source, SourceError};
 use crate::validate::TableSchema;
 
 pub use check::{Loaded, check_file, load_all};
-pub use run::{RunContext, RunError, RunOutcome, Step, run};
+pub use run::{Progress, RunContext, RunError, RunOutcome, Step, Trigger, run};
 
 /// A checked pipeline: every path resolved, code list loaded and value checked.
 #[derive(Debug)]
@@ -56,9 +59,9 @@ pub enum SourceKind {
 }
 
 impl Source for SourceKind {
-    async fn fetch(&self) -> Result<Fetched, SourceError> {
+    async fn fetch(&self, cx: &FetchContext) -> Result<Fetched, SourceError> {
         match self {
-            Self::File(source) => source.fetch().await,
+            Self::File(source) => source.fetch(cx).await,
         }
     }
 }

@@ -1,40 +1,76 @@
-//! One run of one pipeline: fetch → archive → decode → (per year) validate → harmonise → sort →
-//! stage → commit → ledger.
+//! One run of one pipeline: fetch → archive → decode → merge the payloads → (per year)
+//! validate → harmonise → sort → stage → commit → ledger → catalogs.
 //!
-//! Owns: the order of the stages, the skip on unchanged content, the reject-ratio gate, and
-//! splitting the table into year partitions so that a 10-million-cell cube is handled a year at a
-//! time on every core.
-//! Must not: know how a stage works inside, or when a pipeline runs.
+//! Owns: the order of the stages, the skip on unchanged content, the reject-ratio gate, checking
+//! cancellation between stages, and recording every run in the ledger whatever happens. Waiting
+//! (fetching) is async; decoding, encoding, fsync and SQLite run on the blocking pool.
+//! Must not: know how a stage works inside, or when a pipeline runs (the service decides).
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use tokio_util::sync::CancellationToken;
 
 use super::Pipeline;
-use crate::catalog::{Catalogue, CoverageCounter, CoverageRow, coverage_batch};
-use crate::formats::{DecodeError, SourceTable};
-use crate::harmonise::cube::CubeHarmoniser;
-use crate::harmonise::{self, Context, HarmoniseError, Harmonised, periods};
+use super::catalogs::write_catalogs;
+use super::partitions::{Partitioner, Processed};
+use crate::blocking::blocking;
+use crate::catalog::CoverageRow;
+use crate::formats::merge::{self, Provenance};
+use crate::formats::{DecodeError, SourceTable, TableError};
+use crate::harmonise::{Context, HarmoniseError};
 use crate::ledger::{Ledger, LedgerError, RunEnd, RunStatus};
-use crate::rejects::{Reason, Rejects, Report};
-use crate::sources::{Source, SourceError};
-use crate::validate::{self, ValidateError};
-use crate::warehouse::{Stager, Warehouse, WarehouseError};
+use crate::rejects::Report;
+use crate::schemas::Schemas;
+use crate::sources::{FetchContext, Fetched, Source, SourceError};
+use crate::validate::ValidateError;
+use crate::warehouse::{Staged, Warehouse, WarehouseError};
 
-/// What a run needs besides its pipeline.
-pub struct RunContext<'a> {
-    pub warehouse: &'a Warehouse,
-    pub ledger: &'a Ledger,
-    pub catalogue: &'a Catalogue,
-    /// `manual`, `schedule`, `api`.
-    pub trigger: &'a str,
+/// The version written into every content hash: a new program re-runs unchanged input once.
+pub const PROGRAM_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Told of each step of a run, for a progress bar; must be cheap.
+pub type Progress = Arc<dyn Fn(Step) + Send + Sync>;
+
+/// What a run needs besides its pipeline: owned and cheap to clone, so that a run can move to
+/// the blocking pool and several runs can share one ledger.
+#[derive(Clone)]
+pub struct RunContext {
+    pub warehouse: Warehouse,
+    pub ledger: Arc<Ledger>,
+    pub schemas: Arc<Schemas>,
+    pub trigger: Trigger,
     /// Rewrite even when the content is unchanged.
     pub force: bool,
-    /// Told of each step, for a progress bar; must be cheap.
-    pub progress: &'a (dyn Fn(Step) + Sync),
+    /// Cancelled when the run is to stop: it stops at its next stage and commits nothing.
+    pub cancel: CancellationToken,
+    pub progress: Progress,
+    /// Part of the content hash; [`PROGRAM_VERSION`] but in tests of an upgrade.
+    pub program_version: String,
+}
+
+/// Who asked for a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// `indikator run`.
+    Manual,
+    /// The daemon's scheduler.
+    Schedule,
+    /// The admin API.
+    Api,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Manual => "manual",
+            Self::Schedule => "schedule",
+            Self::Api => "api",
+        }
+    }
 }
 
 /// A step of a run, for progress reporting.
@@ -71,6 +107,8 @@ pub enum RunError {
     Fetch(#[from] SourceError),
     #[error("decode failed")]
     Decode(#[from] DecodeError),
+    #[error("the payloads cannot be made one table")]
+    Merge(#[from] TableError),
     #[error("the table does not fit the pipeline's [validate] schema")]
     Validate(#[from] ValidateError),
     #[error("the table does not fit the pipeline's [map]")]
@@ -91,17 +129,19 @@ pub enum RunError {
         max: f64,
         rejects: PathBuf,
     },
+    #[error("the run was cancelled before it committed; nothing was written")]
+    Cancelled,
     #[error("the worker thread panicked")]
     Panicked,
 }
 
 /// Timestamps as the ledger stores them.
-fn rfc3339(time: DateTime<Utc>) -> String {
+pub fn rfc3339(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 /// A new run id: sortable by start time, unique per process and pipeline.
-fn new_run_id(started: DateTime<Utc>, pipeline: &str) -> String {
+pub fn new_run_id(started: DateTime<Utc>, pipeline: &str) -> String {
     format!(
         "{}-{:03}-{pipeline}",
         started.format("%Y%m%dT%H%M%S"),
@@ -109,16 +149,31 @@ fn new_run_id(started: DateTime<Utc>, pipeline: &str) -> String {
     )
 }
 
-/// Runs `pipeline` once and records it in the ledger, whatever happens. A run whose content is
-/// unchanged since its last commit writes nothing (unless forced) and ends `skipped`.
-#[tracing::instrument(name = "run", skip_all, fields(pipeline = %pipeline.id, run_id))]
-pub async fn run(pipeline: &Pipeline, cx: &RunContext<'_>) -> Result<RunOutcome, LedgerError> {
+/// The warehouse as the ledger names it: skips and coverage are per pipeline *and* warehouse.
+pub fn warehouse_key(warehouse: &Warehouse) -> String {
+    warehouse.root().display().to_string()
+}
+
+/// Runs `pipeline` once as run `run_id` (the caller holds the pipeline's lock) and records it
+/// in the ledger, whatever happens. A run whose content is unchanged since its last commit
+/// into this warehouse writes nothing (unless forced) and ends `skipped`; a cancelled run ends
+/// `interrupted` with nothing committed. `Err` only when the ledger itself fails.
+#[tracing::instrument(name = "run", skip_all, fields(pipeline = %pipeline.id, run_id = %run_id))]
+pub async fn run(
+    pipeline: Arc<Pipeline>,
+    run_id: String,
+    cx: RunContext,
+) -> Result<RunOutcome, LedgerError> {
     let clock = Instant::now();
     let started = Utc::now();
-    let run_id = new_run_id(started, &pipeline.id);
-    tracing::Span::current().record("run_id", run_id.as_str());
-    cx.ledger
-        .start_run(&run_id, &pipeline.id, cx.trigger, &rfc3339(started))?;
+    {
+        let (ledger, run_id, id) = (cx.ledger.clone(), run_id.clone(), pipeline.id.clone());
+        let (trigger, warehouse) = (cx.trigger, warehouse_key(&cx.warehouse));
+        blocking(move || {
+            ledger.start_run(&run_id, &id, trigger.as_str(), &rfc3339(started), &warehouse)
+        })
+        .await?;
+    }
     let mut outcome = RunOutcome {
         run_id: run_id.clone(),
         pipeline: pipeline.id.clone(),
@@ -133,7 +188,7 @@ pub async fn run(pipeline: &Pipeline, cx: &RunContext<'_>) -> Result<RunOutcome,
         elapsed_ms: 0,
         error: None,
     };
-    let result = execute(pipeline, cx, &run_id, started, &mut outcome).await;
+    let result = execute(&pipeline, &cx, &run_id, started, &mut outcome).await;
     let (coverage, content_hash) = match result {
         Ok(Executed {
             coverage,
@@ -141,37 +196,42 @@ pub async fn run(pipeline: &Pipeline, cx: &RunContext<'_>) -> Result<RunOutcome,
         }) => (coverage, content_hash),
         Err(error) => {
             let message = chain(&error);
-            tracing::error!(error = %message, "run failed");
-            outcome.status = RunStatus::Failed;
+            if matches!(error, RunError::Cancelled) {
+                tracing::warn!(error = %message, "run cancelled");
+                outcome.status = RunStatus::Interrupted;
+            } else {
+                tracing::error!(error = %message, "run failed");
+                outcome.status = RunStatus::Failed;
+            }
             outcome.error = Some(message);
             (None, None)
         }
     };
     outcome.elapsed_ms = clock.elapsed().as_millis();
-    let coverage_json = coverage
-        .as_ref()
-        .map(|rows| serde_json::to_string(rows).expect("coverage serialises"));
-    cx.ledger.finish_run(
-        &run_id,
-        &RunEnd {
-            status: outcome.status,
-            finished: rfc3339(Utc::now()),
-            rows_read: outcome.rows_read,
-            rows_written: outcome.rows_written,
-            rows_rejected: outcome.rows_rejected,
-            content_hash,
-            error: outcome.error.clone(),
-            report: Some(outcome.report.clone()),
-        },
-        coverage_json
-            .as_deref()
-            .map(|json| (pipeline.id.as_str(), json)),
-    )?;
-    if coverage.is_some()
-        && let Err(error) = write_catalogs(cx)
-    {
-        // The observations are committed and recorded; a stale catalog is fixed by the next run.
-        tracing::warn!(error = %chain(&error), "catalog files not rewritten");
+    let end = RunEnd {
+        status: outcome.status,
+        finished: rfc3339(Utc::now()),
+        rows_read: outcome.rows_read,
+        rows_written: outcome.rows_written,
+        rows_rejected: outcome.rows_rejected,
+        content_hash,
+        error: outcome.error.clone(),
+        report: Some(outcome.report.clone()),
+    };
+    let committed = coverage.is_some();
+    let coverage_json = coverage.map(|rows| serde_json::to_string(&rows).expect("coverage serialises"));
+    let (ledger, id, pipeline_id) = (cx.ledger.clone(), run_id.clone(), pipeline.id.clone());
+    blocking(move || {
+        let coverage = coverage_json.as_deref().map(|json| (pipeline_id.as_str(), json));
+        ledger.finish_run(&id, &end, coverage)
+    })
+    .await?;
+    if committed {
+        let (warehouse, ledger, schemas) = (cx.warehouse.clone(), cx.ledger.clone(), cx.schemas.clone());
+        if let Err(error) = blocking(move || write_catalogs(&warehouse, &ledger, &schemas)).await {
+            // The observations are committed and recorded; a stale catalog is fixed by the next run.
+            tracing::warn!(error = %chain(&error), "catalog files not rewritten");
+        }
     }
     Ok(outcome)
 }
@@ -195,13 +255,20 @@ struct Executed {
 }
 
 async fn execute(
-    pipeline: &Pipeline,
-    cx: &RunContext<'_>,
+    pipeline: &Arc<Pipeline>,
+    cx: &RunContext,
     run_id: &str,
     started: DateTime<Utc>,
     outcome: &mut RunOutcome,
 ) -> Result<Executed, RunError> {
-    let fetched = pipeline.source.fetch().await?;
+    let fetch_cx = FetchContext {
+        cancel: cx.cancel.clone(),
+        validators: Vec::new(),
+    };
+    let fetched = tokio::select! {
+        fetched = pipeline.source.fetch(&fetch_cx) => fetched?,
+        () = cx.cancel.cancelled() => return Err(RunError::Cancelled),
+    };
     (cx.progress)(Step::Fetched {
         bytes: fetched.total_bytes(),
     });
@@ -210,68 +277,34 @@ async fn execute(
         bytes = fetched.total_bytes(),
         "fetched"
     );
-    let mut hasher = blake3::Hasher::new();
-    hasher.update(pipeline.fingerprint.as_bytes());
-    for payload in &fetched.payloads {
-        hasher.update(&(payload.bytes.len() as u64).to_le_bytes());
-        hasher.update(&payload.bytes);
-    }
-    let content_hash = hasher.finalize().to_hex().to_string();
-    if !cx.force && cx.ledger.last_content_hash(&pipeline.id)?.as_deref() == Some(&content_hash) {
-        tracing::info!("content unchanged since the last commit; nothing written");
+    let content_hash = content_hash(pipeline, &cx.schemas, &cx.program_version, &fetched);
+    let last = {
+        let (ledger, id, warehouse) = (cx.ledger.clone(), pipeline.id.clone(), warehouse_key(&cx.warehouse));
+        blocking(move || ledger.last_content_hash(&id, &warehouse)).await?
+    };
+    if !cx.force && last.as_deref() == Some(&content_hash) {
+        tracing::info!("content unchanged since the last commit into this warehouse; nothing written");
         outcome.status = RunStatus::Skipped;
         return Ok(Executed {
             coverage: None,
             content_hash: Some(content_hash),
         });
     }
-    // One stager for the run: every payload's partitions are published by one commit.
-    let stager = cx.warehouse.stage(&pipeline.id, run_id)?;
-    let tables = std::thread::scope(|scope| -> Result<Vec<_>, RunError> {
-        // Archive on a second thread while the first decodes: the raw copy is for audit and
-        // replay, and need not hold up the run.
-        let archive = scope.spawn(|| {
-            fetched
-                .payloads
-                .iter()
-                .map(|p| {
-                    cx.warehouse
-                        .archive_raw(&pipeline.id, run_id, &p.name, &p.bytes)
-                })
-                .collect::<Result<Vec<_>, _>>()
-        });
-        let tables = fetched
-            .payloads
-            .iter()
-            .map(|payload| pipeline.format.decode(&payload.bytes, &payload.origin))
-            .collect::<Result<Vec<_>, _>>()?;
-        archive.join().map_err(|_| RunError::Panicked)??;
-        Ok(tables)
-    })?;
-    // Decoded tables hold their own copies of every value: the payloads can go before the
-    // partitions are built, which is when memory peaks.
-    drop(fetched);
-    let processed = tables
-        .iter()
-        .map(|table| process(pipeline, cx, run_id, started, table, &stager))
-        .collect::<Result<Vec<_>, _>>()?;
-    drop(tables);
-    let staged = stager.finish();
-    let mut rejects = Rejects::default();
-    let mut coverage = CoverageCounter::default();
-    for part in processed {
-        outcome.rows_read += part.report.rows_checked;
-        outcome.report.merge(part.report);
-        outcome.uncatalogued.extend(part.uncatalogued);
-        outcome.rows_written += part.rows_written;
-        outcome.years.extend(part.years);
-        rejects.append(part.rejects);
-        coverage.merge(part.coverage);
-    }
-    outcome.rows_rejected = outcome.report.rows_rejected;
-    if !rejects.is_empty() {
-        let batch = rejects.finish().expect("not empty");
-        outcome.rejects_file = Some(cx.warehouse.write_rejects(&pipeline.id, run_id, &batch)?);
+    let staging = {
+        let (pipeline, cx, run_id) = (pipeline.clone(), cx.clone(), run_id.to_string());
+        blocking(move || stage_run(&pipeline, &cx, &run_id, started, fetched)).await?
+    };
+    let Staging { staged, processed } = staging;
+    outcome.rows_read = processed.report.rows_checked;
+    outcome.rows_rejected = processed.report.rows_rejected;
+    outcome.rows_written = processed.rows_written;
+    outcome.report = processed.report;
+    outcome.uncatalogued = processed.uncatalogued;
+    outcome.years = processed.years;
+    outcome.years.sort_unstable();
+    if let Some(batch) = processed.rejects.finish() {
+        let (warehouse, id, run) = (cx.warehouse.clone(), pipeline.id.clone(), run_id.to_string());
+        outcome.rejects_file = Some(blocking(move || warehouse.write_rejects(&id, &run, &batch)).await?);
     }
     let ratio = outcome.report.reject_ratio();
     if ratio > pipeline.max_reject_ratio {
@@ -283,14 +316,17 @@ async fn execute(
             rejects: outcome.rejects_file.clone().unwrap_or_default(),
         });
     }
+    // The last moment a cancel can stop the run: a started commit finishes (it is short).
+    if cx.cancel.is_cancelled() {
+        return Err(RunError::Cancelled);
+    }
     (cx.progress)(Step::Committing);
-    let commit = staged.commit()?;
+    let commit = blocking(move || staged.commit()).await?;
     tracing::info!(
         years = commit.years.len(),
         removed = commit.removed_years.len(),
         "committed"
     );
-    outcome.years.sort_unstable();
     outcome.status = RunStatus::Succeeded;
     tracing::info!(
         rows = outcome.rows_written,
@@ -298,251 +334,101 @@ async fn execute(
         "run succeeded"
     );
     Ok(Executed {
-        coverage: Some(coverage.finish(&pipeline.id, run_id)),
+        coverage: Some(processed.coverage.finish(&pipeline.id, run_id)),
         content_hash: Some(content_hash),
     })
 }
 
-/// One decoded table, staged.
-struct Processed {
-    report: Report,
-    rejects: Rejects,
-    coverage: CoverageCounter,
-    uncatalogued: BTreeSet<String>,
-    rows_written: u64,
-    years: Vec<i32>,
+/// blake3 over everything that shapes the output: the pipeline's own fingerprint (its file,
+/// table schema and code lists), the catalogues of `schemas/`, the program version, and every
+/// payload.
+fn content_hash(pipeline: &Pipeline, schemas: &Schemas, version: &str, fetched: &Fetched) -> String {
+    let mut hasher = blake3::Hasher::new();
+    for part in [pipeline.fingerprint.as_str(), schemas.fingerprint.as_str(), version] {
+        hasher.update(&(part.len() as u64).to_le_bytes());
+        hasher.update(part.as_bytes());
+    }
+    for payload in &fetched.payloads {
+        hasher.update(&(payload.bytes.len() as u64).to_le_bytes());
+        hasher.update(&payload.bytes);
+    }
+    hasher.finalize().to_hex().to_string()
 }
 
-/// What one partition produced.
-#[derive(Default)]
-struct PartitionResult {
-    report: Report,
-    rejects: Rejects,
-    coverage: CoverageCounter,
-    uncatalogued: BTreeSet<String>,
-    rows_written: u64,
+/// A run's partitions, staged and not yet visible, and what staging them produced.
+struct Staging {
+    staged: Staged,
+    processed: Processed,
 }
 
-/// Splits `table` into year partitions by its period column and stages them on every core.
-/// Payloads of one run must not share a year: a source that fetches in pieces merges them into
-/// one table first.
-fn process(
+/// Archives and decodes every payload, makes them one table, and stages its partitions. Runs
+/// on the blocking pool.
+fn stage_run(
     pipeline: &Pipeline,
-    cx: &RunContext<'_>,
+    cx: &RunContext,
     run_id: &str,
     started: DateTime<Utc>,
-    table: &SourceTable,
-    stager: &Stager,
-) -> Result<Processed, RunError> {
-    let mapping = &pipeline.mapping;
-    let by_year = Years::of(table, &mapping.period_column, mapping.period_kind)?;
-    (cx.progress)(Step::Decoded {
-        rows: table.num_rows(),
-        partitions: by_year.years.len(),
-    });
-    tracing::info!(
-        rows = table.num_rows(),
-        partitions = by_year.years.len(),
-        "decoded"
-    );
-    let catalogued = cx.catalogue.indicator_ids();
+    fetched: Fetched,
+) -> Result<Staging, RunError> {
+    let stager = cx.warehouse.stage(&pipeline.id, run_id)?;
+    let pieces = std::thread::scope(|scope| -> Result<Vec<(String, SourceTable)>, RunError> {
+        // Archive on a second thread while the first decodes: the raw copy is for audit and
+        // replay, and need not hold up the run.
+        let archive = scope.spawn(|| {
+            fetched
+                .payloads
+                .iter()
+                .map(|p| cx.warehouse.archive_raw(&pipeline.id, run_id, &p.name, &p.bytes))
+                .collect::<Result<Vec<_>, _>>()
+        });
+        let pieces = fetched
+            .payloads
+            .iter()
+            .map(|payload| {
+                let table = pipeline.format.decode(&payload.bytes, &payload.origin)?;
+                Ok((payload.name.clone(), table))
+            })
+            .collect::<Result<Vec<_>, RunError>>()?;
+        archive.join().map_err(|_| RunError::Panicked)??;
+        Ok(pieces)
+    })?;
+    // Decoded tables hold their own copies of every value: the payloads can go before the
+    // partitions are built, which is when memory peaks.
+    drop(fetched);
+    if cx.cancel.is_cancelled() {
+        return Err(RunError::Cancelled);
+    }
+    let (table, provenance): (SourceTable, Provenance) = merge::merge(pieces)?;
+    let catalogued = cx.schemas.indicator_ids();
     let source_updated = table
         .meta
         .updated
         .as_deref()
         .and_then(parse_updated)
         .map(|t| t.timestamp_micros());
-    let context = Context {
-        run_id,
-        ingested_at: started.timestamp_micros(),
-        source: &pipeline.origin.producer,
-        source_table: &pipeline.origin.table,
-        source_url: &pipeline.origin.url,
-        source_updated,
-        catalogued: &catalogued,
-        areas: cx.catalogue.areas.as_ref(),
+    let progress = cx.progress.as_ref();
+    let partitioner = Partitioner {
+        pipeline,
+        context: Context {
+            run_id,
+            ingested_at: started.timestamp_micros(),
+            source: &pipeline.origin.producer,
+            source_table: &pipeline.origin.table,
+            source_url: &pipeline.origin.url,
+            source_updated,
+            catalogued: &catalogued,
+            areas: cx.schemas.areas.as_ref(),
+            provenance: &provenance,
+        },
+        stager: &stager,
+        progress: &progress,
+        cancel: &cx.cancel,
     };
-    // A cube the cube path can take goes a partition at a time straight from its dimensions; a
-    // partition it cannot take (and every other table) goes row by row, which explains refusals.
-    let cube_path = match (table.cube(), &pipeline.schema) {
-        (Some(cube), None) => CubeHarmoniser::new(cube, mapping, &context),
-        _ => None,
-    };
-    // Rows are bucketed by year in one pass, not scanned once per year.
-    let buckets = table.bucket_rows(
-        &mapping.period_column,
-        &by_year.group_of,
-        by_year.years.len(),
-    );
-    let queue = Mutex::new(by_year.years.iter().copied().enumerate());
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(4);
-    let results = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                scope.spawn(|| -> Result<(PartitionResult, Vec<i32>), RunError> {
-                    let mut total = PartitionResult::default();
-                    let mut years = Vec::new();
-                    loop {
-                        let next = queue.lock().expect("queue").next();
-                        let Some((group, year)) = next else { break };
-                        let fast = cube_path
-                            .as_ref()
-                            .and_then(|c| c.partition(&by_year.keep(group)));
-                        let part = match fast {
-                            Some(harmonised) => {
-                                let mut part = stage(harmonised, year, stager)?;
-                                part.report.rows_checked = part.rows_written;
-                                part
-                            }
-                            None => {
-                                let chunk = match &buckets {
-                                    Some(buckets) => table.take_rows(&buckets[group]),
-                                    None => {
-                                        table.select(&mapping.period_column, &by_year.keep(group))
-                                    }
-                                };
-                                partition(pipeline, &context, &chunk, year, stager)?
-                            }
-                        };
-                        if year.is_some() && part.rows_written > 0 {
-                            years.extend(year);
-                        }
-                        total.report.merge(part.report);
-                        total.rejects.append(part.rejects);
-                        total.coverage.merge(part.coverage);
-                        total.uncatalogued.extend(part.uncatalogued);
-                        total.rows_written += part.rows_written;
-                        (cx.progress)(Step::PartitionDone);
-                    }
-                    Ok((total, years))
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().map_err(|_| RunError::Panicked)?)
-            .collect::<Result<Vec<_>, RunError>>()
-    })?;
-    let mut processed = Processed {
-        report: Report::default(),
-        rejects: Rejects::default(),
-        coverage: CoverageCounter::default(),
-        uncatalogued: BTreeSet::new(),
-        rows_written: 0,
-        years: Vec::new(),
-    };
-    for (part, years) in results {
-        processed.report.merge(part.report);
-        processed.rejects.append(part.rejects);
-        processed.coverage.merge(part.coverage);
-        processed.uncatalogued.extend(part.uncatalogued);
-        processed.rows_written += part.rows_written;
-        processed.years.extend(years);
-    }
-    Ok(processed)
-}
-
-/// Validates, harmonises, sorts and stages the rows of one year (`None`: rows whose period
-/// does not parse, which harmonise refuses with the reason).
-fn partition(
-    pipeline: &Pipeline,
-    context: &Context<'_>,
-    chunk: &crate::formats::Chunk,
-    year: Option<i32>,
-    stager: &Stager,
-) -> Result<PartitionResult, RunError> {
-    let mut reasons: Vec<Reason> = Vec::new();
-    let accepted;
-    let chunk_to_map = match &pipeline.schema {
-        Some(schema) => {
-            let validated = validate::validate(chunk, schema)?;
-            reasons.extend(validated.reasons);
-            accepted = validated.accepted;
-            &accepted
-        }
-        None => chunk,
-    };
-    let mut harmonised = harmonise::harmonise(chunk_to_map, &pipeline.mapping, context)?;
-    reasons.append(&mut harmonised.reasons);
-    let mut result = stage(harmonised, year, stager)?;
-    result.report.rows_checked = chunk.batch.num_rows() as u64;
-    result.report.rows_rejected =
-        reasons.iter().map(|r| r.row).collect::<BTreeSet<_>>().len() as u64;
-    for reason in &reasons {
-        result.report.count(reason);
-    }
-    result.rejects.add(&chunk.batch, &chunk.rows, &reasons);
-    Ok(result)
-}
-
-/// Stages the observations of a harmonised partition of `year` (`None`: rows that are no period,
-/// which are never written) and counts them.
-fn stage(
-    harmonised: Harmonised,
-    year: Option<i32>,
-    stager: &Stager,
-) -> Result<PartitionResult, RunError> {
-    let mut result = PartitionResult {
-        uncatalogued: harmonised.uncatalogued,
-        ..PartitionResult::default()
-    };
-    let observations = harmonised.observations;
-    if let Some(year) = year
-        && observations.num_rows() > 0
-    {
-        stager.write_partition(year, &observations)?;
-        result.coverage.add(&observations);
-        result.rows_written = observations.num_rows() as u64;
-    }
-    Ok(result)
-}
-
-/// A table split by the year of its period column: one partition per year, plus, under `None`,
-/// the categories that are no period at all.
-struct Years {
-    /// Each group's year, in order.
-    years: Vec<Option<i32>>,
-    /// Each period category's group.
-    group_of: Vec<usize>,
-}
-
-impl Years {
-    /// Parses the period once per category of `column`.
-    fn of(table: &SourceTable, column: &str, kind: periods::PeriodKind) -> Result<Self, RunError> {
-        let categories = table.categories(column).ok_or_else(|| {
-            RunError::Harmonise(HarmoniseError::missing_column(
-                "period",
-                column,
-                table.schema(),
-            ))
-        })?;
-        let year_of: Vec<Option<i32>> = categories
-            .iter()
-            .map(|category| {
-                periods::parse_period(category.unwrap_or(""), kind)
-                    .ok()
-                    .map(|p| p.year())
-            })
-            .collect();
-        let years: Vec<Option<i32>> = year_of
-            .iter()
-            .copied()
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let group_of = year_of
-            .iter()
-            .map(|year| years.binary_search(year).expect("every year is listed"))
-            .collect();
-        Ok(Self { years, group_of })
-    }
-
-    /// Which period categories fall in group `group`.
-    fn keep(&self, group: usize) -> Vec<bool> {
-        self.group_of.iter().map(|&g| g == group).collect()
-    }
+    let processed = partitioner.stage_table(&table)?;
+    Ok(Staging {
+        staged: stager.finish(),
+        processed,
+    })
 }
 
 /// A source's "last updated": RFC 3339, or SCB's zone-less local form taken as UTC.
@@ -556,24 +442,6 @@ fn parse_updated(text: &str) -> Option<DateTime<Utc>> {
                 .ok()
                 .map(|t| t.and_utc())
         })
-}
-
-/// Rewrites `catalog/`: indicators and areas from `schemas/`, coverage from the ledger.
-fn write_catalogs(cx: &RunContext<'_>) -> Result<(), RunError> {
-    cx.warehouse
-        .write_catalog("indicators", &cx.catalogue.indicators_batch())?;
-    cx.warehouse
-        .write_catalog("areas", &cx.catalogue.areas_batch())?;
-    let mut rows: Vec<CoverageRow> = Vec::new();
-    for (pipeline, json) in cx.ledger.coverage()? {
-        match serde_json::from_str::<Vec<CoverageRow>>(&json) {
-            Ok(pipeline_rows) => rows.extend(pipeline_rows),
-            Err(error) => tracing::warn!(pipeline, %error, "coverage in the ledger is unreadable"),
-        }
-    }
-    cx.warehouse
-        .write_catalog("coverage", &coverage_batch(&rows))?;
-    Ok(())
 }
 
 #[cfg(test)]

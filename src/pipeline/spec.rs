@@ -38,12 +38,12 @@ pub enum SourceSpec {
     File(FileSpec),
 }
 
-/// `kind = "file"`: a local file.
+/// `kind = "file"`: a local file, or several files that are pieces of one table.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileSpec {
-    /// Relative to the pipeline file.
-    pub path: PathBuf,
+    /// Relative to the pipeline file: one path, or a list of the pieces of one table.
+    pub path: Paths,
     pub format: FormatSpec,
     /// The producer written to the model's `source` column (`scb`, `lupp`); default `file`.
     pub producer: Option<String>,
@@ -57,6 +57,48 @@ pub struct FileSpec {
     pub decimal: Option<String>,
     /// CSV: whether the first row names the columns (default true).
     pub header: Option<bool>,
+}
+
+impl FileSpec {
+    /// The format keys as written, for the check every source kind shares.
+    pub fn format_keys(&self) -> FormatKeys<'_> {
+        FormatKeys {
+            format: self.format,
+            delimiter: self.delimiter.as_deref(),
+            encoding: self.encoding.as_deref(),
+            decimal: self.decimal.as_deref(),
+            header: self.header,
+        }
+    }
+}
+
+/// The format keys of a `[source]`, borrowed from whichever kind's spec wrote them: every kind
+/// keeps them flat in `[source]` (`deny_unknown_fields` rules out a flattened shared struct),
+/// and one check turns them into a `Format`.
+#[derive(Debug, Clone, Copy)]
+pub struct FormatKeys<'a> {
+    pub format: FormatSpec,
+    pub delimiter: Option<&'a str>,
+    pub encoding: Option<&'a str>,
+    pub decimal: Option<&'a str>,
+    pub header: Option<bool>,
+}
+
+/// `path = "a.csv"` or `path = ["a.csv", "b.csv"]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Paths {
+    One(PathBuf),
+    Many(Vec<PathBuf>),
+}
+
+impl Paths {
+    pub fn to_vec(&self) -> Vec<PathBuf> {
+        match self {
+            Self::One(path) => vec![path.clone()],
+            Self::Many(paths) => paths.clone(),
+        }
+    }
 }
 
 /// Decoders a file source can use.

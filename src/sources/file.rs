@@ -1,38 +1,36 @@
-//! `kind = "file"`: one local file, read whole.
+//! `kind = "file"`: local files, each read whole; several files are the pieces of one table.
 //!
-//! Owns: reading the file a pipeline names.
+//! Owns: reading the files a pipeline names.
 //! Must not: decode it or archive it (the pipeline archives every payload it fetches).
 
 use std::path::PathBuf;
 
-use super::{Fetched, Payload, Source, SourceError};
+use super::{FetchContext, Fetched, Payload, Source, SourceError};
 
-/// A checked file source: the path is resolved against the pipeline file's directory.
+/// A checked file source: paths are resolved against the pipeline file's directory.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FileSource {
-    pub path: PathBuf,
+    /// One payload each, in this order.
+    pub paths: Vec<PathBuf>,
 }
 
 impl Source for FileSource {
-    async fn fetch(&self) -> Result<Fetched, SourceError> {
-        let bytes = tokio::fs::read(&self.path)
-            .await
-            .map_err(|source| SourceError::Read {
-                path: self.path.clone(),
-                source,
-            })?;
-        let name = self
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "payload".into());
-        Ok(Fetched {
-            payloads: vec![Payload {
-                name,
-                origin: self.path.display().to_string(),
-                bytes,
-            }],
-        })
+    async fn fetch(&self, _cx: &FetchContext) -> Result<Fetched, SourceError> {
+        let mut payloads = Vec::with_capacity(self.paths.len());
+        for path in &self.paths {
+            let bytes = tokio::fs::read(path)
+                .await
+                .map_err(|source| SourceError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            payloads.push(Payload::new(&name, path.display().to_string(), bytes));
+        }
+        Ok(Fetched::new(payloads, Vec::new()))
     }
 }
 
@@ -43,9 +41,9 @@ mod tests {
     #[tokio::test]
     async fn a_missing_file_names_the_path_and_the_key() {
         let source = FileSource {
-            path: PathBuf::from("/nowhere/x.csv"),
+            paths: vec![PathBuf::from("/nowhere/x.csv")],
         };
-        let err = source.fetch().await.unwrap_err();
+        let err = source.fetch(&FetchContext::default()).await.unwrap_err();
         insta::assert_snapshot!(err, @"cannot read /nowhere/x.csv; check `path` in [source] (it is relative to the pipeline file)");
     }
 
@@ -54,7 +52,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("data.csv");
         std::fs::write(&path, "a;b\n").unwrap();
-        let fetched = FileSource { path }.fetch().await.unwrap();
+        let fetched = FileSource { paths: vec![path] }
+            .fetch(&FetchContext::default())
+            .await.unwrap();
         assert_eq!(fetched.payloads[0].name, "data.csv");
         assert_eq!(fetched.total_bytes(), 4);
     }

@@ -1,12 +1,33 @@
 //! Sources: a pipeline's `[source]` → raw payloads, archived before anything reads them.
 //!
-//! Owns: the [`Source`] contract and the list of source kinds (one file each).
+//! Owns: the [`Source`] contract, what a fetch is given ([`FetchContext`]) and returns
+//! ([`Fetched`]), and payload names that are safe as file names under `raw/`.
 //! Must not: decode payloads (`formats` does) or decide when a pipeline runs.
 
 pub mod file;
 
 use std::future::Future;
 use std::path::PathBuf;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::ledger::Validator;
+
+/// Longest payload name kept for the raw archive (bytes); longer names are cut.
+pub const MAX_PAYLOAD_NAME_BYTES: usize = 100;
+
+/// What a fetch is given besides its source's spec.
+///
+/// The shared HTTP client and per-host rate limiter join this context with the first network
+/// source (`sources::http`); until then nothing would fill their slots.
+#[derive(Debug, Clone, Default)]
+pub struct FetchContext {
+    /// Cancelled when the run is cancelled or the process shuts down; a fetch stops waiting.
+    pub cancel: CancellationToken,
+    /// What the ledger holds from this pipeline's last fetch (ETag, Last-Modified, a table's
+    /// `updated`), for conditional requests.
+    pub validators: Vec<Validator>,
+}
 
 /// One fetched payload: the bytes as received and where they came from.
 #[derive(Debug, Clone)]
@@ -18,16 +39,76 @@ pub struct Payload {
     pub bytes: Vec<u8>,
 }
 
+impl Payload {
+    /// A payload whose archive name is made from `name` by [`safe_name`] (names may come from URLs).
+    pub fn new(name: &str, origin: impl Into<String>, bytes: Vec<u8>) -> Self {
+        Self {
+            name: safe_name(name),
+            origin: origin.into(),
+            bytes,
+        }
+    }
+}
+
 /// Everything a source fetched for one run.
 #[derive(Debug, Clone, Default)]
 pub struct Fetched {
+    /// In the order the source fetched them; names distinct.
     pub payloads: Vec<Payload>,
+    /// Validators to store for the next fetch (replacing the ones it was given).
+    pub validators: Vec<Validator>,
 }
 
 impl Fetched {
+    /// Payloads of one fetch, with names made distinct (`data.json`, `data-2.json`, …) so that
+    /// no archived payload overwrites another.
+    pub fn new(mut payloads: Vec<Payload>, validators: Vec<Validator>) -> Self {
+        let mut seen = std::collections::HashSet::new();
+        for payload in &mut payloads {
+            let (stem, extension) = match payload.name.rsplit_once('.') {
+                Some((stem, ext)) if !stem.is_empty() => (stem.to_string(), format!(".{ext}")),
+                _ => (payload.name.clone(), String::new()),
+            };
+            let mut n = 1;
+            while !seen.insert(payload.name.clone()) {
+                n += 1;
+                payload.name = format!("{stem}-{n}{extension}");
+            }
+        }
+        Self {
+            payloads,
+            validators,
+        }
+    }
+
     pub fn total_bytes(&self) -> usize {
         self.payloads.iter().map(|p| p.bytes.len()).sum()
     }
+}
+
+/// `name` as one file name that cannot leave its directory: ASCII letters, digits, `.`, `-` and
+/// `_` kept, everything else (`/`, `?`, `%`, spaces, `..` as a whole) replaced by `_`, no leading
+/// dot, at most [`MAX_PAYLOAD_NAME_BYTES`] bytes, never empty.
+pub fn safe_name(name: &str) -> String {
+    let mut safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    // A leading dot would hide the file (and `..` would name the parent).
+    while safe.starts_with('.') {
+        safe.replace_range(..1, "_");
+    }
+    safe.truncate(MAX_PAYLOAD_NAME_BYTES);
+    if safe.is_empty() {
+        safe.push_str("payload");
+    }
+    safe
 }
 
 /// Errors of fetching; each names the file or URL and what to do.
@@ -44,5 +125,35 @@ pub enum SourceError {
 /// A kind of source.
 pub trait Source {
     /// Fetches every payload the spec names.
-    fn fetch(&self) -> impl Future<Output = Result<Fetched, SourceError>> + Send;
+    fn fetch(
+        &self,
+        cx: &FetchContext,
+    ) -> impl Future<Output = Result<Fetched, SourceError>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_from_urls_become_one_harmless_file_name() {
+        assert_eq!(safe_name("BE0101N1.json"), "BE0101N1.json");
+        assert_eq!(safe_name("../../etc/passwd"), "_._.._etc_passwd");
+        assert_eq!(safe_name(".."), "__");
+        assert_eq!(safe_name(".hidden"), "_hidden");
+        assert_eq!(safe_name("TAB638?lang=sv&x=å"), "TAB638_lang_sv_x__");
+        assert_eq!(safe_name(""), "payload");
+        assert_eq!(safe_name(&"a".repeat(500)).len(), MAX_PAYLOAD_NAME_BYTES);
+    }
+
+    #[test]
+    fn payloads_of_one_fetch_get_distinct_names() {
+        let payload = |name: &str| Payload::new(name, "x", Vec::new());
+        let fetched = Fetched::new(
+            vec![payload("data.json"), payload("data.json"), payload("data")],
+            Vec::new(),
+        );
+        let names: Vec<&str> = fetched.payloads.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["data.json", "data-2.json", "data"]);
+    }
 }

@@ -1,0 +1,30 @@
+//! `catalog/` rewritten after a committed run: indicators and areas from `schemas/`, coverage
+//! from the ledger's rows of every pipeline of the warehouse.
+//!
+//! Owns: which catalog files there are and where each one's rows come from.
+//! Must not: build their Arrow shape (catalog does) or decide when they are rewritten (run does).
+
+use super::run::RunError;
+use crate::catalog::{self, CoverageRow};
+use crate::ledger::Ledger;
+use crate::schemas::Schemas;
+use crate::warehouse::Warehouse;
+
+/// Rewrites `catalog/{indicators,areas,coverage}.parquet` of `warehouse`.
+pub(super) fn write_catalogs(
+    warehouse: &Warehouse,
+    ledger: &Ledger,
+    schemas: &Schemas,
+) -> Result<(), RunError> {
+    warehouse.write_catalog("indicators", &catalog::indicators_batch(schemas))?;
+    warehouse.write_catalog("areas", &catalog::areas_batch(schemas))?;
+    let mut rows: Vec<CoverageRow> = Vec::new();
+    for (pipeline, json) in ledger.coverage()? {
+        match serde_json::from_str::<Vec<CoverageRow>>(&json) {
+            Ok(pipeline_rows) => rows.extend(pipeline_rows),
+            Err(error) => tracing::warn!(pipeline, %error, "coverage in the ledger is unreadable"),
+        }
+    }
+    warehouse.write_catalog("coverage", &catalog::coverage_batch(&rows))?;
+    Ok(())
+}

@@ -1,0 +1,155 @@
+//! The run service that `indikator run` uses today and `indikator serve` will: one per process
+//! and state directory.
+//!
+//! Owns: recovering what dead processes left (their runs marked `interrupted`, their staging
+//! removed) without touching live runs of other processes, taking a pipeline's lock for each
+//! run and saying who holds it when it is taken, and starting runs with an owned context.
+//! Must not: decide when pipelines run (the CLI or the scheduler does) or how (pipeline does).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use chrono::Utc;
+use tokio_util::sync::CancellationToken;
+
+use crate::blocking::blocking;
+use crate::config::Settings;
+use crate::ledger::{Ledger, LedgerError, PipelineLock};
+use crate::pipeline::run::{PROGRAM_VERSION, new_run_id, rfc3339};
+use crate::pipeline::{self, Pipeline, Progress, RunContext, RunOutcome, Trigger};
+use crate::schemas::Schemas;
+use crate::warehouse::{Warehouse, WarehouseError};
+
+/// Errors of the service; a run's own failure is not one (it is a `failed` outcome).
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error("cannot clean the staging of stopped runs")]
+    Warehouse(#[from] WarehouseError),
+}
+
+/// What recovery found of processes that died mid-run.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Recovered {
+    /// Runs marked `interrupted`: left `running` by a process that holds their pipeline no more.
+    pub interrupted: Vec<String>,
+    /// Runs whose staging files were removed.
+    pub staging_removed: Vec<String>,
+}
+
+/// One request to run a pipeline.
+#[derive(Clone)]
+pub struct RunRequest {
+    pub trigger: Trigger,
+    /// Rewrite even when the content is unchanged.
+    pub force: bool,
+    pub warehouse: Warehouse,
+    pub cancel: CancellationToken,
+    pub progress: Progress,
+}
+
+/// Runs pipelines of one state directory; cheap to share (`Arc` inside).
+#[derive(Clone)]
+pub struct Service {
+    settings: Arc<Settings>,
+    ledger: Arc<Ledger>,
+    schemas: Arc<Schemas>,
+    program_version: String,
+}
+
+impl Service {
+    /// Opens the ledger of `settings.state_dir` (migrating it) with `schemas` loaded.
+    pub fn open(settings: Settings, schemas: Schemas) -> Result<Self, ServiceError> {
+        let ledger = Ledger::open(&settings.state_dir)?;
+        Ok(Self {
+            settings: Arc::new(settings),
+            ledger: Arc::new(ledger),
+            schemas: Arc::new(schemas),
+            program_version: PROGRAM_VERSION.to_string(),
+        })
+    }
+
+    /// The same service claiming another program version, as an upgraded binary would.
+    pub fn with_program_version(mut self, version: &str) -> Self {
+        self.program_version = version.to_string();
+        self
+    }
+
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// Marks `interrupted` every run left `running` whose pipeline lock nobody holds (its
+    /// process died: the OS released the lock), and removes the staging files of runs in
+    /// `warehouse` that are not running. Runs of live processes, this one's or another's, are
+    /// left alone.
+    pub fn recover(&self, warehouse: &Warehouse) -> Result<Recovered, ServiceError> {
+        let mut recovered = Recovered::default();
+        // Staging is listed before the ledger is read: a run creates its staging only after its
+        // `running` row, so a live run's staging always has its row in what is read next.
+        let staged = warehouse.staged_runs()?;
+        for run in self.ledger.running()? {
+            let lock = match PipelineLock::try_acquire(
+                &self.settings.state_dir,
+                &run.pipeline,
+                &format!("recovery of {}", run.run_id),
+            ) {
+                Ok(lock) => lock,
+                Err(LedgerError::Held { .. }) => continue,
+                Err(other) => return Err(other.into()),
+            };
+            self.ledger
+                .mark_interrupted(&run.run_id, &rfc3339(Utc::now()))?;
+            if let Some(root) = &run.warehouse
+                && Warehouse::new(root).remove_staging(&run.run_id)?
+            {
+                recovered.staging_removed.push(run.run_id.clone());
+            }
+            drop(lock);
+            recovered.interrupted.push(run.run_id);
+        }
+        let live: HashSet<String> = self
+            .ledger
+            .running()?
+            .into_iter()
+            .map(|run| run.run_id)
+            .collect();
+        for run_id in staged {
+            if !live.contains(&run_id)
+                && !recovered.staging_removed.contains(&run_id)
+                && warehouse.remove_staging(&run_id)?
+            {
+                recovered.staging_removed.push(run_id);
+            }
+        }
+        Ok(recovered)
+    }
+
+    /// Runs `pipeline` once under its lock. `Err(LedgerError::Held)` (inside
+    /// [`ServiceError::Ledger`]) when another run holds the pipeline: its message names that run.
+    pub async fn run(
+        &self,
+        pipeline: Arc<Pipeline>,
+        request: RunRequest,
+    ) -> Result<RunOutcome, ServiceError> {
+        let run_id = new_run_id(Utc::now(), &pipeline.id);
+        let lock = {
+            let (state, id, run) = (self.settings.state_dir.clone(), pipeline.id.clone(), run_id.clone());
+            blocking(move || PipelineLock::try_acquire(&state, &id, &run)).await?
+        };
+        let cx = RunContext {
+            warehouse: request.warehouse,
+            ledger: self.ledger.clone(),
+            schemas: self.schemas.clone(),
+            trigger: request.trigger,
+            force: request.force,
+            cancel: request.cancel,
+            progress: request.progress,
+            program_version: self.program_version.clone(),
+        };
+        let outcome = pipeline::run(pipeline, run_id, cx).await;
+        drop(lock);
+        Ok(outcome?)
+    }
+}
