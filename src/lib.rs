@@ -8,6 +8,7 @@
 
 pub mod catalog;
 pub mod config;
+pub mod failpoint;
 pub mod formats;
 pub mod harmonise;
 pub mod inspect;
