@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use indikator::catalog::Catalogue;
 use indikator::config::Settings;
 use indikator::inspect::{self, InspectOptions};
-use indikator::ledger::{Ledger, RunStatus, StateLock};
+use indikator::ledger::{Ledger, PipelineLock, RunStatus};
 use indikator::pipeline::{self, Pipeline, RunContext, RunOutcome, Step};
 use indikator::problem::Problem;
 use indikator::warehouse::Warehouse;
@@ -281,26 +281,29 @@ fn select(
 fn run(settings: &Settings, names: &[String], all: bool, force: bool) -> anyhow::Result<ExitCode> {
     let catalogue = Catalogue::load(&settings.schemas_dir).map_err(problems_error)?;
     let pipelines = select(settings, &catalogue, names, all)?;
-    let _lock = StateLock::acquire(&settings.state_dir)?;
     let ledger = Ledger::open(&settings.state_dir)?;
-    let interrupted = ledger.mark_interrupted(&chrono::Utc::now().to_rfc3339())?;
-    if !interrupted.is_empty() {
-        tracing::warn!(runs = ?interrupted, "marked runs left running by a stopped process as interrupted");
-    }
     let warehouse = Warehouse::new(&settings.warehouse_dir);
-    let leftovers = warehouse.remove_staging_leftovers()?;
-    if leftovers > 0 {
-        tracing::warn!(
-            runs = leftovers,
-            "removed staging leftovers of stopped runs"
-        );
-    }
+    let cancel = tokio_util::sync::CancellationToken::new();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     let mut all_ok = true;
     for pipeline in &pipelines {
+        let run_id = pipeline::run::new_run_id(chrono::Utc::now(), &pipeline.id);
+        let _lock = PipelineLock::try_acquire(&settings.state_dir, &pipeline.id, &run_id)?;
+        // Holding the pipeline's lock, its runs left `running` are dead: no live process has them.
+        for dead in ledger.running()? {
+            if dead.pipeline != pipeline.id {
+                continue;
+            }
+            ledger.mark_interrupted(&dead.run_id, &chrono::Utc::now().to_rfc3339())?;
+            let dead_warehouse = dead
+                .warehouse
+                .map_or_else(|| warehouse.clone(), Warehouse::new);
+            let staging = dead_warehouse.remove_staging(&dead.run_id)?;
+            tracing::warn!(run_id = %dead.run_id, staging, "marked a run left running by a stopped process as interrupted");
+        }
         let bar = progress_bar(&pipeline.id);
         let progress = |step: Step| {
             if let Some(bar) = &bar {
@@ -322,8 +325,9 @@ fn run(settings: &Settings, names: &[String], all: bool, force: bool) -> anyhow:
             trigger: "manual",
             force,
             progress: &progress,
+            cancel: &cancel,
         };
-        let outcome = runtime.block_on(pipeline::run(pipeline, &cx))?;
+        let outcome = runtime.block_on(pipeline::run(pipeline, &run_id, &cx))?;
         if let Some(bar) = bar {
             bar.finish_and_clear();
         }

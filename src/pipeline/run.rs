@@ -12,9 +12,11 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use tokio_util::sync::CancellationToken;
 
 use super::Pipeline;
 use crate::catalog::{Catalogue, CoverageCounter, CoverageRow, coverage_batch};
+use crate::failpoint;
 use crate::formats::{DecodeError, SourceTable};
 use crate::harmonise::cube::CubeHarmoniser;
 use crate::harmonise::{self, Context, HarmoniseError, Harmonised, periods};
@@ -35,6 +37,8 @@ pub struct RunContext<'a> {
     pub force: bool,
     /// Told of each step, for a progress bar; must be cheap.
     pub progress: &'a (dyn Fn(Step) + Sync),
+    /// Cancels the run: staging stops, nothing is committed.
+    pub cancel: &'a CancellationToken,
 }
 
 /// A step of a run, for progress reporting.
@@ -101,7 +105,7 @@ fn rfc3339(time: DateTime<Utc>) -> String {
 }
 
 /// A new run id: sortable by start time, unique per process and pipeline.
-fn new_run_id(started: DateTime<Utc>, pipeline: &str) -> String {
+pub fn new_run_id(started: DateTime<Utc>, pipeline: &str) -> String {
     format!(
         "{}-{:03}-{pipeline}",
         started.format("%Y%m%dT%H%M%S"),
@@ -109,16 +113,26 @@ fn new_run_id(started: DateTime<Utc>, pipeline: &str) -> String {
     )
 }
 
-/// Runs `pipeline` once and records it in the ledger, whatever happens. A run whose content is
-/// unchanged since its last commit writes nothing (unless forced) and ends `skipped`.
+/// Runs `pipeline` once as run `run_id` ([`new_run_id`]) and records it in the ledger, whatever
+/// happens. A run whose content is unchanged since its last commit writes nothing (unless
+/// forced) and ends `skipped`.
 #[tracing::instrument(name = "run", skip_all, fields(pipeline = %pipeline.id, run_id))]
-pub async fn run(pipeline: &Pipeline, cx: &RunContext<'_>) -> Result<RunOutcome, LedgerError> {
+pub async fn run(
+    pipeline: &Pipeline,
+    run_id: &str,
+    cx: &RunContext<'_>,
+) -> Result<RunOutcome, LedgerError> {
     let clock = Instant::now();
     let started = Utc::now();
-    let run_id = new_run_id(started, &pipeline.id);
+    let run_id = run_id.to_string();
     tracing::Span::current().record("run_id", run_id.as_str());
-    cx.ledger
-        .start_run(&run_id, &pipeline.id, cx.trigger, &rfc3339(started))?;
+    cx.ledger.start_run(
+        &run_id,
+        &pipeline.id,
+        cx.trigger,
+        &rfc3339(started),
+        &cx.warehouse.root().to_string_lossy(),
+    )?;
     let mut outcome = RunOutcome {
         run_id: run_id.clone(),
         pipeline: pipeline.id.clone(),
@@ -151,6 +165,7 @@ pub async fn run(pipeline: &Pipeline, cx: &RunContext<'_>) -> Result<RunOutcome,
     let coverage_json = coverage
         .as_ref()
         .map(|rows| serde_json::to_string(rows).expect("coverage serialises"));
+    failpoint::hit("ledger.finish", cx.cancel);
     cx.ledger.finish_run(
         &run_id,
         &RunEnd {
@@ -217,7 +232,10 @@ async fn execute(
         hasher.update(&payload.bytes);
     }
     let content_hash = hasher.finalize().to_hex().to_string();
-    if !cx.force && cx.ledger.last_content_hash(&pipeline.id)?.as_deref() == Some(&content_hash) {
+    let last_hash = cx
+        .ledger
+        .last_content_hash(&pipeline.id, &cx.warehouse.root().to_string_lossy())?;
+    if !cx.force && last_hash.as_deref() == Some(&content_hash) {
         tracing::info!("content unchanged since the last commit; nothing written");
         outcome.status = RunStatus::Skipped;
         return Ok(Executed {
@@ -226,7 +244,9 @@ async fn execute(
         });
     }
     // One stager for the run: every payload's partitions are published by one commit.
-    let stager = cx.warehouse.stage(&pipeline.id, run_id)?;
+    let stager = cx
+        .warehouse
+        .stage(&pipeline.id, run_id, cx.cancel.clone())?;
     let tables = std::thread::scope(|scope| -> Result<Vec<_>, RunError> {
         // Archive on a second thread while the first decodes: the raw copy is for audit and
         // replay, and need not hold up the run.
@@ -561,18 +581,18 @@ fn parse_updated(text: &str) -> Option<DateTime<Utc>> {
 /// Rewrites `catalog/`: indicators and areas from `schemas/`, coverage from the ledger.
 fn write_catalogs(cx: &RunContext<'_>) -> Result<(), RunError> {
     cx.warehouse
-        .write_catalog("indicators", &cx.catalogue.indicators_batch())?;
+        .write_catalog("indicators", &cx.catalogue.indicators_batch(), cx.cancel)?;
     cx.warehouse
-        .write_catalog("areas", &cx.catalogue.areas_batch())?;
+        .write_catalog("areas", &cx.catalogue.areas_batch(), cx.cancel)?;
     let mut rows: Vec<CoverageRow> = Vec::new();
-    for (pipeline, json) in cx.ledger.coverage()? {
+    for (pipeline, json) in cx.ledger.coverage(&cx.warehouse.root().to_string_lossy())? {
         match serde_json::from_str::<Vec<CoverageRow>>(&json) {
             Ok(pipeline_rows) => rows.extend(pipeline_rows),
             Err(error) => tracing::warn!(pipeline, %error, "coverage in the ledger is unreadable"),
         }
     }
     cx.warehouse
-        .write_catalog("coverage", &coverage_batch(&rows))?;
+        .write_catalog("coverage", &coverage_batch(&rows), cx.cancel)?;
     Ok(())
 }
 
