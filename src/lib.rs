@@ -9,6 +9,7 @@
 pub mod blocking;
 pub mod catalog;
 pub mod config;
+pub mod failpoint;
 pub mod formats;
 pub mod harmonise;
 pub mod inspect;

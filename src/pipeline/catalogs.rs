@@ -4,7 +4,9 @@
 //! Owns: which catalog files there are and where each one's rows come from.
 //! Must not: build their Arrow shape (catalog does) or decide when they are rewritten (run does).
 
-use super::run::RunError;
+use tokio_util::sync::CancellationToken;
+
+use super::run::{RunError, warehouse_key};
 use crate::catalog::{self, CoverageRow};
 use crate::ledger::Ledger;
 use crate::schemas::Schemas;
@@ -15,16 +17,17 @@ pub(super) fn write_catalogs(
     warehouse: &Warehouse,
     ledger: &Ledger,
     schemas: &Schemas,
+    cancel: &CancellationToken,
 ) -> Result<(), RunError> {
-    warehouse.write_catalog("indicators", &catalog::indicators_batch(schemas))?;
-    warehouse.write_catalog("areas", &catalog::areas_batch(schemas))?;
+    warehouse.write_catalog("indicators", &catalog::indicators_batch(schemas), cancel)?;
+    warehouse.write_catalog("areas", &catalog::areas_batch(schemas), cancel)?;
     let mut rows: Vec<CoverageRow> = Vec::new();
-    for (pipeline, json) in ledger.coverage()? {
+    for (pipeline, json) in ledger.coverage(&warehouse_key(warehouse))? {
         match serde_json::from_str::<Vec<CoverageRow>>(&json) {
             Ok(pipeline_rows) => rows.extend(pipeline_rows),
             Err(error) => tracing::warn!(pipeline, %error, "coverage in the ledger is unreadable"),
         }
     }
-    warehouse.write_catalog("coverage", &catalog::coverage_batch(&rows))?;
+    warehouse.write_catalog("coverage", &catalog::coverage_batch(&rows), cancel)?;
     Ok(())
 }

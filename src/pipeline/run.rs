@@ -19,6 +19,7 @@ use super::catalogs::write_catalogs;
 use super::partitions::{Partitioner, Processed};
 use crate::blocking::blocking;
 use crate::catalog::CoverageRow;
+use crate::failpoint;
 use crate::formats::merge::{self, Provenance};
 use crate::formats::{DecodeError, SourceTable, TableError};
 use crate::harmonise::{Context, HarmoniseError};
@@ -220,6 +221,7 @@ pub async fn run(
     };
     let committed = coverage.is_some();
     let coverage_json = coverage.map(|rows| serde_json::to_string(&rows).expect("coverage serialises"));
+    failpoint::hit("ledger.finish", &cx.cancel);
     let (ledger, id, pipeline_id) = (cx.ledger.clone(), run_id.clone(), pipeline.id.clone());
     blocking(move || {
         let coverage = coverage_json.as_deref().map(|json| (pipeline_id.as_str(), json));
@@ -228,7 +230,10 @@ pub async fn run(
     .await?;
     if committed {
         let (warehouse, ledger, schemas) = (cx.warehouse.clone(), cx.ledger.clone(), cx.schemas.clone());
-        if let Err(error) = blocking(move || write_catalogs(&warehouse, &ledger, &schemas)).await {
+        let cancel = cx.cancel.clone();
+        if let Err(error) =
+            blocking(move || write_catalogs(&warehouse, &ledger, &schemas, &cancel)).await
+        {
             // The observations are committed and recorded; a stale catalog is fixed by the next run.
             tracing::warn!(error = %chain(&error), "catalog files not rewritten");
         }
@@ -370,7 +375,7 @@ fn stage_run(
     started: DateTime<Utc>,
     fetched: Fetched,
 ) -> Result<Staging, RunError> {
-    let stager = cx.warehouse.stage(&pipeline.id, run_id)?;
+    let stager = cx.warehouse.stage(&pipeline.id, run_id, cx.cancel.clone())?;
     let pieces = std::thread::scope(|scope| -> Result<Vec<(String, SourceTable)>, RunError> {
         // Archive on a second thread while the first decodes: the raw copy is for audit and
         // replay, and need not hold up the run.

@@ -5,28 +5,38 @@
 //! rejects and the compressed raw archive.
 //! Must not: decide what the rows are (harmonise does) or remember runs (the ledger does).
 //!
-//! What a reader sees if the process dies after each step of a run:
+//! What a reader sees if the process dies at each step of a run, and what the next run of the
+//! pipeline does about it:
 //!
-//! | step                                   | reader sees                  | next start                 |
-//! |----------------------------------------|------------------------------|----------------------------|
-//! | staging parts under `.staging/<run>/`  | old partitions               | `.staging/` removed        |
-//! | fsync of every staged part (at commit) | old partitions               | `.staging/` removed        |
-//! | rename of part k over its final name   | new parts 1..k, old k+1..n   | run marked `interrupted`   |
-//! | removal of stale partitions            | new parts, some stale ones   | run marked `interrupted`   |
-//! | fsync of the directories               | new partitions               | run marked `interrupted`   |
-//! | commit recorded in the ledger          | new partitions               | —                          |
+//! | step (failpoint)                                      | reader sees                  | next run of the pipeline                              |
+//! |-------------------------------------------------------|------------------------------|-------------------------------------------------------|
+//! | a part written in `.staging/<run>/` (`stage.written`) | old partitions               | run `interrupted`, its staging removed                |
+//! | fsync of every staged part (at commit)                | old partitions               | run `interrupted`, its staging removed                |
+//! | rename of part k (`commit.rename`, k-th pass)         | new parts 1..k-1, old k..n   | run `interrupted`, its staging removed                |
+//! | fsync of the directories (`commit.dirsync`)           | new partitions               | run `interrupted`, its staging removed                |
+//! | removal of stale partitions                           | new parts, some stale ones   | run `interrupted`, its staging removed                |
+//! | commit recorded in the ledger (`ledger.finish`)       | new partitions               | run `interrupted`                                     |
+//! | catalogs rewritten (`catalog.rename`)                 | new partitions, old catalogs | `skipped` if unchanged; next commit rewrites catalogs |
 //!
 //! Every file a reader can open is always a complete Parquet file: parts are only ever renamed
 //! over their final names, never written in place. Readers glob `observations/**` (dot-files
-//! included), so staging lives beside `observations/`, never inside it.
+//! included), so staging lives beside `observations/`, never inside it. Staging is per run
+//! (`.staging/<run_id>/`), so that recovery removes what dead runs left and never what a live
+//! run of another pipeline, perhaps in another process, is writing.
+//!
+//! Cancellation: a run's token is checked here, where the writing happens, so that a cancelled
+//! run stops at its next partition without the caller checking between partitions, and a run
+//! cancelled before its commit publishes nothing. A commit that has started finishes: it is
+//! short, and stopping it midway would leave the pipeline half old, half new until the next run.
 
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use arrow_array::RecordBatch;
+use tokio_util::sync::CancellationToken;
 
-use crate::model;
+use crate::{failpoint, model};
 
 pub mod encode;
 use parquet::arrow::ArrowWriter;
@@ -66,6 +76,16 @@ pub enum WarehouseError {
         #[source]
         source: parquet::errors::ParquetError,
     },
+    #[error(
+        "year {year} was staged twice in {}; a run must hand each partition over once (a bug \
+         in indikator: please report it)",
+        .dir.display()
+    )]
+    StagedTwice { year: i32, dir: PathBuf },
+    #[error("run `{run_id}` cannot name a staging directory: a run id is one plain file name")]
+    RunId { run_id: String },
+    #[error("the run was cancelled; nothing of it was published and {} is removed", .dir.display())]
+    Cancelled { dir: PathBuf },
 }
 
 fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> WarehouseError {
@@ -133,39 +153,84 @@ impl Warehouse {
         self.root.join("catalog").join(format!("{name}.parquet"))
     }
 
-    /// Removes what a killed run left in `.staging/`; returns how many runs' leftovers there were.
-    pub fn remove_staging_leftovers(&self) -> Result<usize, WarehouseError> {
+    /// `.staging/<run_id>/`; `Err(RunId)` unless `run_id` is one plain path component, so that
+    /// no run id can make [`Warehouse::remove_staging`] remove anything outside `.staging/`.
+    fn staging_dir(&self, run_id: &str) -> Result<PathBuf, WarehouseError> {
+        let mut components = Path::new(run_id).components();
+        match (components.next(), components.next()) {
+            (Some(std::path::Component::Normal(name)), None) if name == run_id => {
+                Ok(self.root.join(STAGING_DIR).join(run_id))
+            }
+            _ => Err(WarehouseError::RunId {
+                run_id: run_id.to_string(),
+            }),
+        }
+    }
+
+    /// The run ids that have a directory under `.staging/`, sorted: runs staging now, or runs
+    /// that died staging or committing. Which are dead is for the caller to know (the ledger and
+    /// the pipeline locks do).
+    pub fn staged_runs(&self) -> Result<Vec<String>, WarehouseError> {
         let staging = self.root.join(STAGING_DIR);
         let entries = match fs::read_dir(&staging) {
             Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(io("read", &staging)(e)),
         };
-        let mut removed = 0;
+        let mut runs = Vec::new();
         for entry in entries {
-            let path = entry.map_err(io("read", &staging))?.path();
-            fs::remove_dir_all(&path).map_err(io("remove", &path))?;
-            removed += 1;
+            let entry = entry.map_err(io("read", &staging))?;
+            if entry.file_type().map_err(io("read", &staging))?.is_dir() {
+                runs.push(entry.file_name().to_string_lossy().into_owned());
+            }
         }
-        Ok(removed)
+        runs.sort_unstable();
+        Ok(runs)
     }
 
-    /// Starts staging a run of `pipeline`.
-    pub fn stage(&self, pipeline: &str, run_id: &str) -> Result<Stager, WarehouseError> {
-        let dir = self.root.join(STAGING_DIR).join(run_id);
+    /// Removes what run `run_id` left in `.staging/` (call only for a run known to be dead);
+    /// returns whether there was anything.
+    pub fn remove_staging(&self, run_id: &str) -> Result<bool, WarehouseError> {
+        let dir = self.staging_dir(run_id)?;
+        match fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(io("remove", &dir)(e)),
+        }
+    }
+
+    /// Starts staging run `run_id` of `pipeline` in `.staging/<run_id>/`. `cancel` is the run's:
+    /// once it is cancelled, staging and commit refuse with `Err(Cancelled)`, and `@pause`
+    /// failpoints wait for it.
+    pub fn stage(
+        &self,
+        pipeline: &str,
+        run_id: &str,
+        cancel: CancellationToken,
+    ) -> Result<Stager, WarehouseError> {
+        let dir = self.staging_dir(run_id)?;
         fs::create_dir_all(&dir).map_err(io("create", &dir))?;
         Ok(Stager {
             warehouse: self.clone(),
             pipeline: pipeline.to_string(),
             dir,
             parts: Default::default(),
+            cancel,
         })
     }
 
-    /// Writes `batch` as `catalog/<name>.parquet`, replacing the old file by rename.
-    pub fn write_catalog(&self, name: &str, batch: &RecordBatch) -> Result<(), WarehouseError> {
+    /// Writes `batch` as `catalog/<name>.parquet`, replacing the old file by rename (`cancel`
+    /// is for the `catalog.rename` failpoint; a catalog write is not abandoned).
+    pub fn write_catalog(
+        &self,
+        name: &str,
+        batch: &RecordBatch,
+        cancel: &CancellationToken,
+    ) -> Result<(), WarehouseError> {
         let target = self.catalog_file(name);
-        replace_with_parquet(&target, batch)
+        let temporary = write_beside(&target, batch)?;
+        failpoint::hit("catalog.rename", cancel);
+        rename_into_place(&temporary, &target)
     }
 
     /// Writes the rows a run refused as `rejects/pipeline=<id>/run=<run_id>.parquet`.
@@ -176,7 +241,8 @@ impl Warehouse {
         batch: &RecordBatch,
     ) -> Result<PathBuf, WarehouseError> {
         let target = self.rejects_file(pipeline, run_id);
-        replace_with_parquet(&target, batch)?;
+        let temporary = write_beside(&target, batch)?;
+        rename_into_place(&temporary, &target)?;
         Ok(target)
     }
 
@@ -205,8 +271,9 @@ impl Warehouse {
     }
 }
 
-/// Writes `batch` next to `target` under a dot-name, fsyncs it and renames it over `target`.
-fn replace_with_parquet(target: &Path, batch: &RecordBatch) -> Result<(), WarehouseError> {
+/// Writes `batch` next to `target` under a dot-name (`.<name>.tmp`) and fsyncs it; returns that
+/// name, for [`rename_into_place`].
+fn write_beside(target: &Path, batch: &RecordBatch) -> Result<PathBuf, WarehouseError> {
     let dir = target
         .parent()
         .expect("warehouse files live in a directory");
@@ -214,8 +281,17 @@ fn replace_with_parquet(target: &Path, batch: &RecordBatch) -> Result<(), Wareho
     let name = target.file_name().expect("a file name").to_string_lossy();
     let temporary = dir.join(format!(".{name}.tmp"));
     write_parquet(&temporary, batch)?;
-    fs::rename(&temporary, target).map_err(io("rename into place", target))?;
-    sync_dir(dir)
+    Ok(temporary)
+}
+
+/// Renames `temporary` over `target` and fsyncs their directory.
+fn rename_into_place(temporary: &Path, target: &Path) -> Result<(), WarehouseError> {
+    fs::rename(temporary, target).map_err(io("rename into place", target))?;
+    sync_dir(
+        target
+            .parent()
+            .expect("warehouse files live in a directory"),
+    )
 }
 
 /// Writes one Parquet file with [`writer_properties`] and fsyncs it.
@@ -234,10 +310,17 @@ pub fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<(), WarehouseEr
 }
 
 /// Writes observations (in [`model::batch_schema`]) as one Parquet file declaring
-/// [`model::schema`], through the dictionary-aware encoder. Not fsynced: the commit fsyncs every
-/// part of a run at once.
-fn write_observations(path: &Path, batch: &RecordBatch) -> Result<(), WarehouseError> {
-    let file = File::create(path).map_err(io("create", path))?;
+/// [`model::schema`], through the dictionary-aware encoder, into a file that must not exist yet
+/// (`Ok(false)` if it does: nothing is written). Not fsynced: the commit fsyncs every part of a
+/// run at once.
+fn write_observations(path: &Path, batch: &RecordBatch) -> Result<bool, WarehouseError> {
+    // create_new: the file system decides, atomically across staging threads, that a year is
+    // written once; a second write of it must never replace the first unnoticed.
+    let file = match File::options().write(true).create_new(true).open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(false),
+        Err(e) => return Err(io("create", path)(e)),
+    };
     let writer = std::io::BufWriter::new(file);
     let writer = encode::write_batch(writer, &model::schema(), batch, &writer_properties())
         .map_err(|source| WarehouseError::Encode {
@@ -247,7 +330,7 @@ fn write_observations(path: &Path, batch: &RecordBatch) -> Result<(), WarehouseE
     writer
         .into_inner()
         .map_err(|e| io("write", path)(e.into_error()))?;
-    Ok(())
+    Ok(true)
 }
 
 fn sync_dir(dir: &Path) -> Result<(), WarehouseError> {
@@ -292,20 +375,40 @@ pub struct Stager {
     pipeline: String,
     dir: PathBuf,
     parts: std::sync::Mutex<Vec<(i32, PathBuf)>>,
+    cancel: CancellationToken,
 }
 
 impl Stager {
     /// Writes one partition's rows (in [`model::batch_schema`], sorted by the key) to staging,
     /// declaring [`model::schema`]. Partitions may be written from several threads at once.
+    /// `Err(StagedTwice)` if `year` was already written in this run (a bug in the caller; the
+    /// first write stays), `Err(Cancelled)` once the run's token is cancelled (checked before
+    /// and after the write).
     pub fn write_partition(&self, year: i32, batch: &RecordBatch) -> Result<(), WarehouseError> {
+        self.check_cancelled()?;
         let dir = self.dir.join(format!("year={year}"));
         fs::create_dir_all(&dir).map_err(io("create", &dir))?;
         let path = dir.join(PART_FILE);
-        write_observations(&path, batch)?;
+        if !write_observations(&path, batch)? {
+            return Err(WarehouseError::StagedTwice {
+                year,
+                dir: self.dir.clone(),
+            });
+        }
         self.parts
             .lock()
             .expect("a panic while staging is a bug")
             .push((year, path));
+        failpoint::hit("stage.written", &self.cancel);
+        self.check_cancelled()
+    }
+
+    fn check_cancelled(&self) -> Result<(), WarehouseError> {
+        if self.cancel.is_cancelled() {
+            return Err(WarehouseError::Cancelled {
+                dir: self.dir.clone(),
+            });
+        }
         Ok(())
     }
 
@@ -322,6 +425,7 @@ impl Stager {
             pipeline: std::mem::take(&mut self.pipeline),
             dir: std::mem::take(&mut self.dir),
             parts,
+            cancel: self.cancel.clone(),
         }
     }
 }
@@ -343,6 +447,7 @@ pub struct Staged {
     pipeline: String,
     dir: PathBuf,
     parts: Vec<(i32, PathBuf)>,
+    cancel: CancellationToken,
 }
 
 /// What a commit published.
@@ -355,9 +460,16 @@ pub struct Commit {
 }
 
 impl Staged {
-    /// Publishes the run: fsyncs every staged part, renames each over its final name, removes
-    /// partitions of this pipeline the run no longer has, and fsyncs the directories.
+    /// Publishes the run: fsyncs every staged part, renames each over its final name (in year
+    /// order), removes partitions of this pipeline the run no longer has, and fsyncs the
+    /// directories. `Err(Cancelled)`, publishing nothing, if the run's token is cancelled
+    /// before the commit starts; once started, a commit finishes.
     pub fn commit(mut self) -> Result<Commit, WarehouseError> {
+        if self.cancel.is_cancelled() {
+            return Err(WarehouseError::Cancelled {
+                dir: self.dir.clone(),
+            });
+        }
         let pipeline_dir = self.warehouse.pipeline_dir(&self.pipeline);
         let parts = std::mem::take(&mut self.parts);
         sync_all(parts.iter().map(|(_, staged)| staged.as_path()), "fsync")?;
@@ -367,12 +479,14 @@ impl Staged {
             let target = self.warehouse.partition_file(&self.pipeline, year);
             let dir = target.parent().expect("partition directory");
             fs::create_dir_all(dir).map_err(io("create", dir))?;
+            failpoint::hit("commit.rename", &self.cancel);
             // Rename over the old part instead of delete-then-write: a reader must see the old
             // file or the new one, and a delete first opens a window where it sees neither.
             fs::rename(&staged, &target).map_err(io("rename into place", &target))?;
             dirs.push(dir.to_path_buf());
             commit.years.push(year);
         }
+        failpoint::hit("commit.dirsync", &self.cancel);
         sync_all(dirs.iter().map(PathBuf::as_path), "fsync directory")?;
         commit.removed_years = remove_stale(&pipeline_dir, &commit.years)?;
         sync_dir(&pipeline_dir)?;
@@ -504,12 +618,16 @@ mod tests {
     fn commit_replaces_partitions_and_removes_stale_years() {
         let dir = tempfile::tempdir().unwrap();
         let warehouse = Warehouse::new(dir.path());
-        let first = warehouse.stage("p", "run1").unwrap();
+        let first = warehouse
+            .stage("p", "run1", CancellationToken::new())
+            .unwrap();
         first.write_partition(2022, &observations(&[1])).unwrap();
         first.write_partition(2023, &observations(&[2])).unwrap();
         first.finish().commit().unwrap();
 
-        let second = warehouse.stage("p", "run2").unwrap();
+        let second = warehouse
+            .stage("p", "run2", CancellationToken::new())
+            .unwrap();
         second.write_partition(2023, &observations(&[3])).unwrap();
         let commit = second.finish().commit().unwrap();
         assert_eq!(commit.removed_years, vec![2022]);
@@ -522,11 +640,15 @@ mod tests {
     fn dropping_a_staged_run_leaves_the_warehouse_as_it_was() {
         let dir = tempfile::tempdir().unwrap();
         let warehouse = Warehouse::new(dir.path());
-        let first = warehouse.stage("p", "run1").unwrap();
+        let first = warehouse
+            .stage("p", "run1", CancellationToken::new())
+            .unwrap();
         first.write_partition(2023, &observations(&[1])).unwrap();
         first.finish().commit().unwrap();
 
-        let second = warehouse.stage("p", "run2").unwrap();
+        let second = warehouse
+            .stage("p", "run2", CancellationToken::new())
+            .unwrap();
         second.write_partition(2023, &observations(&[9])).unwrap();
         drop(second.finish());
         assert_eq!(read(&warehouse.partition_file("p", 2023)), vec![1]);
@@ -534,12 +656,106 @@ mod tests {
     }
 
     #[test]
-    fn staging_leftovers_are_removed() {
+    fn staging_is_listed_and_removed_run_by_run() {
         let dir = tempfile::tempdir().unwrap();
         let warehouse = Warehouse::new(dir.path());
+        assert!(
+            warehouse.staged_runs().unwrap().is_empty(),
+            "no .staging/ yet"
+        );
         fs::create_dir_all(dir.path().join(STAGING_DIR).join("killed-run/year=2023")).unwrap();
-        assert_eq!(warehouse.remove_staging_leftovers().unwrap(), 1);
-        assert_eq!(warehouse.remove_staging_leftovers().unwrap(), 0);
+        let live = warehouse
+            .stage("p", "live-run", CancellationToken::new())
+            .unwrap();
+        live.write_partition(2023, &observations(&[1])).unwrap();
+        assert_eq!(warehouse.staged_runs().unwrap(), ["killed-run", "live-run"]);
+
+        assert!(warehouse.remove_staging("killed-run").unwrap());
+        assert!(!warehouse.remove_staging("killed-run").unwrap());
+        assert_eq!(warehouse.staged_runs().unwrap(), ["live-run"]);
+        live.finish().commit().unwrap();
+        assert_eq!(read(&warehouse.partition_file("p", 2023)), vec![1]);
+    }
+
+    #[test]
+    fn a_run_id_that_is_not_one_file_name_names_no_staging() {
+        let dir = tempfile::tempdir().unwrap();
+        let warehouse = Warehouse::new(dir.path().join("warehouse"));
+        for run_id in ["", "..", "a/b", "/tmp", "."] {
+            assert!(
+                matches!(
+                    warehouse.remove_staging(run_id),
+                    Err(WarehouseError::RunId { .. })
+                ),
+                "{run_id:?}"
+            );
+        }
+        assert!(dir.path().exists());
+    }
+
+    #[test]
+    fn a_year_staged_twice_is_refused_and_the_first_write_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let warehouse = Warehouse::new(dir.path());
+        let stager = warehouse
+            .stage("p", "run1", CancellationToken::new())
+            .unwrap();
+        stager.write_partition(2023, &observations(&[1])).unwrap();
+        let err = stager
+            .write_partition(2023, &observations(&[2]))
+            .unwrap_err();
+        let message = err
+            .to_string()
+            .replace(dir.path().to_str().unwrap(), "<warehouse>");
+        insta::assert_snapshot!(message, @"year 2023 was staged twice in <warehouse>/.staging/run1; a run must hand each partition over once (a bug in indikator: please report it)");
+        stager.finish().commit().unwrap();
+        assert_eq!(read(&warehouse.partition_file("p", 2023)), vec![1]);
+    }
+
+    #[test]
+    fn a_cancelled_run_stages_no_more_and_commits_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let warehouse = Warehouse::new(dir.path());
+        let first = warehouse
+            .stage("p", "run1", CancellationToken::new())
+            .unwrap();
+        first.write_partition(2023, &observations(&[1])).unwrap();
+        first.finish().commit().unwrap();
+
+        let cancel = CancellationToken::new();
+        let second = warehouse.stage("p", "run2", cancel.clone()).unwrap();
+        second.write_partition(2023, &observations(&[2])).unwrap();
+        cancel.cancel();
+        assert!(matches!(
+            second.write_partition(2024, &observations(&[2])),
+            Err(WarehouseError::Cancelled { .. })
+        ));
+        assert!(matches!(
+            second.finish().commit(),
+            Err(WarehouseError::Cancelled { .. })
+        ));
+        assert_eq!(read(&warehouse.partition_file("p", 2023)), vec![1]);
+        assert!(!warehouse.partition_file("p", 2024).exists());
+        assert!(warehouse.staged_runs().unwrap().is_empty());
+    }
+
+    #[test]
+    fn catalogs_are_replaced_by_rename() {
+        let dir = tempfile::tempdir().unwrap();
+        let warehouse = Warehouse::new(dir.path());
+        let cancel = CancellationToken::new();
+        warehouse
+            .write_catalog("areas", &batch(&[1]), &cancel)
+            .unwrap();
+        warehouse
+            .write_catalog("areas", &batch(&[2]), &cancel)
+            .unwrap();
+        assert_eq!(read(&warehouse.catalog_file("areas")), vec![2]);
+        let names: Vec<_> = fs::read_dir(dir.path().join("catalog"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["areas.parquet"], "no temporary file is left");
     }
 
     #[test]
