@@ -139,7 +139,7 @@ mod tests {
     fn names_from_urls_become_one_harmless_file_name() {
         assert_eq!(safe_name("BE0101N1.json"), "BE0101N1.json");
         assert_eq!(safe_name("../../etc/passwd"), "_._.._etc_passwd");
-        assert_eq!(safe_name(".."), "__");
+        assert_eq!(safe_name(".."), "_.");
         assert_eq!(safe_name(".hidden"), "_hidden");
         assert_eq!(safe_name("TAB638?lang=sv&x=å"), "TAB638_lang_sv_x__");
         assert_eq!(safe_name(""), "payload");
