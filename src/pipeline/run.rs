@@ -115,7 +115,7 @@ pub enum RunError {
     #[error("the table does not fit the pipeline's [map]")]
     Harmonise(#[from] HarmoniseError),
     #[error("the warehouse could not be written")]
-    Warehouse(#[from] WarehouseError),
+    Warehouse(#[source] WarehouseError),
     #[error("the ledger could not be written")]
     Ledger(#[from] LedgerError),
     #[error(
@@ -134,6 +134,17 @@ pub enum RunError {
     Cancelled,
     #[error("the worker thread panicked")]
     Panicked,
+}
+
+impl From<WarehouseError> for RunError {
+    /// A warehouse that refused because the run was cancelled is a cancelled run, not a broken
+    /// warehouse.
+    fn from(error: WarehouseError) -> Self {
+        match error {
+            WarehouseError::Cancelled { .. } => Self::Cancelled,
+            other => Self::Warehouse(other),
+        }
+    }
 }
 
 /// Timestamps as the ledger stores them.

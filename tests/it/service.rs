@@ -1,0 +1,109 @@
+//! The run service beside another process: a run held at a failpoint is a live holder of its
+//! pipeline; other pipelines run undisturbed beside it, the same pipeline is refused naming the
+//! run that holds it, start-up recovery leaves it alone, and SIGTERM cancels it with nothing
+//! committed.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::SystemTime;
+
+use crate::util::{Project, text};
+
+const HELD: &str = "scb-folkmangd-barn";
+
+/// Every part file of a pipeline with its modification time.
+fn parts(warehouse: &Path, pipeline: &str) -> Vec<(PathBuf, SystemTime)> {
+    let dir = warehouse.join(format!("observations/pipeline={pipeline}"));
+    let mut parts: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .flat_map(|year| std::fs::read_dir(year.unwrap().path()).unwrap())
+        .map(|file| {
+            let path = file.unwrap().path();
+            let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+            (path, modified)
+        })
+        .collect();
+    parts.sort();
+    parts
+}
+
+/// `indikator run HELD --force` held at `stage.written`, once it says it is paused.
+fn paused_run(project: &Project) -> Child {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_indikator"))
+        .args(["run", HELD, "--force"])
+        .current_dir(project.path())
+        .env("INDIKATOR_FAILPOINT", "stage.written@pause")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Drained to the end on a thread of its own: a closed pipe would fail the child's writes.
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let (paused, waiting) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            if line.contains("failpoint stage.written: paused") {
+                let _ = paused.send(());
+            }
+        }
+    });
+    waiting
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the run pauses at stage.written");
+    child
+}
+
+/// The status and run id of the latest run of `pipeline`, from `indikator history`.
+fn latest(project: &Project, pipeline: &str) -> (String, String) {
+    let output = project.run(&["history", pipeline, "--limit", "1"]);
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    let fields: Vec<&str> = stdout.split_whitespace().collect();
+    (fields[1].to_string(), fields[2].to_string())
+}
+
+#[test]
+fn a_paused_run_holds_its_pipeline_only_and_sigterm_cancels_it_with_nothing_committed() {
+    let project = Project::with_samples();
+    let first = project.run(&["run", HELD]);
+    assert!(first.status.success(), "{}", text(&first));
+    let committed = parts(&project.warehouse(), HELD);
+
+    let mut holder = paused_run(&project);
+    let (status, held_by) = latest(&project, HELD);
+    assert_eq!(status, "running");
+
+    // Another pipeline runs beside it, and its start-up recovery leaves the live run alone.
+    let other = project.run(&["run", "lupp-trygghet"]);
+    assert!(other.status.success(), "{}", text(&other));
+    assert_eq!(latest(&project, HELD), ("running".to_string(), held_by.clone()));
+    assert!(
+        project.warehouse().join(".staging").join(&held_by).is_dir(),
+        "the live run's staging is kept"
+    );
+
+    // The same pipeline is refused, naming the run that holds it.
+    let same = project.run(&["run", HELD, "--force"]);
+    assert!(!same.status.success(), "{}", text(&same));
+    let stderr = String::from_utf8_lossy(&same.stderr);
+    assert!(stderr.contains(&held_by), "{stderr}");
+
+    // SIGTERM: the paused run lets go, meets the cancellation and commits nothing.
+    let pid = holder.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let exit = holder.wait().unwrap();
+    assert_eq!(exit.code(), Some(1), "the run ends by itself, not by the signal");
+    assert_eq!(latest(&project, HELD), ("interrupted".to_string(), held_by.clone()));
+    let history = project.run(&["history", HELD, "--limit", "1"]);
+    assert!(
+        String::from_utf8_lossy(&history.stdout).contains("cancelled before it committed"),
+        "{}",
+        text(&history)
+    );
+    assert_eq!(parts(&project.warehouse(), HELD), committed, "nothing committed");
+    assert!(!project.warehouse().join(".staging").join(&held_by).exists());
+
+    // Free again.
+    let after = project.run(&["run", HELD, "--force"]);
+    assert!(after.status.success(), "{}", text(&after));
+}
