@@ -26,7 +26,9 @@ pub const LOCKS_DIR: &str = "locks";
 /// Who holds a pipeline's lock, as its holder wrote it into the lock file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Holder {
+    /// The run the lock was taken for.
     pub run_id: String,
+    /// The process holding it.
     pub pid: u32,
     /// When the lock was taken: RFC 3339, UTC.
     pub started: String,

@@ -115,7 +115,10 @@ pub(super) fn migrate(connection: &mut Connection, path: &Path) -> Result<(), Le
             .execute("INSERT INTO schema_version (version) VALUES (?1)", [next])
             .map_err(migrate)?;
         transaction.commit().map_err(migrate)?;
-        tracing::info!(path = %path.display(), version = next, "ledger schema migrated");
+        // A new ledger passes every step too; only an upgrade is news to the operator.
+        if found > 0 {
+            tracing::info!(path = %path.display(), version = next, "ledger schema migrated");
+        }
     }
 }
 

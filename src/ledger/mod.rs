@@ -106,7 +106,8 @@ pub enum RunStatus {
     Running,
     Succeeded,
     Failed,
-    /// The process died or was stopped mid-run; marked at the next start.
+    /// The process died or was stopped mid-run; marked by the next run of its pipeline (which
+    /// holds the pipeline's lock, so it knows no live process has it).
     Interrupted,
     /// The input was unchanged since the last committed run: nothing was written.
     Skipped,

@@ -8,15 +8,15 @@
 //! What a reader sees if the process dies at each step of a run, and what the next run of the
 //! pipeline does about it:
 //!
-//! | step (failpoint)                                      | reader sees                  | next run of the pipeline                              |
-//! |-------------------------------------------------------|------------------------------|-------------------------------------------------------|
-//! | a part written in `.staging/<run>/` (`stage.written`) | old partitions               | run `interrupted`, its staging removed                |
-//! | fsync of every staged part (at commit)                | old partitions               | run `interrupted`, its staging removed                |
-//! | rename of part k (`commit.rename`, k-th pass)         | new parts 1..k-1, old k..n   | run `interrupted`, its staging removed                |
-//! | fsync of the directories (`commit.dirsync`)           | new partitions               | run `interrupted`, its staging removed                |
-//! | removal of stale partitions                           | new parts, some stale ones   | run `interrupted`, its staging removed                |
-//! | commit recorded in the ledger (`ledger.finish`)       | new partitions               | run `interrupted`                                     |
-//! | catalogs rewritten (`catalog.rename`)                 | new partitions, old catalogs | `skipped` if unchanged; next commit rewrites catalogs |
+//! | step (failpoint)                                      | reader sees                             | next run of the pipeline                                 |
+//! |-------------------------------------------------------|-----------------------------------------|----------------------------------------------------------|
+//! | a part written in `.staging/<run>/` (`stage.written`) | old partitions                          | run `interrupted`, its staging removed                   |
+//! | fsync of every staged part (at commit)                | old partitions                          | run `interrupted`, its staging removed                   |
+//! | rename of part k (`commit.rename`, k-th pass)         | new parts 1..k-1, old k..n              | run `interrupted`, its staging removed                   |
+//! | fsync of the directories (`commit.dirsync`)           | new partitions                          | run `interrupted`, its staging removed                   |
+//! | removal of stale partitions                           | new parts, some stale ones              | run `interrupted`, its staging removed                   |
+//! | commit recorded in the ledger (`ledger.finish`)       | new partitions                          | run `interrupted` (its data is in)                       |
+//! | catalogs rewritten (`catalog.rename`)                 | new partitions, each catalog old or new | run stays `succeeded`; the next commit rewrites catalogs |
 //!
 //! Every file a reader can open is always a complete Parquet file: parts are only ever renamed
 //! over their final names, never written in place. Readers glob `observations/**` (dot-files
