@@ -23,7 +23,7 @@ use crate::failpoint;
 use crate::formats::merge::{self, Provenance};
 use crate::formats::{DecodeError, SourceTable, TableError};
 use crate::harmonise::{Context, HarmoniseError};
-use crate::ledger::{Ledger, LedgerError, RunEnd, RunStatus};
+use crate::ledger::{Ledger, LedgerError, RunEnd, RunStatus, Validator};
 use crate::rejects::Report;
 use crate::schemas::Schemas;
 use crate::sources::{FetchContext, Fetched, Source, SourceError};
@@ -277,11 +277,15 @@ async fn execute(
     started: DateTime<Utc>,
     outcome: &mut RunOutcome,
 ) -> Result<Executed, RunError> {
+    let validators = {
+        let (ledger, id) = (cx.ledger.clone(), pipeline.id.clone());
+        blocking(move || ledger.validators(&id)).await?
+    };
     let fetch_cx = FetchContext {
         cancel: cx.cancel.clone(),
-        validators: Vec::new(),
+        validators,
     };
-    let fetched = tokio::select! {
+    let mut fetched = tokio::select! {
         fetched = pipeline.source.fetch(&fetch_cx) => fetched?,
         () = cx.cancel.cancelled() => return Err(RunError::Cancelled),
     };
@@ -299,6 +303,7 @@ async fn execute(
         blocking(move || ledger.last_content_hash(&id, &warehouse)).await?
     };
     if !cx.force && last.as_deref() == Some(&content_hash) {
+        store_validators(cx, &pipeline.id, fetched.validators).await?;
         tracing::info!("content unchanged since the last commit into this warehouse; nothing written");
         outcome.status = RunStatus::Skipped;
         return Ok(Executed {
@@ -306,6 +311,7 @@ async fn execute(
             content_hash: Some(content_hash),
         });
     }
+    let validators = std::mem::take(&mut fetched.validators);
     let staging = {
         let (pipeline, cx, run_id) = (pipeline.clone(), cx.clone(), run_id.to_string());
         blocking(move || stage_run(&pipeline, &cx, &run_id, started, fetched)).await?
@@ -343,6 +349,7 @@ async fn execute(
         removed = commit.removed_years.len(),
         "committed"
     );
+    store_validators(cx, &pipeline.id, validators).await?;
     outcome.status = RunStatus::Succeeded;
     tracing::info!(
         rows = outcome.rows_written,
@@ -353,6 +360,21 @@ async fn execute(
         coverage: Some(processed.coverage.finish(&pipeline.id, run_id)),
         content_hash: Some(content_hash),
     })
+}
+
+/// Keeps what the source said about its resources for the next fetch. Only a committed (or
+/// unchanged) run's are kept: after a failed run the next fetch must not be told "not modified"
+/// for data that never reached the warehouse.
+async fn store_validators(
+    cx: &RunContext,
+    pipeline: &str,
+    validators: Vec<Validator>,
+) -> Result<(), LedgerError> {
+    if validators.is_empty() {
+        return Ok(());
+    }
+    let (ledger, id) = (cx.ledger.clone(), pipeline.to_string());
+    blocking(move || ledger.store_validators(&id, &validators)).await
 }
 
 /// blake3 over everything that shapes the output: the pipeline's own fingerprint (its file,
