@@ -47,11 +47,8 @@ use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::error::Category;
 
+use super::DecodeLimits;
 use super::table::{CellStatus, Cube, Dimension, SourceMeta, SourceTable, TableError};
-
-/// The most cells a cube may have: beyond this, a sparse `value` object would make us allocate
-/// more than 32 GB for the dense values.
-pub const MAX_CELLS: u64 = 1 << 32;
 
 /// Why a JSON-stat file could not be decoded. Every variant names the file or URL (`origin`).
 #[derive(Debug, thiserror::Error)]
@@ -168,10 +165,16 @@ pub enum JsonStatError {
         position: u64,
     },
     #[error(
-        "{origin}: the cube has {cells} cells, more than the {max} we decode; request fewer \
-         categories per file"
-    , max = MAX_CELLS)]
-    TooManyCells { origin: String, cells: u128 },
+        "{origin}: the table declares {} cells, more than max_table_cells = {limit} allows; \
+         if the table really is that big, raise `max_table_cells` in [source]",
+        .cells.map_or("over 2^128".to_string(), |cells| cells.to_string())
+    )]
+    TooManyCells {
+        origin: String,
+        /// The product of `size`; `None` when it does not even fit a u128.
+        cells: Option<u128>,
+        limit: u64,
+    },
     #[error(
         "{origin}: the dataset has no values but {cells} cells (a metadata response?); fetch the \
          data, not the metadata"
@@ -216,17 +219,25 @@ pub enum JsonStatError {
 /// Decodes a JSON-stat 2.0 dataset, or a JSON-stat 1.x bundle holding one dataset, into a cube.
 /// `origin` names the file or URL in errors.
 ///
+/// A cube whose product of `size` exceeds `limits.max_table_cells` is refused before its dense
+/// value column is allocated; until then everything read is sized by the bytes themselves (a
+/// sparse `value` object holds only the cells it names).
+///
 /// The cube's dimensions follow `id`, its cells are in row-major order (the last dimension varies
 /// fastest), and `label`/`updated` become the [`SourceMeta`]. See the module docs for how string
 /// values, status forms and missing indices are read.
-pub fn decode(bytes: &[u8], origin: &str) -> Result<SourceTable, JsonStatError> {
+pub fn decode(
+    bytes: &[u8],
+    origin: &str,
+    limits: &DecodeLimits,
+) -> Result<SourceTable, JsonStatError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let top = match fast::read(bytes) {
         Some(top) => top,
         None => read(bytes).map_err(|source| json_error(origin, source))?,
     };
     let dataset = pick(top, origin)?;
-    build(dataset, origin)
+    build(dataset, origin, limits)
 }
 
 /// No value takes fewer than two bytes (`0,`): a bound for preallocating `value`.
@@ -1126,7 +1137,11 @@ fn check_class(raw: &RawDataset, origin: &str) -> Result<(), JsonStatError> {
     }
 }
 
-fn build(raw: RawDataset, origin: &str) -> Result<SourceTable, JsonStatError> {
+fn build(
+    raw: RawDataset,
+    origin: &str,
+    limits: &DecodeLimits,
+) -> Result<SourceTable, JsonStatError> {
     let missing = |field| JsonStatError::Missing {
         origin: origin.to_string(),
         field,
@@ -1188,14 +1203,22 @@ fn build(raw: RawDataset, origin: &str) -> Result<SourceTable, JsonStatError> {
         }
         dimensions.push(resolved);
     }
-    let cells: u128 = dimensions.iter().map(|d| d.codes.len() as u128).product();
-    if cells > MAX_CELLS as u128 {
-        return Err(JsonStatError::TooManyCells {
-            origin: origin.to_string(),
-            cells,
-        });
-    }
-    let cells = cells as u64;
+    // Up to here every allocation was sized by the bytes; the dense value column below is sized
+    // by the sizes, which a small file can make as large as it likes. Checked: 90 dimensions of
+    // 3 categories each take a few hundred bytes and overflow even a u128.
+    let cells = dimensions
+        .iter()
+        .try_fold(1u128, |n, d| n.checked_mul(d.codes.len() as u128));
+    let cells = match cells.and_then(|cells| u64::try_from(cells).ok()) {
+        Some(cells) if cells <= limits.max_table_cells => cells,
+        _ => {
+            return Err(JsonStatError::TooManyCells {
+                origin: origin.to_string(),
+                cells,
+                limit: limits.max_table_cells,
+            });
+        }
+    };
     let value = value.ok_or_else(|| missing("value"))?;
     let (values, value_markers) = dense_values(value, cells, origin)?;
     let explicit = explicit_status(status.unwrap_or(RawStatus::None), cells, origin)?;
@@ -1717,12 +1740,13 @@ mod fast {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::formats::DEFAULT_MAX_TABLE_CELLS;
     use arrow_array::Array;
     use proptest::strategy::Strategy;
     use std::error::Error as _;
 
     fn decoded(json: &str) -> SourceTable {
-        decode(json.as_bytes(), "test.json").unwrap()
+        decode(json.as_bytes(), "test.json", &DecodeLimits::default()).unwrap()
     }
 
     fn cube(table: &SourceTable) -> &Cube {
@@ -1745,7 +1769,7 @@ mod tests {
     }
 
     fn error(json: &str) -> String {
-        chain(&decode(json.as_bytes(), "test.json").unwrap_err())
+        chain(&decode(json.as_bytes(), "test.json", &DecodeLimits::default()).unwrap_err())
     }
 
     /// The marker of every cell, in cell order.
@@ -2148,6 +2172,73 @@ mod tests {
         insta::assert_snapshot!(error(r#"{"hello": "world", "nested": {"x": 1}}"#), @"test.json: no JSON-stat dataset found (no `dimension`, `id`, `size` or `value`, and no 1.x bundle entry holding them); check what the source returned");
     }
 
+    /// A dataset with dimensions `d0`, `d1`… of the given sizes (codes `c0`, `c1`…) and `value`
+    /// as written.
+    fn declaring(sizes: &[usize], value: &str) -> String {
+        let ids: Vec<String> = (0..sizes.len()).map(|d| format!("\"d{d}\"")).collect();
+        let dimensions: Vec<String> = sizes
+            .iter()
+            .enumerate()
+            .map(|(d, &n)| {
+                let codes: Vec<String> = (0..n).map(|k| format!("\"c{k}\"")).collect();
+                format!(
+                    "\"d{d}\": {{\"category\": {{\"index\": [{}]}}}}",
+                    codes.join(",")
+                )
+            })
+            .collect();
+        format!(
+            "{{\"id\": [{}], \"size\": {sizes:?}, \"dimension\": {{{}}}, \"value\": {value}}}",
+            ids.join(","),
+            dimensions.join(",")
+        )
+    }
+
+    fn limited(json: &str, max_table_cells: u64) -> Result<SourceTable, JsonStatError> {
+        decode(
+            json.as_bytes(),
+            "test.json",
+            &DecodeLimits { max_table_cells },
+        )
+    }
+
+    #[test]
+    fn sparse_value_object_declaring_four_billion_cells_is_refused_before_allocating() {
+        // 6 000 categories, about 42 KB: the file that used to abort on a 32 GB allocation.
+        let json = declaring(&[4000, 1000, 1000], r#"{"0": 1.5, "17": 3}"#);
+        assert!(json.len() < 50_000, "{}", json.len());
+        insta::assert_snapshot!(chain(&limited(&json, DEFAULT_MAX_TABLE_CELLS).unwrap_err()), @"test.json: the table declares 4000000000 cells, more than max_table_cells = 50000000 allows; if the table really is that big, raise `max_table_cells` in [source]");
+    }
+
+    #[test]
+    fn sizes_whose_product_overflows_are_refused() {
+        let json = declaring(&[3; 90], "{}");
+        insta::assert_snapshot!(chain(&limited(&json, DEFAULT_MAX_TABLE_CELLS).unwrap_err()), @"test.json: the table declares over 2^128 cells, more than max_table_cells = 50000000 allows; if the table really is that big, raise `max_table_cells` in [source]");
+    }
+
+    #[test]
+    fn dense_table_just_over_the_limit_is_refused() {
+        let json = declaring(&[3, 4], "[1,2,3,4,5,6,7,8,9,10,11,12]");
+        insta::assert_snapshot!(chain(&limited(&json, 10).unwrap_err()), @"test.json: the table declares 12 cells, more than max_table_cells = 10 allows; if the table really is that big, raise `max_table_cells` in [source]");
+    }
+
+    #[test]
+    fn table_exactly_at_the_limit_decodes() {
+        let json = declaring(&[2, 5], "[1,2,3,4,5,6,7,8,9,10]");
+        assert_eq!(limited(&json, 10).unwrap().num_rows(), 10);
+    }
+
+    #[test]
+    fn sparse_value_object_within_the_limit_fills_its_cells_and_leaves_the_rest_null() {
+        let json = declaring(&[2, 5], r#"{"9": 3, "0": 1.5, "4": "..", "7": null}"#);
+        let table = limited(&json, 10).unwrap();
+        let mut expected = vec![None; 10];
+        (expected[0], expected[9]) = (Some(1.5), Some(3.0));
+        assert_eq!(values(&table), expected);
+        assert_eq!(markers(&table)[4].as_deref(), Some(".."));
+        assert_eq!(markers(&table).iter().flatten().count(), 1);
+    }
+
     // Real files, read in place; every test skips with a reason when the folder is absent.
 
     const REAL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/real");
@@ -2165,12 +2256,17 @@ mod tests {
 
     fn real_table(path: &str) -> Option<SourceTable> {
         let bytes = real(path)?;
-        Some(decode(&bytes, path).unwrap_or_else(|err| panic!("{}", chain(&err))))
+        Some(
+            decode(&bytes, path, &DecodeLimits::default())
+                .unwrap_or_else(|err| panic!("{}", chain(&err))),
+        )
     }
 
     fn real_error(path: &str) -> Option<String> {
         let bytes = real(path)?;
-        Some(chain(&decode(&bytes, path).unwrap_err()))
+        Some(chain(
+            &decode(&bytes, path, &DecodeLimits::default()).unwrap_err(),
+        ))
     }
 
     /// The cell at the given codes, one per dimension in `id` order.
@@ -2435,11 +2531,13 @@ mod tests {
 
     /// The cube and meta a document gives through the fast path and through serde alone.
     fn both_paths(json: &str) -> (Option<SourceTable>, SourceTable) {
-        let fast = fast::read(json.as_bytes())
-            .map(|raw| build(pick(raw, "fast").unwrap(), "fast").unwrap());
+        let fast = fast::read(json.as_bytes()).map(|raw| {
+            build(pick(raw, "fast").unwrap(), "fast", &DecodeLimits::default()).unwrap()
+        });
         let slow = build(
             pick(read(json.as_bytes()).unwrap(), "slow").unwrap(),
             "slow",
+            &DecodeLimits::default(),
         )
         .unwrap();
         (fast, slow)

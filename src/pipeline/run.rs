@@ -15,7 +15,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::Pipeline;
 use crate::catalog::{Catalogue, CoverageCounter, CoverageRow, coverage_batch};
-use crate::formats::{DecodeError, SourceTable};
+use crate::formats::{DecodeError, DecodeLimits, SourceTable};
 use crate::harmonise::cube::CubeHarmoniser;
 use crate::harmonise::{self, Context, HarmoniseError, Harmonised, periods};
 use crate::ledger::{Ledger, LedgerError, RunEnd, RunStatus};
@@ -243,7 +243,12 @@ async fn execute(
         let tables = fetched
             .payloads
             .iter()
-            .map(|payload| pipeline.format.decode(&payload.bytes, &payload.origin))
+            .map(|payload| {
+                let limits = DecodeLimits::default();
+                pipeline
+                    .format
+                    .decode(&payload.bytes, &payload.origin, &limits)
+            })
             .collect::<Result<Vec<_>, _>>()?;
         archive.join().map_err(|_| RunError::Panicked)??;
         Ok(tables)
