@@ -3,7 +3,8 @@
 //! Owns: splitting records (csv-core's DFA over the raw bytes), the file's text encoding, header
 //! names, and the line number where each record starts.
 //! Must not: read files, parse numbers or decide what an empty field means — every column is text
-//! and "" stays "" (the harmoniser decides, and may use [`parse_number`] with [`CsvOptions::decimal`]).
+//! and "" stays "" (the harmoniser decides, and reads numbers with [`crate::numbers`] and
+//! [`CsvOptions::decimal`]).
 //!
 //! Speed: delimiter, quote and line ends are ASCII and every encoding we accept is ASCII-compatible,
 //! so records are split on the raw bytes. Each field's raw bytes are interned per column and only
@@ -35,7 +36,7 @@ pub struct CsvOptions {
     /// The text encoding of the bytes; see [`encoding_for`]. A UTF-8 byte order mark overrides it.
     pub encoding: &'static Encoding,
     /// The decimal separator of numbers in the file (`.` or `,`). Not used by [`decode`]: later
-    /// stages pass it to [`parse_number`].
+    /// stages read numbers with [`NumberFormat::export`](crate::numbers::NumberFormat::export).
     pub decimal: char,
 }
 
@@ -772,80 +773,6 @@ fn zero_bytes(word: u64) -> u64 {
     !(((word & LOW7) + LOW7) | word | LOW7)
 }
 
-/// Parses a number as Swedish exports write it: `decimal` is its decimal separator (`,` or `.`),
-/// surrounding whitespace is ignored, a leading `+`, `-` or `−` (U+2212) gives the sign, and
-/// digits may be grouped by three with a space, no-break space (U+00A0) or narrow no-break space
-/// (U+202F): `"1 234,5"`, `" -0,25 "`, `"+3"`, `"1.5e3"` (with `.`). `None` for anything else —
-/// empty text, markers like `..` or `-`, the other separator (`1.5` when `decimal` is `,`, since
-/// a Swedish `1.234` may be a thousands separator), badly grouped digits, `inf`/`NaN`.
-pub fn parse_number(text: &str, decimal: char) -> Option<f64> {
-    let mut chars = text.trim().chars().peekable();
-    let mut out = String::with_capacity(text.len());
-    match chars.peek() {
-        Some('+') => {
-            chars.next();
-        }
-        Some('-' | '\u{2212}') => {
-            chars.next();
-            out.push('-');
-        }
-        _ => {}
-    }
-    // Integer digits, with group separators only between groups of three.
-    let (mut digits, mut group, mut grouped) = (0usize, 0usize, false);
-    while let Some(&c) = chars.peek() {
-        if c.is_ascii_digit() {
-            out.push(c);
-            digits += 1;
-            group += 1;
-        } else if matches!(c, ' ' | '\u{a0}' | '\u{202f}') {
-            if group == 0 || group > 3 || (grouped && group != 3) {
-                return None;
-            }
-            grouped = true;
-            group = 0;
-        } else {
-            break;
-        }
-        chars.next();
-    }
-    if grouped && group != 3 {
-        return None;
-    }
-    if chars.peek() == Some(&decimal) {
-        chars.next();
-        out.push('.');
-        while let Some(&c) = chars.peek().filter(|c| c.is_ascii_digit()) {
-            out.push(c);
-            digits += 1;
-            chars.next();
-        }
-    }
-    if digits == 0 {
-        return None;
-    }
-    if let Some(&e @ ('e' | 'E')) = chars.peek() {
-        chars.next();
-        out.push(e);
-        if let Some(&sign @ ('+' | '-')) = chars.peek() {
-            chars.next();
-            out.push(sign);
-        }
-        let before = out.len();
-        while let Some(&c) = chars.peek().filter(|c| c.is_ascii_digit()) {
-            out.push(c);
-            chars.next();
-        }
-        if out.len() == before {
-            return None;
-        }
-    }
-    if chars.next().is_some() {
-        return None;
-    }
-    out.parse().ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1179,50 +1106,6 @@ mod tests {
         assert_eq!(lines[12_345], 12_347);
     }
 
-    #[test]
-    fn numbers_parse_with_decimal_comma_signs_and_grouped_thousands() {
-        assert_eq!(parse_number("12,5", ','), Some(12.5));
-        assert_eq!(parse_number(" -0,25 ", ','), Some(-0.25));
-        assert_eq!(parse_number("+3", ','), Some(3.0));
-        assert_eq!(parse_number("\u{2212}4,5", ','), Some(-4.5));
-        assert_eq!(parse_number("1 234 567,5", ','), Some(1_234_567.5));
-        assert_eq!(parse_number("1\u{a0}234", ','), Some(1234.0));
-        assert_eq!(parse_number("12\u{202f}345,0", ','), Some(12345.0));
-        assert_eq!(parse_number(",5", ','), Some(0.5));
-        assert_eq!(parse_number("0114", ','), Some(114.0));
-        assert_eq!(parse_number("1.5", '.'), Some(1.5));
-        assert_eq!(parse_number("1.5e3", '.'), Some(1500.0));
-        assert_eq!(parse_number("2,5E-1", ','), Some(0.25));
-    }
-
-    #[test]
-    fn markers_and_malformed_numbers_are_not_numbers() {
-        for text in [
-            "",
-            " ",
-            "..",
-            ".",
-            "-",
-            "x",
-            "1.5",
-            "1,5,3",
-            "12 34",
-            "1234 567",
-            "1  234",
-            " 234 5",
-            "inf",
-            "NaN",
-            "1e",
-            "--1",
-            "+-1",
-            "1,5 %",
-            "1 234,5 6",
-        ] {
-            assert_eq!(parse_number(text, ','), None, "{text:?}");
-        }
-        assert_eq!(parse_number("1,5", '.'), None);
-    }
-
     fn fixture(path: &str) -> Option<Vec<u8>> {
         let full = format!(
             "{}/../shared/fixtures/real/{path}",
@@ -1255,7 +1138,10 @@ mod tests {
         );
         assert_eq!(lines[0], 2);
         assert_eq!(*lines.last().unwrap(), 304);
-        assert_eq!(parse_number(&rows[0][1], '.'), Some(35078.488));
+        assert_eq!(
+            crate::numbers::NumberFormat::export('.').parse(&rows[0][1]),
+            Some(35078.488)
+        );
     }
 
     #[test]

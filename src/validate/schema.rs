@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 use regex::Regex;
 
+use crate::numbers::NumberFormat;
+
 /// The field types this crate checks (a subset of Frictionless).
 pub const SUPPORTED_TYPES: [&str; 5] = ["string", "integer", "number", "date", "year"];
 
@@ -46,9 +48,11 @@ pub struct Field {
 pub enum FieldType {
     /// Any text (format `default` only).
     String,
-    /// Optional sign and digits (`groupChar` removed first, when given).
+    /// Optional sign and digits, grouped in threes by `groupChar` when given
+    /// ([`NumberFormat::parse_integer`]).
     Integer { group: Option<char> },
-    /// A decimal number written with `decimal` (`decimalChar`, default `.`); `NaN`, `INF`, `-INF`.
+    /// A decimal number written with `decimal` (`decimalChar`, default `.`) and `group`
+    /// (`groupChar`); `NaN`, `INF`, `-INF` ([`NumberFormat::parse`], Table Schema style).
     Number { decimal: char, group: Option<char> },
     /// A calendar date.
     Date(DateFormat),
@@ -152,10 +156,12 @@ impl FieldType {
     pub fn parse(&self, text: &str) -> Option<Value> {
         match self {
             FieldType::String => Some(Value::Text(text.to_string())),
-            FieldType::Integer { group } => parse_integer(text, *group).map(Value::Integer),
-            FieldType::Number { decimal, group } => {
-                parse_number(text, *decimal, *group).map(Value::Number)
-            }
+            FieldType::Integer { group } => NumberFormat::table_schema('.', *group)
+                .parse_integer(text)
+                .map(Value::Integer),
+            FieldType::Number { decimal, group } => NumberFormat::table_schema(*decimal, *group)
+                .parse(text)
+                .map(Value::Number),
             FieldType::Date(format) => parse_date(text, format).map(Value::Date),
             FieldType::Year => (text.len() == 4 && text.bytes().all(|b| b.is_ascii_digit()))
                 .then(|| Value::Year(text.parse().expect("four digits"))),
@@ -193,65 +199,6 @@ impl FieldType {
             FieldType::Year => "a year (four digits)".to_string(),
         }
     }
-}
-
-fn strip_group(text: &str, group: Option<char>) -> std::borrow::Cow<'_, str> {
-    match group {
-        Some(g) if text.contains(g) => text.replace(g, "").into(),
-        _ => text.into(),
-    }
-}
-
-fn parse_integer(text: &str, group: Option<char>) -> Option<i64> {
-    let text = strip_group(text, group);
-    let digits = text.strip_prefix(['+', '-']).unwrap_or(&text);
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    text.parse().ok()
-}
-
-fn parse_number(text: &str, decimal: char, group: Option<char>) -> Option<f64> {
-    match text {
-        "NaN" => return Some(f64::NAN),
-        "INF" | "+INF" => return Some(f64::INFINITY),
-        "-INF" => return Some(f64::NEG_INFINITY),
-        _ => {}
-    }
-    let mut plain = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c == decimal {
-            plain.push('.');
-        } else if Some(c) == group {
-        } else if c == '.' {
-            // A `.` that is neither the decimal nor the group separator: "12.5" in a
-            // comma-decimal file is a mistake, not twelve and a half.
-            return None;
-        } else {
-            plain.push(c);
-        }
-    }
-    // `[+-]?(digits[.digits?] | .digits)([eE][+-]?digits)?`; Rust's parser alone would also
-    // take `inf`, `infinity` and `nan` in any case.
-    let body = plain.strip_prefix(['+', '-']).unwrap_or(&plain);
-    let (mantissa, exponent) = match body.find(['e', 'E']) {
-        Some(at) => (&body[..at], Some(&body[at + 1..])),
-        None => (body, None),
-    };
-    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    let exponent_ok = exponent.is_none_or(|e| {
-        let e = e.strip_prefix(['+', '-']).unwrap_or(e);
-        !e.is_empty() && digits(e)
-    });
-    if (whole.is_empty() && fraction.is_empty())
-        || !digits(whole)
-        || !digits(fraction)
-        || !exponent_ok
-    {
-        return None;
-    }
-    plain.parse().ok()
 }
 
 fn parse_date(text: &str, format: &DateFormat) -> Option<NaiveDate> {
