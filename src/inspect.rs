@@ -12,7 +12,7 @@ use arrow_array::{Array, DictionaryArray, StringArray};
 use serde_json::json;
 
 use crate::formats::csv::{CsvOptions, encoding_for};
-use crate::formats::{CellStatus, DecodeError, Format, SourceTable};
+use crate::formats::{CellStatus, DecodeError, DecodeLimits, Format, SourceTable};
 
 /// A format chosen on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -107,7 +107,8 @@ pub fn inspect(path: &Path, options: &InspectOptions) -> Result<Inspection, Insp
         }
     };
     let origin = path.display().to_string();
-    let table = format.decode(&bytes, &origin)?;
+    // `inspect` is for looking at a file before a pipeline exists, so no pipeline's limits apply.
+    let table = format.decode(&bytes, &origin, &DecodeLimits::default())?;
     Ok(summarise(&table, origin, choice))
 }
 

@@ -15,6 +15,7 @@ pub mod harmonise;
 pub mod inspect;
 pub mod ledger;
 pub mod model;
+pub mod numbers;
 pub mod pipeline;
 pub mod problem;
 pub mod rejects;

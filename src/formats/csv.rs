@@ -3,7 +3,8 @@
 //! Owns: splitting records (csv-core's DFA over the raw bytes), the file's text encoding, header
 //! names, and the line number where each record starts.
 //! Must not: read files, parse numbers or decide what an empty field means — every column is text
-//! and "" stays "" (the harmoniser decides, and may use [`parse_number`] with [`CsvOptions::decimal`]).
+//! and "" stays "" (the harmoniser decides, and reads numbers with [`crate::numbers`] and
+//! [`CsvOptions::decimal`]).
 //!
 //! Speed: delimiter, quote and line ends are ASCII and every encoding we accept is ASCII-compatible,
 //! so records are split on the raw bytes. Each field's raw bytes are interned per column and only
@@ -20,6 +21,7 @@ use arrow_schema::{Field, Schema};
 use csv_core::{ReadRecordResult, Reader, ReaderBuilder};
 use encoding_rs::{DecoderResult, Encoding, UTF_8};
 
+use super::DecodeLimits;
 use super::table::{SourceMeta, SourceTable, text_type};
 
 /// CSV options of a pipeline's `[source]` (all have defaults).
@@ -34,7 +36,7 @@ pub struct CsvOptions {
     /// The text encoding of the bytes; see [`encoding_for`]. A UTF-8 byte order mark overrides it.
     pub encoding: &'static Encoding,
     /// The decimal separator of numbers in the file (`.` or `,`). Not used by [`decode`]: later
-    /// stages pass it to [`parse_number`].
+    /// stages read numbers with [`NumberFormat::export`](crate::numbers::NumberFormat::export).
     pub decimal: char,
 }
 
@@ -102,6 +104,18 @@ pub enum CsvError {
          array holds; split the file"
     )]
     TooLarge { origin: String, column: String },
+    #[error(
+        "{origin}: the table has more cells than max_table_cells = {limit} allows ({columns} \
+         columns, and line {line} starts data row {row}); if the table really is that big, raise \
+         `max_table_cells` in [source]"
+    )]
+    TooManyCells {
+        origin: String,
+        line: u64,
+        row: u64,
+        columns: usize,
+        limit: u64,
+    },
 }
 
 /// The encoding named by a pipeline's `encoding` key (`utf-8`, `windows-1252`, `cp1252`,
@@ -128,8 +142,14 @@ pub fn encoding_for(label: &str) -> Option<&'static Encoding> {
 ///
 /// Errors: bytes that are not valid in the encoding (with the line of the first bad byte), a
 /// record with another number of fields than the header (ragged), duplicate or empty header
-/// names, a UTF-16 file, a file without records.
-pub fn decode(bytes: &[u8], origin: &str, options: &CsvOptions) -> Result<SourceTable, CsvError> {
+/// names, a UTF-16 file, a file without records, more data rows × columns than
+/// `limits.max_table_cells` (counted as records arrive, so the file is not scanned first).
+pub fn decode(
+    bytes: &[u8],
+    origin: &str,
+    options: &CsvOptions,
+    limits: &DecodeLimits,
+) -> Result<SourceTable, CsvError> {
     let (bytes, encoding) = if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
         (rest, UTF_8)
     } else if bytes.starts_with(b"\xFF\xFE") || bytes.starts_with(b"\xFE\xFF") {
@@ -140,7 +160,7 @@ pub fn decode(bytes: &[u8], origin: &str, options: &CsvOptions) -> Result<Source
         (bytes, options.encoding)
     };
     let quoted = memchr::memchr(options.quote, bytes).is_some();
-    decode_split(bytes, origin, options, encoding, quoted)
+    decode_split(bytes, origin, options, limits, encoding, quoted)
 }
 
 /// [`decode`] after the byte order mark, splitting with csv-core if `quoted`, else with the
@@ -149,6 +169,7 @@ fn decode_split(
     bytes: &[u8],
     origin: &str,
     options: &CsvOptions,
+    limits: &DecodeLimits,
     encoding: &'static Encoding,
     quoted: bool,
 ) -> Result<SourceTable, CsvError> {
@@ -165,6 +186,15 @@ fn decode_split(
     let mut names = Vec::with_capacity(first.len);
     let mut columns: Vec<Column> = Vec::with_capacity(first.len);
     let mut numbers = Vec::new();
+    // A record has at least one field; one division here saves a multiplication per record.
+    let max_rows = limits.max_table_cells / first.len.max(1) as u64;
+    let too_many = |record: &Record| CsvError::TooManyCells {
+        origin: origin.to_owned(),
+        line: record.line,
+        row: max_rows + 1,
+        columns: first.len,
+        limit: limits.max_table_cells,
+    };
     if options.header {
         for (i, field) in records.fields().enumerate() {
             let name = decode_text(field, encoding)
@@ -191,6 +221,9 @@ fn decode_split(
     } else {
         names.extend((1..=first.len).map(|i| format!("column{i}")));
         columns.resize_with(first.len, Column::default);
+        if max_rows == 0 {
+            return Err(too_many(&first));
+        }
         add_record(&mut columns, &records, &first, &cx)?;
         numbers.push(first.line);
     }
@@ -204,6 +237,9 @@ fn decode_split(
                 expected,
                 header: options.header,
             });
+        }
+        if numbers.len() as u64 == max_rows {
+            return Err(too_many(&record));
         }
         add_record(&mut columns, &records, &record, &cx)?;
         numbers.push(record.line);
@@ -737,80 +773,6 @@ fn zero_bytes(word: u64) -> u64 {
     !(((word & LOW7) + LOW7) | word | LOW7)
 }
 
-/// Parses a number as Swedish exports write it: `decimal` is its decimal separator (`,` or `.`),
-/// surrounding whitespace is ignored, a leading `+`, `-` or `−` (U+2212) gives the sign, and
-/// digits may be grouped by three with a space, no-break space (U+00A0) or narrow no-break space
-/// (U+202F): `"1 234,5"`, `" -0,25 "`, `"+3"`, `"1.5e3"` (with `.`). `None` for anything else —
-/// empty text, markers like `..` or `-`, the other separator (`1.5` when `decimal` is `,`, since
-/// a Swedish `1.234` may be a thousands separator), badly grouped digits, `inf`/`NaN`.
-pub fn parse_number(text: &str, decimal: char) -> Option<f64> {
-    let mut chars = text.trim().chars().peekable();
-    let mut out = String::with_capacity(text.len());
-    match chars.peek() {
-        Some('+') => {
-            chars.next();
-        }
-        Some('-' | '\u{2212}') => {
-            chars.next();
-            out.push('-');
-        }
-        _ => {}
-    }
-    // Integer digits, with group separators only between groups of three.
-    let (mut digits, mut group, mut grouped) = (0usize, 0usize, false);
-    while let Some(&c) = chars.peek() {
-        if c.is_ascii_digit() {
-            out.push(c);
-            digits += 1;
-            group += 1;
-        } else if matches!(c, ' ' | '\u{a0}' | '\u{202f}') {
-            if group == 0 || group > 3 || (grouped && group != 3) {
-                return None;
-            }
-            grouped = true;
-            group = 0;
-        } else {
-            break;
-        }
-        chars.next();
-    }
-    if grouped && group != 3 {
-        return None;
-    }
-    if chars.peek() == Some(&decimal) {
-        chars.next();
-        out.push('.');
-        while let Some(&c) = chars.peek().filter(|c| c.is_ascii_digit()) {
-            out.push(c);
-            digits += 1;
-            chars.next();
-        }
-    }
-    if digits == 0 {
-        return None;
-    }
-    if let Some(&e @ ('e' | 'E')) = chars.peek() {
-        chars.next();
-        out.push(e);
-        if let Some(&sign @ ('+' | '-')) = chars.peek() {
-            chars.next();
-            out.push(sign);
-        }
-        let before = out.len();
-        while let Some(&c) = chars.peek().filter(|c| c.is_ascii_digit()) {
-            out.push(c);
-            chars.next();
-        }
-        if out.len() == before {
-            return None;
-        }
-    }
-    if chars.next().is_some() {
-        return None;
-    }
-    out.parse().ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -863,11 +825,13 @@ mod tests {
     }
 
     fn decode_ok(bytes: &[u8], options: &CsvOptions) -> SourceTable {
-        decode(bytes, "test.csv", options).unwrap()
+        decode(bytes, "test.csv", options, &DecodeLimits::default()).unwrap()
     }
 
     fn err(bytes: &[u8], options: &CsvOptions) -> String {
-        decode(bytes, "enkat.csv", options).unwrap_err().to_string()
+        decode(bytes, "enkat.csv", options, &DecodeLimits::default())
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
@@ -1097,6 +1061,37 @@ mod tests {
         assert_eq!(rows[0][299], format!("{long}299"));
     }
 
+    fn limited(
+        bytes: &[u8],
+        options: &CsvOptions,
+        max_table_cells: u64,
+    ) -> Result<SourceTable, CsvError> {
+        decode(
+            bytes,
+            "enkat.csv",
+            options,
+            &DecodeLimits { max_table_cells },
+        )
+    }
+
+    #[test]
+    fn more_cells_than_the_limit_are_refused_at_the_row_that_passes_it() {
+        // 3 columns: 3 rows fit 10 cells, the fourth (line 5) does not.
+        let text = b"a;b;c\n1;2;3\n4;5;6\n7;8;9\n10;11;12\n";
+        insta::assert_snapshot!(limited(text, &semicolons(), 10).unwrap_err(), @"enkat.csv: the table has more cells than max_table_cells = 10 allows (3 columns, and line 5 starts data row 4); if the table really is that big, raise `max_table_cells` in [source]");
+        let headless = CsvOptions {
+            header: false,
+            ..semicolons()
+        };
+        insta::assert_snapshot!(limited(b"1;2;3\n", &headless, 2).unwrap_err(), @"enkat.csv: the table has more cells than max_table_cells = 2 allows (3 columns, and line 1 starts data row 1); if the table really is that big, raise `max_table_cells` in [source]");
+    }
+
+    #[test]
+    fn exactly_as_many_cells_as_the_limit_decode() {
+        let text = b"a;b\n1;2\n3;4\n5;6\n7;8\n9;10\n";
+        assert_eq!(limited(text, &semicolons(), 10).unwrap().num_rows(), 5);
+    }
+
     #[test]
     fn many_distinct_values_each_keep_their_own_key() {
         let mut text = String::from("id;grupp\n");
@@ -1109,50 +1104,6 @@ mod tests {
         let (rows, lines) = rows(&table);
         assert_eq!(rows[12_345], ["12345", "0"]);
         assert_eq!(lines[12_345], 12_347);
-    }
-
-    #[test]
-    fn numbers_parse_with_decimal_comma_signs_and_grouped_thousands() {
-        assert_eq!(parse_number("12,5", ','), Some(12.5));
-        assert_eq!(parse_number(" -0,25 ", ','), Some(-0.25));
-        assert_eq!(parse_number("+3", ','), Some(3.0));
-        assert_eq!(parse_number("\u{2212}4,5", ','), Some(-4.5));
-        assert_eq!(parse_number("1 234 567,5", ','), Some(1_234_567.5));
-        assert_eq!(parse_number("1\u{a0}234", ','), Some(1234.0));
-        assert_eq!(parse_number("12\u{202f}345,0", ','), Some(12345.0));
-        assert_eq!(parse_number(",5", ','), Some(0.5));
-        assert_eq!(parse_number("0114", ','), Some(114.0));
-        assert_eq!(parse_number("1.5", '.'), Some(1.5));
-        assert_eq!(parse_number("1.5e3", '.'), Some(1500.0));
-        assert_eq!(parse_number("2,5E-1", ','), Some(0.25));
-    }
-
-    #[test]
-    fn markers_and_malformed_numbers_are_not_numbers() {
-        for text in [
-            "",
-            " ",
-            "..",
-            ".",
-            "-",
-            "x",
-            "1.5",
-            "1,5,3",
-            "12 34",
-            "1234 567",
-            "1  234",
-            " 234 5",
-            "inf",
-            "NaN",
-            "1e",
-            "--1",
-            "+-1",
-            "1,5 %",
-            "1 234,5 6",
-        ] {
-            assert_eq!(parse_number(text, ','), None, "{text:?}");
-        }
-        assert_eq!(parse_number("1,5", '.'), None);
     }
 
     fn fixture(path: &str) -> Option<Vec<u8>> {
@@ -1187,7 +1138,10 @@ mod tests {
         );
         assert_eq!(lines[0], 2);
         assert_eq!(*lines.last().unwrap(), 304);
-        assert_eq!(parse_number(&rows[0][1], '.'), Some(35078.488));
+        assert_eq!(
+            crate::numbers::NumberFormat::export('.').parse(&rows[0][1]),
+            Some(35078.488)
+        );
     }
 
     #[test]
@@ -1216,7 +1170,7 @@ mod tests {
         let Some(bytes) = fixture("PCAxis.Serializers/TestCsv.csv") else {
             return;
         };
-        insta::assert_snapshot!(decode(&bytes, "TestCsv.csv", &CsvOptions::default()).unwrap_err(), @"TestCsv.csv: line 2 has 2 fields but the header has 1; check `delimiter` in [source] and that fields containing it are quoted");
+        insta::assert_snapshot!(decode(&bytes, "TestCsv.csv", &CsvOptions::default(), &DecodeLimits::default()).unwrap_err(), @"TestCsv.csv: line 2 has 2 fields but the header has 1; check `delimiter` in [source] and that fields containing it are quoted");
     }
 
     /// Writes `rows` as CSV, quoting the fields that need it (and, in a one-column file, an
@@ -1271,7 +1225,7 @@ mod tests {
                 (UTF_8, text.clone().into_bytes())
             };
             let options = CsvOptions { delimiter: delimiter as u8, encoding, ..CsvOptions::default() };
-            let table = decode(&bytes, "prop.csv", &options).unwrap();
+            let table = decode(&bytes, "prop.csv", &options, &DecodeLimits::default()).unwrap();
             prop_assert_eq!(names(&table), header);
             let (rows, lines) = rows(&table);
             prop_assert_eq!(&rows, &data);
@@ -1289,8 +1243,8 @@ mod tests {
             header in any::<bool>(),
         ) {
             let options = CsvOptions { header, ..semicolons() };
-            let plain = decode_split(text.as_bytes(), "p.csv", &options, UTF_8, false);
-            let core = decode_split(text.as_bytes(), "p.csv", &options, UTF_8, true);
+            let plain = decode_split(text.as_bytes(), "p.csv", &options, &DecodeLimits::default(), UTF_8, false);
+            let core = decode_split(text.as_bytes(), "p.csv", &options, &DecodeLimits::default(), UTF_8, true);
             match (plain, core) {
                 (Ok(plain), Ok(core)) => {
                     prop_assert_eq!(names(&plain), names(&core));

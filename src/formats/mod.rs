@@ -1,7 +1,8 @@
 //! Decoders: raw bytes of a supported format → [`SourceTable`].
 //!
 //! Owns: one file per format, the [`SourceTable`] they all produce, merging the pieces of one
-//! table, and [`Format`], the choice a pipeline makes among them.
+//! table, [`Format`], the choice a pipeline makes among them, and [`DecodeLimits`], how big a
+//! table a decoder may build.
 //! Must not: fetch, validate or map codes.
 
 pub mod csv;
@@ -18,6 +19,31 @@ pub enum Format {
     Csv(csv::CsvOptions),
 }
 
+/// Default for [`DecodeLimits::max_table_cells`]. A cell costs about 9 bytes in the decoded
+/// cube (an f64 value and a validity bit, plus the status of marked cells) and several times that
+/// while a year of it is harmonised, so 50 million cells stay within a few GB. That is five times
+/// the benchmark cube (10 million cells) and far above any table a statistics API hands out in
+/// one response, yet a file that declares billions of cells (a sparse JSON-stat `value` object
+/// lets a 42 KB file do that) is refused before its dense values are allocated.
+pub const DEFAULT_MAX_TABLE_CELLS: u64 = 50_000_000;
+
+/// How big a table a decoder may build from one payload: every size a file declares is checked
+/// against these before anything of that size is allocated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeLimits {
+    /// The most cells a table may have: a JSON-stat cube's product of `size`, or a CSV file's
+    /// data rows × columns.
+    pub max_table_cells: u64,
+}
+
+impl Default for DecodeLimits {
+    fn default() -> Self {
+        Self {
+            max_table_cells: DEFAULT_MAX_TABLE_CELLS,
+        }
+    }
+}
+
 /// A payload could not be decoded; the error names the file or URL.
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
@@ -28,11 +54,17 @@ pub enum DecodeError {
 }
 
 impl Format {
-    /// Decodes `bytes`; `origin` names the file or URL in errors.
-    pub fn decode(&self, bytes: &[u8], origin: &str) -> Result<SourceTable, DecodeError> {
+    /// Decodes `bytes`; `origin` names the file or URL in errors. A table bigger than `limits`
+    /// allows is refused with an error saying which limit to raise.
+    pub fn decode(
+        &self,
+        bytes: &[u8],
+        origin: &str,
+        limits: &DecodeLimits,
+    ) -> Result<SourceTable, DecodeError> {
         Ok(match self {
-            Format::Jsonstat => jsonstat::decode(bytes, origin)?,
-            Format::Csv(options) => csv::decode(bytes, origin, options)?,
+            Format::Jsonstat => jsonstat::decode(bytes, origin, limits)?,
+            Format::Csv(options) => csv::decode(bytes, origin, options, limits)?,
         })
     }
 

@@ -11,9 +11,9 @@ use arrow_array::{Array, ArrayRef, Float64Array, Int32Array, Int64Array, StringA
 
 use super::{HarmoniseError, Mapping, Marker, text_column};
 use crate::formats::Chunk;
-use crate::formats::csv::parse_number;
 use crate::formats::table::STATUS;
 use crate::model::{self, Status};
+use crate::numbers::NumberFormat;
 use crate::rejects::Reason;
 
 /// The value column and each row's status.
@@ -82,7 +82,8 @@ pub(super) fn measure(chunk: &Chunk, mapping: &Mapping) -> Result<Measure, Harmo
             } else if text.trim().is_empty() {
                 Ok((None, Status::Missing))
             } else {
-                parse_number(text, mapping.decimal)
+                NumberFormat::export(mapping.decimal)
+                    .parse(text)
                     .map(|v| (Some(v), Status::Ok))
                     .ok_or_else(|| {
                         format!(
@@ -365,7 +366,7 @@ fn parse_extra(text: &str, integer: bool, mapping: &Mapping) -> Result<Option<f6
     if text.trim().is_empty() || mapping.markers.contains_key(text) {
         return Ok(None);
     }
-    match parse_number(text, mapping.decimal) {
+    match NumberFormat::export(mapping.decimal).parse(text) {
         Some(v) if integer && v.fract() != 0.0 => Err(format!("`{text}` is not a whole number")),
         Some(v) => Ok(Some(v)),
         None => Err(format!(

@@ -14,7 +14,7 @@ use super::spec::{
 };
 use super::{Origin, Pipeline, SourceKind};
 use crate::config::{Settings, toml_problem};
-use crate::formats::Format;
+use crate::formats::{DecodeLimits, Format};
 use crate::formats::csv::{CsvOptions, encoding_for};
 use crate::harmonise::codes::{CodeList, canonical_age, canonical_grade, canonical_sex};
 use crate::harmonise::mapping::{AreaNaming, Field, Mapping, Marker, builtin_markers, defaults};
@@ -187,7 +187,7 @@ impl Checker<'_> {
                 format!("{max_reject_ratio} is not a share between 0.0 and 1.0"),
             );
         }
-        let (source, format, origin) = self.source(&file.source)?;
+        let (source, format, limits, origin) = self.source(&file.source)?;
         let schema = file.validate.as_ref().and_then(|v| {
             let path = self.settings.root.join(&v.schema);
             match schemas::table_schema(&path, &mut self.fingerprint) {
@@ -218,6 +218,7 @@ impl Checker<'_> {
             description: file.description,
             source,
             format,
+            limits,
             origin,
             schema,
             mapping,
@@ -227,13 +228,16 @@ impl Checker<'_> {
     }
 
     /// The source, its format and the model's source columns, for every kind.
-    fn source(&mut self, spec: &SourceSpec) -> Option<(SourceKind, Format, Origin)> {
+    fn source(&mut self, spec: &SourceSpec) -> Option<(SourceKind, Format, DecodeLimits, Origin)> {
         match spec {
             SourceSpec::File(file) => self.file_source(file),
         }
     }
 
-    fn file_source(&mut self, file: &FileSpec) -> Option<(SourceKind, Format, Origin)> {
+    fn file_source(
+        &mut self,
+        file: &FileSpec,
+    ) -> Option<(SourceKind, Format, DecodeLimits, Origin)> {
         let dir = self.path.parent().unwrap_or(Path::new("."));
         let paths: Vec<PathBuf> = file.path.to_vec().iter().map(|p| dir.join(p)).collect();
         if paths.is_empty() {
@@ -251,6 +255,7 @@ impl Checker<'_> {
             }
         }
         let format = self.format(file.format_keys());
+        let limits = self.limits(file.format_keys());
         let first = paths.first().cloned().unwrap_or_default();
         let name = first
             .file_name()
@@ -266,7 +271,18 @@ impl Checker<'_> {
             table: file.table.clone().unwrap_or(name),
             url,
         };
-        Some((SourceKind::File(FileSource { paths }), format, origin))
+        Some((SourceKind::File(FileSource { paths }), format, limits, origin))
+    }
+
+    /// How big a table may be decoded, from any kind's `[source]` keys.
+    fn limits(&mut self, keys: FormatKeys<'_>) -> DecodeLimits {
+        let mut limits = DecodeLimits::default();
+        match keys.max_table_cells {
+            Some(0) => self.error("source.max_table_cells", "must be at least 1"),
+            Some(cells) => limits.max_table_cells = cells,
+            None => {}
+        }
+        limits
     }
 
     /// The checked format of any kind's `[source]` format keys.

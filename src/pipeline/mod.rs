@@ -14,7 +14,7 @@ mod years;
 
 use std::path::PathBuf;
 
-use crate::formats::Format;
+use crate::formats::{DecodeLimits, Format};
 use crate::harmonise::Mapping;
 use crate::sources::file::FileSource;
 use crate::sources::{FetchContext, Fetched, Source, SourceError};
@@ -34,6 +34,8 @@ pub struct Pipeline {
     pub description: Option<String>,
     pub source: SourceKind,
     pub format: Format,
+    /// How big a table its payloads may decode to, each and all together.
+    pub limits: DecodeLimits,
     /// What the model's `source`, `source_table` and `source_url` columns say.
     pub origin: Origin,
     pub schema: Option<TableSchema>,

@@ -130,6 +130,11 @@ pub enum RunError {
         max: f64,
         rejects: PathBuf,
     },
+    #[error(
+        "the {payloads} payloads hold {cells} cells together, more than max_table_cells = {max} \
+         allows for one table; if the table really is that big, raise `max_table_cells` in [source]"
+    )]
+    TooManyCells { payloads: usize, cells: u64, max: u64 },
     #[error("the run was cancelled before it committed; nothing was written")]
     Cancelled,
     #[error("the worker thread panicked")]
@@ -423,7 +428,9 @@ fn stage_run(
             .payloads
             .iter()
             .map(|payload| {
-                let table = pipeline.format.decode(&payload.bytes, &payload.origin)?;
+                let table = pipeline
+                    .format
+                    .decode(&payload.bytes, &payload.origin, &pipeline.limits)?;
                 Ok((payload.name.clone(), table))
             })
             .collect::<Result<Vec<_>, RunError>>()?;
@@ -435,6 +442,17 @@ fn stage_run(
     drop(fetched);
     if cx.cancel.is_cancelled() {
         return Err(RunError::Cancelled);
+    }
+    let cells: u64 = pieces
+        .iter()
+        .map(|(_, table)| table.num_rows() as u64 * table.schema().fields().len() as u64)
+        .sum();
+    if pieces.len() > 1 && cells > pipeline.limits.max_table_cells {
+        return Err(RunError::TooManyCells {
+            payloads: pieces.len(),
+            cells,
+            max: pipeline.limits.max_table_cells,
+        });
     }
     let (table, provenance): (SourceTable, Provenance) = merge::merge(pieces)?;
     let catalogued = cx.schemas.indicator_ids();

@@ -57,6 +57,8 @@ pub struct FileSpec {
     pub decimal: Option<String>,
     /// CSV: whether the first row names the columns (default true).
     pub header: Option<bool>,
+    /// The most cells a decoded table may have (default `DEFAULT_MAX_TABLE_CELLS`).
+    pub max_table_cells: Option<u64>,
 }
 
 impl FileSpec {
@@ -68,6 +70,7 @@ impl FileSpec {
             encoding: self.encoding.as_deref(),
             decimal: self.decimal.as_deref(),
             header: self.header,
+            max_table_cells: self.max_table_cells,
         }
     }
 }
@@ -82,6 +85,7 @@ pub struct FormatKeys<'a> {
     pub encoding: Option<&'a str>,
     pub decimal: Option<&'a str>,
     pub header: Option<bool>,
+    pub max_table_cells: Option<u64>,
 }
 
 /// `path = "a.csv"` or `path = ["a.csv", "b.csv"]`.

@@ -241,3 +241,73 @@ fn codes_mapped_onto_one_key_are_refused_as_duplicates_naming_the_rows() {
         "no row of a duplicated key is kept"
     );
 }
+
+/// Runs `indikator ARGS` in the project like [`Project::run`], with the address space limited to
+/// `kib` KiB (`ulimit -v`), so that an allocation the size of a declared table fails instead of
+/// swapping the machine.
+fn run_in_address_space(project: &Project, kib: u64, args: &[&str]) -> std::process::Output {
+    std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -v {kib}; exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_indikator"))
+        .args(args)
+        .current_dir(project.path())
+        .env("INDIKATOR_LOG", "indikator=info")
+        .output()
+        .expect("the binary runs")
+}
+
+/// 4 GiB: ten times what the samples need, an eighth of what 4 000 000 000 dense cells need.
+const ADDRESS_SPACE_KIB: u64 = 4 * 1024 * 1024;
+
+#[test]
+fn a_small_json_stat_file_declaring_billions_of_cells_is_refused_without_allocating_them() {
+    use std::os::unix::process::ExitStatusExt;
+
+    let project = Project::with_samples();
+    let output = run_in_address_space(&project, ADDRESS_SPACE_KIB, &["run", LUPP]);
+    assert!(
+        output.status.success(),
+        "a normal pipeline runs in the limited address space: {}",
+        text(&output)
+    );
+
+    // 4000 × 1000 × 1000 cells from 6 000 categories and two values: about 42 KB.
+    let dimension = |name: &str, n: usize| {
+        let codes: Vec<String> = (0..n).map(|k| format!("\"{k:04}\"")).collect();
+        format!(
+            "\"{name}\": {{\"category\": {{\"index\": [{}]}}}}",
+            codes.join(",")
+        )
+    };
+    let json = format!(
+        "{{\"version\": \"2.0\", \"class\": \"dataset\", \"id\": [\"Region\", \"Alder\", \"Tid\"], \
+         \"size\": [4000, 1000, 1000], \"dimension\": {{{}, {}, {}}}, \
+         \"value\": {{\"0\": 1.5, \"17\": 3}}}}",
+        dimension("Region", 4000),
+        dimension("Alder", 1000),
+        dimension("Tid", 1000),
+    );
+    assert!((40_000..60_000).contains(&json.len()), "{}", json.len());
+    project.write("pipelines/samples/data/scb_folkmangd_barn.json", json);
+
+    let output = run_in_address_space(&project, ADDRESS_SPACE_KIB, &["run", SCB]);
+    assert!(!output.status.success(), "{}", text(&output));
+    assert_eq!(output.status.signal(), None, "{}", text(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("scb_folkmangd_barn.json"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "the table declares 4000000000 cells, more than max_table_cells = 50000000 allows; \
+             if the table really is that big, raise `max_table_cells` in [source]"
+        ),
+        "{}",
+        text(&output)
+    );
+    assert!(
+        !project
+            .warehouse()
+            .join("observations/pipeline=scb-folkmangd-barn")
+            .exists()
+    );
+}
