@@ -22,85 +22,85 @@ use crate::schemas::{Indicator, Schemas};
 /// `catalog/indicators.parquet`.
 pub fn indicators_batch(schemas: &Schemas) -> RecordBatch {
     let indicators = &schemas.indicators;
-        let text = |f: fn(&Indicator) -> Option<&str>| -> ArrayRef {
-            Arc::new(indicators.values().map(f).collect::<StringArray>())
-        };
-        let columns: Vec<(&str, ArrayRef)> = vec![
-            (
-                "indicator_id",
-                Arc::new(StringArray::from_iter_values(indicators.keys())),
-            ),
-            ("title_sv", text(|i| Some(&i.title_sv))),
-            ("title_en", text(|i| i.title_en.as_deref())),
-            ("description", text(|i| i.description.as_deref())),
-            ("unit", text(|i| Some(&i.unit))),
-            ("theme", text(|i| i.theme.as_deref())),
-            ("polarity", text(|i| Some(&i.polarity))),
-            ("source", text(|i| i.source.as_deref())),
-            ("source_table", text(|i| i.source_table.as_deref())),
-            ("license", text(|i| i.license.as_deref())),
-        ];
-        RecordBatch::try_from_iter(columns).expect("columns of one length")
+    let text = |f: fn(&Indicator) -> Option<&str>| -> ArrayRef {
+        Arc::new(indicators.values().map(f).collect::<StringArray>())
+    };
+    let columns: Vec<(&str, ArrayRef)> = vec![
+        (
+            "indicator_id",
+            Arc::new(StringArray::from_iter_values(indicators.keys())),
+        ),
+        ("title_sv", text(|i| Some(&i.title_sv))),
+        ("title_en", text(|i| i.title_en.as_deref())),
+        ("description", text(|i| i.description.as_deref())),
+        ("unit", text(|i| Some(&i.unit))),
+        ("theme", text(|i| i.theme.as_deref())),
+        ("polarity", text(|i| Some(&i.polarity))),
+        ("source", text(|i| i.source.as_deref())),
+        ("source_table", text(|i| i.source_table.as_deref())),
+        ("license", text(|i| i.license.as_deref())),
+    ];
+    RecordBatch::try_from_iter(columns).expect("columns of one length")
 }
 
 /// `catalog/areas.parquet` (empty when there is no area catalogue).
 pub fn areas_batch(schemas: &Schemas) -> RecordBatch {
-        let entries = schemas.areas.as_ref().map(|a| a.entries()).unwrap_or(&[]);
-        let date = |d: Option<chrono::NaiveDate>| d.map(days);
-        let columns: Vec<(&str, ArrayRef, bool)> = vec![
-            (
-                "area_code",
-                Arc::new(StringArray::from_iter_values(
-                    entries.iter().map(|e| &e.code),
-                )),
-                false,
+    let entries = schemas.areas.as_ref().map(|a| a.entries()).unwrap_or(&[]);
+    let date = |d: Option<chrono::NaiveDate>| d.map(days);
+    let columns: Vec<(&str, ArrayRef, bool)> = vec![
+        (
+            "area_code",
+            Arc::new(StringArray::from_iter_values(
+                entries.iter().map(|e| &e.code),
+            )),
+            false,
+        ),
+        (
+            "name",
+            Arc::new(StringArray::from_iter_values(
+                entries.iter().map(|e| &e.name),
+            )),
+            false,
+        ),
+        (
+            "level",
+            Arc::new(StringArray::from_iter_values(
+                entries.iter().map(|e| e.level.as_str()),
+            )),
+            false,
+        ),
+        (
+            "county_code",
+            Arc::new(
+                entries
+                    .iter()
+                    .map(|e| e.county_code.as_deref())
+                    .collect::<StringArray>(),
             ),
-            (
-                "name",
-                Arc::new(StringArray::from_iter_values(
-                    entries.iter().map(|e| &e.name),
-                )),
-                false,
+            true,
+        ),
+        (
+            "valid_from",
+            Arc::new(
+                entries
+                    .iter()
+                    .map(|e| date(e.valid_from))
+                    .collect::<Date32Array>(),
             ),
-            (
-                "level",
-                Arc::new(StringArray::from_iter_values(
-                    entries.iter().map(|e| e.level.as_str()),
-                )),
-                false,
+            true,
+        ),
+        (
+            "valid_to",
+            Arc::new(
+                entries
+                    .iter()
+                    .map(|e| date(e.valid_to))
+                    .collect::<Date32Array>(),
             ),
-            (
-                "county_code",
-                Arc::new(
-                    entries
-                        .iter()
-                        .map(|e| e.county_code.as_deref())
-                        .collect::<StringArray>(),
-                ),
-                true,
-            ),
-            (
-                "valid_from",
-                Arc::new(
-                    entries
-                        .iter()
-                        .map(|e| date(e.valid_from))
-                        .collect::<Date32Array>(),
-                ),
-                true,
-            ),
-            (
-                "valid_to",
-                Arc::new(
-                    entries
-                        .iter()
-                        .map(|e| date(e.valid_to))
-                        .collect::<Date32Array>(),
-                ),
-                true,
-            ),
-        ];
-        RecordBatch::try_from_iter_with_nullable(columns).expect("columns of one length")
+            true,
+        ),
+    ];
+    RecordBatch::try_from_iter_with_nullable(columns).expect("columns of one length")
 }
 
 fn days(date: chrono::NaiveDate) -> i32 {

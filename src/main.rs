@@ -397,7 +397,9 @@ async fn cancel_on_signals(shutdown: CancellationToken) {
             eprintln!("stopped at once by a second signal");
             std::process::exit(130);
         }
-        tracing::warn!("signal received: stopping the run at its next step, nothing of it committed");
+        tracing::warn!(
+            "signal received: stopping the run at its next step, nothing of it committed"
+        );
         shutdown.cancel();
     }
 }

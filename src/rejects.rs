@@ -218,7 +218,12 @@ impl Rejects {
     /// (payloads of one run may have different source columns), empty where a row has none.
     pub fn finish(self) -> Option<RecordBatch> {
         let first = self.batches.first()?;
-        let mut fields: Vec<Field> = first.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+        let mut fields: Vec<Field> = first
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
         for batch in &self.batches[1..] {
             for field in batch.schema().fields() {
                 if !fields.iter().any(|f| f.name() == field.name()) {
@@ -294,7 +299,9 @@ mod tests {
         )])
         .unwrap();
         let mut rejects = Rejects::default();
-        rejects.add(&source, &[2, 3], &[reason(3, "type")], |row| ("a.csv".into(), row));
+        rejects.add(&source, &[2, 3], &[reason(3, "type")], |row| {
+            ("a.csv".into(), row)
+        });
         let batch = rejects.finish().unwrap();
         assert_eq!(batch.num_rows(), 1);
         let text = batch.column_by_name("source_andel").unwrap();
@@ -308,20 +315,35 @@ mod tests {
     #[test]
     fn rejects_of_payloads_with_different_columns_are_one_batch() {
         let batch = |name: &str, value: &str| {
-            RecordBatch::try_from_iter([(name, Arc::new(StringArray::from(vec![value])) as ArrayRef)])
-                .unwrap()
+            RecordBatch::try_from_iter([(
+                name,
+                Arc::new(StringArray::from(vec![value])) as ArrayRef,
+            )])
+            .unwrap()
         };
         let mut rejects = Rejects::default();
-        rejects.add(&batch("andel", "x"), &[7], &[reason(7, "type")], |row| ("a.csv".into(), row));
-        rejects.add(&batch("kommun", "y"), &[9], &[reason(9, "area")], |row| ("b.csv".into(), row - 7));
+        rejects.add(&batch("andel", "x"), &[7], &[reason(7, "type")], |row| {
+            ("a.csv".into(), row)
+        });
+        rejects.add(&batch("kommun", "y"), &[9], &[reason(9, "area")], |row| {
+            ("b.csv".into(), row - 7)
+        });
         let batch = rejects.finish().unwrap();
         assert_eq!(batch.num_rows(), 2);
         let column = |name: &str| {
             let c = batch.column_by_name(name).unwrap();
-            c.as_any().downcast_ref::<StringArray>().unwrap().iter().map(|v| v.map(str::to_string)).collect::<Vec<_>>()
+            c.as_any()
+                .downcast_ref::<StringArray>()
+                .unwrap()
+                .iter()
+                .map(|v| v.map(str::to_string))
+                .collect::<Vec<_>>()
         };
         assert_eq!(column("source_andel"), [Some("x".into()), None]);
         assert_eq!(column("source_kommun"), [None, Some("y".into())]);
-        assert_eq!(column("payload"), [Some("a.csv".into()), Some("b.csv".into())]);
+        assert_eq!(
+            column("payload"),
+            [Some("a.csv".into()), Some("b.csv".into())]
+        );
     }
 }

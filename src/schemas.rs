@@ -249,7 +249,9 @@ mod tests {
         let write = |polarity: &str| {
             std::fs::write(
                 dir.path().join(INDICATORS_FILE),
-                format!("[indicator.x]\ntitle_sv = \"X\"\nunit = \"count\"\npolarity = \"{polarity}\"\n"),
+                format!(
+                    "[indicator.x]\ntitle_sv = \"X\"\nunit = \"count\"\npolarity = \"{polarity}\"\n"
+                ),
             )
             .unwrap();
             Schemas::load(dir.path()).unwrap().fingerprint
@@ -281,7 +283,9 @@ mod tests {
         let list = schemas.code_list("grades", &mut fingerprint).unwrap();
         assert_eq!(list.map("år 8"), "ak8");
         assert_ne!(fingerprint.finish(), before);
-        let missing = schemas.code_list("no-such-list", &mut fingerprint).unwrap_err();
+        let missing = schemas
+            .code_list("no-such-list", &mut fingerprint)
+            .unwrap_err();
         assert!(missing.starts_with("cannot read "), "{missing}");
         assert!(missing.contains("codelists/no-such-list.toml"), "{missing}");
     }

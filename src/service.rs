@@ -135,7 +135,11 @@ impl Service {
     ) -> Result<RunOutcome, ServiceError> {
         let run_id = new_run_id(Utc::now(), &pipeline.id);
         let lock = {
-            let (state, id, run) = (self.settings.state_dir.clone(), pipeline.id.clone(), run_id.clone());
+            let (state, id, run) = (
+                self.settings.state_dir.clone(),
+                pipeline.id.clone(),
+                run_id.clone(),
+            );
             blocking(move || PipelineLock::try_acquire(&state, &id, &run)).await?
         };
         let cx = RunContext {

@@ -106,7 +106,9 @@ impl Provenance {
 
 /// Makes one table of `pieces` (payload name, decoded table), in fetch order. One piece is
 /// returned as it is.
-pub fn merge(mut pieces: Vec<(String, SourceTable)>) -> Result<(SourceTable, Provenance), TableError> {
+pub fn merge(
+    mut pieces: Vec<(String, SourceTable)>,
+) -> Result<(SourceTable, Provenance), TableError> {
     let names: Vec<String> = pieces.iter().map(|(name, _)| name.clone()).collect();
     if pieces.len() == 1 {
         let (_, table) = pieces.pop().expect("one piece");
@@ -167,9 +169,17 @@ fn merged_meta<'a>(metas: impl Iterator<Item = &'a SourceMeta>) -> SourceMeta {
 /// The dimension along which every piece is a cube with the same dimensions and the same
 /// categories elsewhere, and categories of its own there; `None` if there is no such dimension.
 fn side_by_side_axis(tables: &[SourceTable]) -> Option<usize> {
-    let cubes: Vec<&Cube> = tables.iter().map(SourceTable::cube).collect::<Option<_>>()?;
+    let cubes: Vec<&Cube> = tables
+        .iter()
+        .map(SourceTable::cube)
+        .collect::<Option<_>>()?;
     let first = cubes[0];
-    let ids = |cube: &Cube| cube.dimensions.iter().map(|d| d.id.clone()).collect::<Vec<_>>();
+    let ids = |cube: &Cube| {
+        cube.dimensions
+            .iter()
+            .map(|d| d.id.clone())
+            .collect::<Vec<_>>()
+    };
     if cubes.iter().any(|cube| ids(cube) != ids(first)) {
         return None;
     }
@@ -201,9 +211,14 @@ fn lay_side_by_side(cubes: &[&Cube], axis: usize) -> (Cube, Vec<usize>) {
     along.labels.clear();
     for cube in cubes {
         along.codes.extend_from_slice(&cube.dimensions[axis].codes);
-        along.labels.extend_from_slice(&cube.dimensions[axis].labels);
+        along
+            .labels
+            .extend_from_slice(&cube.dimensions[axis].labels);
     }
-    let stride: usize = dimensions[axis + 1..].iter().map(|d| d.codes.len()).product();
+    let stride: usize = dimensions[axis + 1..]
+        .iter()
+        .map(|d| d.codes.len())
+        .product();
     let blocks: usize = dimensions[..axis].iter().map(|d| d.codes.len()).product();
     let cells: usize = cubes.iter().map(|c| c.values.len()).sum();
     let mut values = Vec::with_capacity(cells);
@@ -232,12 +247,19 @@ fn lay_side_by_side(cubes: &[&Cube], axis: usize) -> (Cube, Vec<usize>) {
 }
 
 /// The pieces' markers at their cells' places in the merged cube.
-fn side_by_side_status(cubes: &[&Cube], axis: usize, starts: &[usize], stride: usize) -> CellStatus {
+fn side_by_side_status(
+    cubes: &[&Cube],
+    axis: usize,
+    starts: &[usize],
+    stride: usize,
+) -> CellStatus {
     if cubes.iter().all(|c| c.status == CellStatus::None) {
         return CellStatus::None;
     }
     if let CellStatus::All(first) = &cubes[0].status
-        && cubes.iter().all(|c| c.status == CellStatus::All(first.clone()))
+        && cubes
+            .iter()
+            .all(|c| c.status == CellStatus::All(first.clone()))
     {
         return CellStatus::All(first.clone());
     }
@@ -269,7 +291,11 @@ fn side_by_side_status(cubes: &[&Cube], axis: usize, starts: &[usize], stride: u
                 cells: marked,
             } => {
                 let ours: Vec<u32> = theirs.iter().map(|m| intern(m)).collect();
-                cells.extend(marked.iter().map(|&(cell, m)| (place(cell), ours[m as usize])));
+                cells.extend(
+                    marked
+                        .iter()
+                        .map(|&(cell, m)| (place(cell), ours[m as usize])),
+                );
             }
         }
     }
@@ -297,7 +323,13 @@ fn append_rows(tables: &[SourceTable]) -> (RecordBatch, Vec<u64>, Vec<u64>) {
                 .iter()
                 .map(|chunk| chunk.batch.column_by_name(&name).cloned())
                 .collect();
-            let column = append_column(&parts, &chunks.iter().map(|c| c.batch.num_rows()).collect::<Vec<_>>());
+            let column = append_column(
+                &parts,
+                &chunks
+                    .iter()
+                    .map(|c| c.batch.num_rows())
+                    .collect::<Vec<_>>(),
+            );
             (name, column)
         })
         .collect();
@@ -344,7 +376,12 @@ mod tests {
     use super::*;
     use crate::formats::Dimension;
 
-    fn cube(regions: &[&str], years: &[&str], values: Vec<Option<f64>>, status: CellStatus) -> SourceTable {
+    fn cube(
+        regions: &[&str],
+        years: &[&str],
+        values: Vec<Option<f64>>,
+        status: CellStatus,
+    ) -> SourceTable {
         SourceTable::from_cube(
             Cube {
                 dimensions: vec![
@@ -365,29 +402,95 @@ mod tests {
 
     #[test]
     fn pieces_split_along_one_dimension_become_one_cube() {
-        let a = cube(&["01", "03"], &["2022", "2023"], vec![Some(1.0), Some(2.0), Some(3.0), None], CellStatus::None);
-        let b = cube(&["01", "03"], &["2024"], vec![Some(5.0), Some(6.0)], CellStatus::Sparse { markers: vec!["..".into()], cells: vec![(1, 0)] });
+        let a = cube(
+            &["01", "03"],
+            &["2022", "2023"],
+            vec![Some(1.0), Some(2.0), Some(3.0), None],
+            CellStatus::None,
+        );
+        let b = cube(
+            &["01", "03"],
+            &["2024"],
+            vec![Some(5.0), Some(6.0)],
+            CellStatus::Sparse {
+                markers: vec!["..".into()],
+                cells: vec![(1, 0)],
+            },
+        );
         let (table, provenance) = merge(vec![("a.json".into(), a), ("b.json".into(), b)]).unwrap();
         let merged = table.cube().unwrap();
         assert_eq!(merged.dimensions[1].codes, ["2022", "2023", "2024"]);
-        assert_eq!(values(&table), [Some(1.0), Some(2.0), Some(5.0), Some(3.0), None, Some(6.0)]);
-        assert_eq!(merged.status, CellStatus::Sparse { markers: vec!["..".into()], cells: vec![(5, 0)] });
-        assert_eq!(provenance.locate(5), RowOrigin { payload: "b.json", row: 1 });
-        assert_eq!(provenance.locate(4), RowOrigin { payload: "a.json", row: 3 });
-        assert_eq!(provenance.locate(2), RowOrigin { payload: "b.json", row: 0 });
+        assert_eq!(
+            values(&table),
+            [Some(1.0), Some(2.0), Some(5.0), Some(3.0), None, Some(6.0)]
+        );
+        assert_eq!(
+            merged.status,
+            CellStatus::Sparse {
+                markers: vec!["..".into()],
+                cells: vec![(5, 0)]
+            }
+        );
+        assert_eq!(
+            provenance.locate(5),
+            RowOrigin {
+                payload: "b.json",
+                row: 1
+            }
+        );
+        assert_eq!(
+            provenance.locate(4),
+            RowOrigin {
+                payload: "a.json",
+                row: 3
+            }
+        );
+        assert_eq!(
+            provenance.locate(2),
+            RowOrigin {
+                payload: "b.json",
+                row: 0
+            }
+        );
     }
 
     #[test]
     fn overlapping_pieces_become_rows_and_keep_their_payload_rows() {
-        let a = cube(&["01"], &["2022", "2023"], vec![Some(1.0), Some(2.0)], CellStatus::None);
-        let b = cube(&["01", "03"], &["2023"], vec![Some(9.0), Some(4.0)], CellStatus::None);
+        let a = cube(
+            &["01"],
+            &["2022", "2023"],
+            vec![Some(1.0), Some(2.0)],
+            CellStatus::None,
+        );
+        let b = cube(
+            &["01", "03"],
+            &["2023"],
+            vec![Some(9.0), Some(4.0)],
+            CellStatus::None,
+        );
         let (table, provenance) = merge(vec![("a.json".into(), a), ("b.json".into(), b)]).unwrap();
         assert!(table.cube().is_none());
         assert_eq!(table.num_rows(), 4);
         let regions = table.categories("Region").unwrap();
-        assert_eq!(regions.iter().flatten().collect::<Vec<_>>(), ["01", "03"], "one dictionary of distinct values");
-        assert_eq!(provenance.locate(3), RowOrigin { payload: "b.json", row: 1 });
-        assert_eq!(provenance.locate(1), RowOrigin { payload: "a.json", row: 1 });
+        assert_eq!(
+            regions.iter().flatten().collect::<Vec<_>>(),
+            ["01", "03"],
+            "one dictionary of distinct values"
+        );
+        assert_eq!(
+            provenance.locate(3),
+            RowOrigin {
+                payload: "b.json",
+                row: 1
+            }
+        );
+        assert_eq!(
+            provenance.locate(1),
+            RowOrigin {
+                payload: "a.json",
+                row: 1
+            }
+        );
     }
 
     #[test]
@@ -395,19 +498,38 @@ mod tests {
         let rows = |columns: Vec<(&str, Vec<&str>)>, first_line: u64| {
             let n = columns[0].1.len();
             let batch = RecordBatch::try_from_iter(
-                columns.into_iter().map(|(name, v)| (name, Arc::new(StringArray::from(v)) as ArrayRef)),
+                columns
+                    .into_iter()
+                    .map(|(name, v)| (name, Arc::new(StringArray::from(v)) as ArrayRef)),
             )
             .unwrap();
-            SourceTable::from_rows(batch, (first_line..first_line + n as u64).collect(), SourceMeta::default()).unwrap()
+            SourceTable::from_rows(
+                batch,
+                (first_line..first_line + n as u64).collect(),
+                SourceMeta::default(),
+            )
+            .unwrap()
         };
         let a = rows(vec![("kommun", vec!["0180"]), ("andel", vec!["12"])], 2);
         let b = rows(vec![("andel", vec!["7", "8"]), ("kon", vec!["F", "M"])], 2);
         let (table, provenance) = merge(vec![("a.csv".into(), a), ("b.csv".into(), b)]).unwrap();
         let chunk = table.all();
-        let names: Vec<String> = chunk.batch.schema().fields().iter().map(|f| f.name().clone()).collect();
+        let names: Vec<String> = chunk
+            .batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
         assert_eq!(names, ["kommun", "andel", "kon"]);
         assert_eq!(chunk.batch.column(0).null_count(), 2);
-        assert_eq!(provenance.locate(2), RowOrigin { payload: "b.csv", row: 3 });
+        assert_eq!(
+            provenance.locate(2),
+            RowOrigin {
+                payload: "b.csv",
+                row: 3
+            }
+        );
     }
 
     #[test]
@@ -415,6 +537,12 @@ mod tests {
         let a = cube(&["01"], &["2022"], vec![Some(1.0)], CellStatus::None);
         let (table, provenance) = merge(vec![("a.json".into(), a)]).unwrap();
         assert!(table.cube().is_some());
-        assert_eq!(provenance.locate(0), RowOrigin { payload: "a.json", row: 0 });
+        assert_eq!(
+            provenance.locate(0),
+            RowOrigin {
+                payload: "a.json",
+                row: 0
+            }
+        );
     }
 }

@@ -274,7 +274,8 @@ mod tests {
     fn a_code_list_with_an_unknown_key_names_the_file_and_the_key() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("kon.toml");
-        let err = CodeList::parse("[codes]\n\"1\" = \"M\"\n[code]\n\"2\" = \"F\"\n", &path).unwrap_err();
+        let err =
+            CodeList::parse("[codes]\n\"1\" = \"M\"\n[code]\n\"2\" = \"F\"\n", &path).unwrap_err();
         let message = err
             .to_string()
             .replace(&dir.path().display().to_string(), "<dir>");

@@ -6,11 +6,11 @@ use arrow_array::types::{Float64Type, Int32Type, Int64Type};
 use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray};
 
 use super::*;
+use crate::formats::merge::Provenance;
 use crate::formats::{CellStatus, Cube, Dimension, SourceMeta, SourceTable};
 use crate::harmonise::codes::CodeList;
 use crate::harmonise::mapping::{builtin_markers, defaults};
 use crate::harmonise::periods::PeriodKind;
-use crate::formats::merge::Provenance;
 use crate::model::{Status, col};
 
 static UNNAMED: Provenance = Provenance::unnamed();

@@ -14,14 +14,14 @@ use super::spec::{
 };
 use super::{Origin, Pipeline, SourceKind};
 use crate::config::{Settings, toml_problem};
-use crate::formats::{DecodeLimits, Format};
 use crate::formats::csv::{CsvOptions, encoding_for};
+use crate::formats::{DecodeLimits, Format};
 use crate::harmonise::codes::{CodeList, canonical_age, canonical_grade, canonical_sex};
 use crate::harmonise::mapping::{AreaNaming, Field, Mapping, Marker, builtin_markers, defaults};
 use crate::model::Status;
 use crate::problem::Problem;
-use crate::sources::file::FileSource;
 use crate::schemas::{self, Fingerprint, Schemas, TableSchemaError};
+use crate::sources::file::FileSource;
 
 /// Pipelines that passed their checks, and every problem found (errors and warnings).
 #[derive(Debug, Default)]
@@ -241,7 +241,10 @@ impl Checker<'_> {
         let dir = self.path.parent().unwrap_or(Path::new("."));
         let paths: Vec<PathBuf> = file.path.to_vec().iter().map(|p| dir.join(p)).collect();
         if paths.is_empty() {
-            self.error("source.path", "the list of paths is empty; name at least one file");
+            self.error(
+                "source.path",
+                "the list of paths is empty; name at least one file",
+            );
         }
         for path in &paths {
             if !path.is_file() {
@@ -271,7 +274,12 @@ impl Checker<'_> {
             table: file.table.clone().unwrap_or(name),
             url,
         };
-        Some((SourceKind::File(FileSource { paths }), format, limits, origin))
+        Some((
+            SourceKind::File(FileSource { paths }),
+            format,
+            limits,
+            origin,
+        ))
     }
 
     /// How big a table may be decoded, from any kind's `[source]` keys.
@@ -535,11 +543,14 @@ mod tests {
         key_problem(Path::new("p.toml"), text, &error).key
     }
 
-    const START: &str = "id = \"x\"\n[source]\nkind = \"file\"\npath = \"a.csv\"\nformat = \"csv\"\n";
+    const START: &str =
+        "id = \"x\"\n[source]\nkind = \"file\"\npath = \"a.csv\"\nformat = \"csv\"\n";
 
     #[test]
     fn an_unknown_top_level_table_is_named_by_itself() {
-        let text = format!("{START}[map]\nindicator = \"i\"\narea = \"R\"\nperiod = \"T\"\nunit = \"count\"\n[extra]\na = 1\n");
+        let text = format!(
+            "{START}[map]\nindicator = \"i\"\narea = \"R\"\nperiod = \"T\"\nunit = \"count\"\n[extra]\na = 1\n"
+        );
         assert_eq!(key_of(&text), "extra");
     }
 
@@ -551,9 +562,13 @@ mod tests {
 
     #[test]
     fn an_unknown_key_and_a_bad_value_are_named_inside_their_table() {
-        let text = format!("{START}bogus = 1\n[map]\nindicator = \"i\"\narea = \"R\"\nperiod = \"T\"\nunit = \"count\"\n");
+        let text = format!(
+            "{START}bogus = 1\n[map]\nindicator = \"i\"\narea = \"R\"\nperiod = \"T\"\nunit = \"count\"\n"
+        );
         assert_eq!(key_of(&text), "source.bogus");
-        let text = format!("{START}[map]\nindicator = \"i\"\narea = {{ column = 1 }}\nperiod = \"T\"\nunit = \"count\"\n");
+        let text = format!(
+            "{START}[map]\nindicator = \"i\"\narea = {{ column = 1 }}\nperiod = \"T\"\nunit = \"count\"\n"
+        );
         assert_eq!(key_of(&text), "map.area");
     }
 }

@@ -160,7 +160,9 @@ impl Partitioner<'_> {
         let provenance = self.context.provenance;
         result
             .rejects
-            .add(&chunk.batch, &chunk.rows, &reasons, |row| located(provenance, row));
+            .add(&chunk.batch, &chunk.rows, &reasons, |row| {
+                located(provenance, row)
+            });
         for reason in &mut reasons {
             (reason.payload, reason.row) = located(provenance, reason.row);
             result.report.count(reason);

@@ -134,7 +134,11 @@ pub enum RunError {
         "the {payloads} payloads hold {cells} cells together, more than max_table_cells = {max} \
          allows for one table; if the table really is that big, raise `max_table_cells` in [source]"
     )]
-    TooManyCells { payloads: usize, cells: u64, max: u64 },
+    TooManyCells {
+        payloads: usize,
+        cells: u64,
+        max: u64,
+    },
     #[error("the run was cancelled before it committed; nothing was written")]
     Cancelled,
     #[error("the worker thread panicked")]
@@ -187,7 +191,13 @@ pub async fn run(
         let (ledger, run_id, id) = (cx.ledger.clone(), run_id.clone(), pipeline.id.clone());
         let (trigger, warehouse) = (cx.trigger, warehouse_key(&cx.warehouse));
         blocking(move || {
-            ledger.start_run(&run_id, &id, trigger.as_str(), &rfc3339(started), &warehouse)
+            ledger.start_run(
+                &run_id,
+                &id,
+                trigger.as_str(),
+                &rfc3339(started),
+                &warehouse,
+            )
         })
         .await?;
     }
@@ -236,16 +246,22 @@ pub async fn run(
         report: Some(outcome.report.clone()),
     };
     let committed = coverage.is_some();
-    let coverage_json = coverage.map(|rows| serde_json::to_string(&rows).expect("coverage serialises"));
-    failpoint::hit("ledger.finish", &cx.cancel);
+    let coverage_json =
+        coverage.map(|rows| serde_json::to_string(&rows).expect("coverage serialises"));
     let (ledger, id, pipeline_id) = (cx.ledger.clone(), run_id.clone(), pipeline.id.clone());
+    let cancel = cx.cancel.clone();
     blocking(move || {
-        let coverage = coverage_json.as_deref().map(|json| (pipeline_id.as_str(), json));
+        // On the blocking pool: a pause here must not hold the runtime that delivers SIGTERM.
+        failpoint::hit("ledger.finish", &cancel);
+        let coverage = coverage_json
+            .as_deref()
+            .map(|json| (pipeline_id.as_str(), json));
         ledger.finish_run(&id, &end, coverage)
     })
     .await?;
     if committed {
-        let (warehouse, ledger, schemas) = (cx.warehouse.clone(), cx.ledger.clone(), cx.schemas.clone());
+        let (warehouse, ledger, schemas) =
+            (cx.warehouse.clone(), cx.ledger.clone(), cx.schemas.clone());
         let cancel = cx.cancel.clone();
         if let Err(error) =
             blocking(move || write_catalogs(&warehouse, &ledger, &schemas, &cancel)).await
@@ -304,12 +320,18 @@ async fn execute(
     );
     let content_hash = content_hash(pipeline, &cx.schemas, &cx.program_version, &fetched);
     let last = {
-        let (ledger, id, warehouse) = (cx.ledger.clone(), pipeline.id.clone(), warehouse_key(&cx.warehouse));
+        let (ledger, id, warehouse) = (
+            cx.ledger.clone(),
+            pipeline.id.clone(),
+            warehouse_key(&cx.warehouse),
+        );
         blocking(move || ledger.last_content_hash(&id, &warehouse)).await?
     };
     if !cx.force && last.as_deref() == Some(&content_hash) {
         store_validators(cx, &pipeline.id, fetched.validators).await?;
-        tracing::info!("content unchanged since the last commit into this warehouse; nothing written");
+        tracing::info!(
+            "content unchanged since the last commit into this warehouse; nothing written"
+        );
         outcome.status = RunStatus::Skipped;
         return Ok(Executed {
             coverage: None,
@@ -330,8 +352,13 @@ async fn execute(
     outcome.years = processed.years;
     outcome.years.sort_unstable();
     if let Some(batch) = processed.rejects.finish() {
-        let (warehouse, id, run) = (cx.warehouse.clone(), pipeline.id.clone(), run_id.to_string());
-        outcome.rejects_file = Some(blocking(move || warehouse.write_rejects(&id, &run, &batch)).await?);
+        let (warehouse, id, run) = (
+            cx.warehouse.clone(),
+            pipeline.id.clone(),
+            run_id.to_string(),
+        );
+        outcome.rejects_file =
+            Some(blocking(move || warehouse.write_rejects(&id, &run, &batch)).await?);
     }
     let ratio = outcome.report.reject_ratio();
     if ratio > pipeline.max_reject_ratio {
@@ -385,9 +412,18 @@ async fn store_validators(
 /// blake3 over everything that shapes the output: the pipeline's own fingerprint (its file,
 /// table schema and code lists), the catalogues of `schemas/`, the program version, and every
 /// payload.
-fn content_hash(pipeline: &Pipeline, schemas: &Schemas, version: &str, fetched: &Fetched) -> String {
+fn content_hash(
+    pipeline: &Pipeline,
+    schemas: &Schemas,
+    version: &str,
+    fetched: &Fetched,
+) -> String {
     let mut hasher = blake3::Hasher::new();
-    for part in [pipeline.fingerprint.as_str(), schemas.fingerprint.as_str(), version] {
+    for part in [
+        pipeline.fingerprint.as_str(),
+        schemas.fingerprint.as_str(),
+        version,
+    ] {
         hasher.update(&(part.len() as u64).to_le_bytes());
         hasher.update(part.as_bytes());
     }
@@ -413,7 +449,9 @@ fn stage_run(
     started: DateTime<Utc>,
     fetched: Fetched,
 ) -> Result<Staging, RunError> {
-    let stager = cx.warehouse.stage(&pipeline.id, run_id, cx.cancel.clone())?;
+    let stager = cx
+        .warehouse
+        .stage(&pipeline.id, run_id, cx.cancel.clone())?;
     let pieces = std::thread::scope(|scope| -> Result<Vec<(String, SourceTable)>, RunError> {
         // Archive on a second thread while the first decodes: the raw copy is for audit and
         // replay, and need not hold up the run.
@@ -421,16 +459,20 @@ fn stage_run(
             fetched
                 .payloads
                 .iter()
-                .map(|p| cx.warehouse.archive_raw(&pipeline.id, run_id, &p.name, &p.bytes))
+                .map(|p| {
+                    cx.warehouse
+                        .archive_raw(&pipeline.id, run_id, &p.name, &p.bytes)
+                })
                 .collect::<Result<Vec<_>, _>>()
         });
         let pieces = fetched
             .payloads
             .iter()
             .map(|payload| {
-                let table = pipeline
-                    .format
-                    .decode(&payload.bytes, &payload.origin, &pipeline.limits)?;
+                let table =
+                    pipeline
+                        .format
+                        .decode(&payload.bytes, &payload.origin, &pipeline.limits)?;
                 Ok((payload.name.clone(), table))
             })
             .collect::<Result<Vec<_>, RunError>>()?;

@@ -20,7 +20,11 @@ pub(super) struct Years {
 
 impl Years {
     /// Parses the period once per category of `column`.
-    pub(super) fn of(table: &SourceTable, column: &str, kind: periods::PeriodKind) -> Result<Self, RunError> {
+    pub(super) fn of(
+        table: &SourceTable,
+        column: &str,
+        kind: periods::PeriodKind,
+    ) -> Result<Self, RunError> {
         let categories = table.categories(column).ok_or_else(|| {
             RunError::Harmonise(HarmoniseError::missing_column(
                 "period",
@@ -54,4 +58,3 @@ impl Years {
         self.group_of.iter().map(|&g| g == group).collect()
     }
 }
-

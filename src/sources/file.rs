@@ -54,7 +54,8 @@ mod tests {
         std::fs::write(&path, "a;b\n").unwrap();
         let fetched = FileSource { paths: vec![path] }
             .fetch(&FetchContext::default())
-            .await.unwrap();
+            .await
+            .unwrap();
         assert_eq!(fetched.payloads[0].name, "data.csv");
         assert_eq!(fetched.total_bytes(), 4);
     }

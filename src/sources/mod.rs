@@ -125,10 +125,8 @@ pub enum SourceError {
 /// A kind of source.
 pub trait Source {
     /// Fetches every payload the spec names.
-    fn fetch(
-        &self,
-        cx: &FetchContext,
-    ) -> impl Future<Output = Result<Fetched, SourceError>> + Send;
+    fn fetch(&self, cx: &FetchContext)
+    -> impl Future<Output = Result<Fetched, SourceError>> + Send;
 }
 
 #[cfg(test)]

@@ -28,12 +28,12 @@ fn parts(warehouse: &Path, pipeline: &str) -> Vec<(PathBuf, SystemTime)> {
     parts
 }
 
-/// `indikator run HELD --force` held at `stage.written`, once it says it is paused.
-fn paused_run(project: &Project) -> Child {
+/// `indikator run HELD --force` held at failpoint `point`, once it says it is paused.
+fn paused_run(project: &Project, point: &str) -> Child {
     let mut child = Command::new(env!("CARGO_BIN_EXE_indikator"))
         .args(["run", HELD, "--force"])
         .current_dir(project.path())
-        .env("INDIKATOR_FAILPOINT", "stage.written@pause")
+        .env("INDIKATOR_FAILPOINT", format!("{point}@pause"))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -41,16 +41,17 @@ fn paused_run(project: &Project) -> Child {
     // Drained to the end on a thread of its own: a closed pipe would fail the child's writes.
     let stderr = BufReader::new(child.stderr.take().unwrap());
     let (paused, waiting) = std::sync::mpsc::channel();
+    let expected = format!("failpoint {point}: paused");
     std::thread::spawn(move || {
         for line in stderr.lines().map_while(Result::ok) {
-            if line.contains("failpoint stage.written: paused") {
+            if line.contains(&expected) {
                 let _ = paused.send(());
             }
         }
     });
     waiting
         .recv_timeout(std::time::Duration::from_secs(60))
-        .expect("the run pauses at stage.written");
+        .unwrap_or_else(|_| panic!("the run pauses at {point}"));
     child
 }
 
@@ -69,14 +70,17 @@ fn a_paused_run_holds_its_pipeline_only_and_sigterm_cancels_it_with_nothing_comm
     assert!(first.status.success(), "{}", text(&first));
     let committed = parts(&project.warehouse(), HELD);
 
-    let mut holder = paused_run(&project);
+    let mut holder = paused_run(&project, "stage.written");
     let (status, held_by) = latest(&project, HELD);
     assert_eq!(status, "running");
 
     // Another pipeline runs beside it, and its start-up recovery leaves the live run alone.
     let other = project.run(&["run", "lupp-trygghet"]);
     assert!(other.status.success(), "{}", text(&other));
-    assert_eq!(latest(&project, HELD), ("running".to_string(), held_by.clone()));
+    assert_eq!(
+        latest(&project, HELD),
+        ("running".to_string(), held_by.clone())
+    );
     assert!(
         project.warehouse().join(".staging").join(&held_by).is_dir(),
         "the live run's staging is kept"
@@ -90,20 +94,57 @@ fn a_paused_run_holds_its_pipeline_only_and_sigterm_cancels_it_with_nothing_comm
 
     // SIGTERM: the paused run lets go, meets the cancellation and commits nothing.
     let pid = holder.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let exit = holder.wait().unwrap();
-    assert_eq!(exit.code(), Some(1), "the run ends by itself, not by the signal");
-    assert_eq!(latest(&project, HELD), ("interrupted".to_string(), held_by.clone()));
+    assert_eq!(
+        exit.code(),
+        Some(1),
+        "the run ends by itself, not by the signal"
+    );
+    assert_eq!(
+        latest(&project, HELD),
+        ("interrupted".to_string(), held_by.clone())
+    );
     let history = project.run(&["history", HELD, "--limit", "1"]);
     assert!(
         String::from_utf8_lossy(&history.stdout).contains("cancelled before it committed"),
         "{}",
         text(&history)
     );
-    assert_eq!(parts(&project.warehouse(), HELD), committed, "nothing committed");
+    assert_eq!(
+        parts(&project.warehouse(), HELD),
+        committed,
+        "nothing committed"
+    );
     assert!(!project.warehouse().join(".staging").join(&held_by).exists());
 
     // Free again.
     let after = project.run(&["run", HELD, "--force"]);
     assert!(after.status.success(), "{}", text(&after));
+}
+
+#[test]
+fn sigterm_after_the_commit_lets_the_run_record_it() {
+    let project = Project::with_samples();
+    let first = project.run(&["run", HELD]);
+    assert!(first.status.success(), "{}", text(&first));
+    let before = parts(&project.warehouse(), HELD);
+
+    let mut held = paused_run(&project, "ledger.finish");
+    let (status, run_id) = latest(&project, HELD);
+    assert_eq!(status, "running");
+    let pid = held.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let exit = held.wait().unwrap();
+    assert!(exit.success(), "a committed run stays committed: {exit}");
+    assert_eq!(latest(&project, HELD), ("succeeded".to_string(), run_id));
+    let after = parts(&project.warehouse(), HELD);
+    assert_eq!(after.len(), before.len());
+    assert!(after.iter().zip(&before).all(|(a, b)| a.1 > b.1), "every part rewritten");
 }
