@@ -311,3 +311,39 @@ fn a_small_json_stat_file_declaring_billions_of_cells_is_refused_without_allocat
             .exists()
     );
 }
+
+#[test]
+fn a_dense_table_just_over_max_table_cells_is_refused_and_one_at_it_runs() {
+    let project = Project::with_samples();
+    let pipeline = project.path().join(SCB);
+    let original = std::fs::read_to_string(&pipeline).unwrap();
+    // The sample cube is 13 × 4 × 3 × 1 × 5 = 780 cells.
+    let with_limit = |cells: u64| {
+        original.replace(
+            "table = \"BE0101N1\"\n",
+            &format!("table = \"BE0101N1\"\nmax_table_cells = {cells}\n"),
+        )
+    };
+    std::fs::write(&pipeline, with_limit(779)).unwrap();
+    let output = project.run(&["run", SCB]);
+    assert!(!output.status.success(), "{}", text(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains(
+            "the table declares 780 cells, more than max_table_cells = 779 allows; if the table \
+             really is that big, raise `max_table_cells` in [source]"
+        ),
+        "{}",
+        text(&output)
+    );
+    assert!(
+        !project
+            .warehouse()
+            .join("observations/pipeline=scb-folkmangd-barn")
+            .exists()
+    );
+
+    std::fs::write(&pipeline, with_limit(780)).unwrap();
+    let output = project.run(&["run", SCB]);
+    assert!(output.status.success(), "{}", text(&output));
+}

@@ -140,11 +140,20 @@ fn sigterm_after_the_commit_lets_the_run_record_it() {
     let (status, run_id) = latest(&project, HELD);
     assert_eq!(status, "running");
     let pid = held.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let exit = held.wait().unwrap();
     assert!(exit.success(), "a committed run stays committed: {exit}");
     assert_eq!(latest(&project, HELD), ("succeeded".to_string(), run_id));
     let after = parts(&project.warehouse(), HELD);
     assert_eq!(after.len(), before.len());
-    assert!(after.iter().zip(&before).all(|(a, b)| a.1 > b.1), "every part rewritten");
+    assert!(
+        after.iter().zip(&before).all(|(a, b)| a.1 > b.1),
+        "every part rewritten"
+    );
 }
