@@ -7,4 +7,5 @@ mod crash;
 mod payloads;
 mod readers;
 mod service;
+mod skips;
 mod util;
