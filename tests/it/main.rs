@@ -4,6 +4,7 @@
 mod bad_input;
 mod cli;
 mod crash;
+mod messages;
 mod payloads;
 mod readers;
 mod service;
