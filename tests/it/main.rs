@@ -4,6 +4,9 @@
 mod bad_input;
 mod cli;
 mod crash;
+mod messages;
+mod payloads;
 mod readers;
 mod service;
+mod skips;
 mod util;
