@@ -81,10 +81,10 @@ impl Settings {
             .map(|p| cwd.join(p))
             .unwrap_or_else(|| cwd.to_path_buf());
         Ok(Settings {
-            warehouse_dir: root.join(&parsed.warehouse_dir),
-            state_dir: root.join(&parsed.state_dir),
-            pipelines_dir: root.join(&parsed.pipelines_dir),
-            schemas_dir: root.join(&parsed.schemas_dir),
+            warehouse_dir: resolve(&root, &parsed.warehouse_dir),
+            state_dir: resolve(&root, &parsed.state_dir),
+            pipelines_dir: resolve(&root, &parsed.pipelines_dir),
+            schemas_dir: resolve(&root, &parsed.schemas_dir),
             file,
             root,
         })
@@ -105,6 +105,24 @@ impl Settings {
         files.sort();
         Ok(files)
     }
+}
+
+/// `path` against `root`, without `.` and with `..` taken off lexically: one directory has one
+/// spelling, which the ledger keys skips and coverage by (`./warehouse` and `warehouse` are one).
+pub fn resolve(root: &Path, path: &Path) -> PathBuf {
+    let mut resolved = PathBuf::new();
+    for component in root.join(path).components() {
+        match component {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                if !resolved.pop() {
+                    resolved.push(component);
+                }
+            }
+            other => resolved.push(other),
+        }
+    }
+    resolved
 }
 
 fn read_settings(path: &Path) -> Result<SettingsFile, Vec<Problem>> {
@@ -174,6 +192,23 @@ mod tests {
         let settings = Settings::load(Some(&file), dir.path()).unwrap();
         assert_eq!(settings.warehouse_dir, PathBuf::from("/srv/wh"));
         assert_eq!(settings.state_dir, dir.path().join("etc/st"));
+    }
+
+    #[test]
+    fn one_directory_has_one_spelling() {
+        let root = Path::new("/srv/indikator");
+        assert_eq!(
+            resolve(root, Path::new("./warehouse")),
+            Path::new("/srv/indikator/warehouse")
+        );
+        assert_eq!(
+            resolve(root, Path::new("a/../warehouse/")),
+            Path::new("/srv/indikator/warehouse")
+        );
+        assert_eq!(
+            resolve(root, Path::new("/data/./wh")),
+            Path::new("/data/wh")
+        );
     }
 
     #[test]

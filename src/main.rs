@@ -132,7 +132,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let mut settings = settings;
             if let Some(dir) = warehouse {
-                settings.warehouse_dir = cwd.join(dir);
+                settings.warehouse_dir = indikator::config::resolve(&cwd, &dir);
             }
             run(&settings, &pipelines, all, force)
         }
@@ -271,11 +271,17 @@ fn find(
                 .collect();
             Ok((loaded.pipelines.swap_remove(index), id_problems))
         }
-        None => Err(vec![Problem::error(
-            &settings.pipelines_dir,
-            "",
-            format!("no pipeline has id `{name}`; `indikator pipelines` lists them"),
-        )]),
+        // The pipeline may be one whose file is broken: its problems say so.
+        None => Err(loaded
+            .problems
+            .into_iter()
+            .filter(Problem::is_error)
+            .chain([Problem::error(
+                &settings.pipelines_dir,
+                "",
+                format!("no pipeline has id `{name}`; `indikator pipelines` lists them"),
+            )])
+            .collect()),
     }
 }
 

@@ -105,6 +105,10 @@ fn key_problem(path: &Path, text: &str, error: &toml::de::Error) -> Problem {
     let Some(span) = error.span() else {
         return problem;
     };
+    // A key missing at the top level has an empty span at the start: it is about the root.
+    if span.is_empty() && span.start == 0 {
+        return problem;
+    }
     let start = span.start.min(text.len());
     let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
     let line = text[line_start..].lines().next().unwrap_or("");
@@ -121,7 +125,7 @@ fn key_problem(path: &Path, text: &str, error: &toml::de::Error) -> Problem {
             .split('=')
             .next()
             .map(|k| k.trim().trim_matches('"').to_string())
-            .filter(|k| !k.is_empty());
+            .filter(|k| !k.is_empty() && !k.starts_with('#'));
         let keys = match (line_key, named) {
             (Some(line), Some(named)) if line != named => vec![line, named],
             (line, named) => line.or(named).into_iter().collect(),
@@ -558,6 +562,12 @@ mod tests {
     fn a_missing_key_is_named_inside_its_table() {
         let text = format!("{START}[map]\nindicator = \"i\"\narea = \"R\"\nperiod = \"T\"\n");
         assert_eq!(key_of(&text), "map.unit");
+    }
+
+    #[test]
+    fn a_missing_top_level_key_is_named_alone() {
+        let text = format!("# a comment first\n{}", &START["id = \"x\"\n".len()..]);
+        assert_eq!(key_of(&text), "id");
     }
 
     #[test]
