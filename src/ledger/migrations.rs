@@ -48,6 +48,7 @@ CREATE TABLE IF NOT EXISTS coverage (
 /// pipeline's next committed run replaces its `''` row by one under its own warehouse.
 const V2: &str = "
 ALTER TABLE runs ADD COLUMN warehouse TEXT;
+ALTER TABLE runs ADD COLUMN commit_started TEXT;
 CREATE TABLE coverage_by_warehouse (
     warehouse TEXT NOT NULL,
     pipeline  TEXT NOT NULL,
@@ -59,12 +60,13 @@ INSERT INTO coverage_by_warehouse (warehouse, pipeline, rows)
 DROP TABLE coverage;
 ALTER TABLE coverage_by_warehouse RENAME TO coverage;
 CREATE TABLE validators (
+    warehouse     TEXT NOT NULL,
     pipeline      TEXT NOT NULL,
     resource      TEXT NOT NULL,
     etag          TEXT,
     last_modified TEXT,
     updated       TEXT,
-    PRIMARY KEY (pipeline, resource)
+    PRIMARY KEY (warehouse, pipeline, resource)
 );
 ";
 

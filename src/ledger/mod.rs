@@ -270,13 +270,39 @@ impl Ledger {
     /// Marks run `run_id` `interrupted` at `finished`, if it is still `running` (a run that
     /// ended meanwhile keeps its end). Call only while holding its pipeline's [`PipelineLock`]:
     /// then no live process is running it.
-    pub fn mark_interrupted(&self, run_id: &str, finished: &str) -> Result<(), LedgerError> {
-        self.connection()
+    pub fn mark_interrupted(&self, run_id: &str, finished: &str) -> Result<bool, LedgerError> {
+        let changed = self
+            .connection()
             .execute(
                 "UPDATE runs SET status = 'interrupted', finished = ?2,
                  error = 'the process stopped before the run ended'
                  WHERE run_id = ?1 AND status = 'running'",
                 params![run_id, finished],
+            )
+            .map_err(self.sql())?;
+        Ok(changed > 0)
+    }
+
+    /// The status of run `run_id`, `None` if this ledger never recorded it.
+    pub fn status(&self, run_id: &str) -> Result<Option<RunStatus>, LedgerError> {
+        self.connection()
+            .query_row(
+                "SELECT status FROM runs WHERE run_id = ?1",
+                params![run_id],
+                |row| row.get::<_, String>(0),
+            )
+            .optional()
+            .map(|status| status.map(|s| RunStatus::parse(&s)))
+            .map_err(self.sql())
+    }
+
+    /// Records that run `run_id` starts renaming its parts into the warehouse: from now on,
+    /// whatever becomes of the run, the warehouse may hold its data.
+    pub fn begin_commit(&self, run_id: &str, at: &str) -> Result<(), LedgerError> {
+        self.connection()
+            .execute(
+                "UPDATE runs SET commit_started = ?2 WHERE run_id = ?1",
+                params![run_id, at],
             )
             .map_err(self.sql())?;
         Ok(())
@@ -365,14 +391,18 @@ impl Ledger {
     ) -> Result<Option<String>, LedgerError> {
         self.connection()
             .query_row(
-                "SELECT content_hash FROM runs
-                 WHERE pipeline = ?1 AND warehouse = ?2 AND status = 'succeeded'
-                   AND content_hash IS NOT NULL
+                "SELECT status, content_hash FROM runs
+                 WHERE pipeline = ?1 AND warehouse = ?2
+                   AND (status = 'succeeded' OR commit_started IS NOT NULL)
                  ORDER BY started DESC, rowid DESC LIMIT 1",
                 params![pipeline, warehouse],
-                |row| row.get(0),
+                |row| Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?)),
             )
             .optional()
+            .map(|last| match last {
+                Some((status, hash)) if RunStatus::parse(&status) == RunStatus::Succeeded => hash,
+                _ => None,
+            })
             .map_err(self.sql())
     }
 
@@ -401,16 +431,20 @@ impl Ledger {
     }
 
     /// The validators stored for `pipeline`, by resource.
-    pub fn validators(&self, pipeline: &str) -> Result<Vec<Validator>, LedgerError> {
+    pub fn validators(
+        &self,
+        pipeline: &str,
+        warehouse: &str,
+    ) -> Result<Vec<Validator>, LedgerError> {
         let connection = self.connection();
         let mut statement = connection
             .prepare(
                 "SELECT resource, etag, last_modified, updated FROM validators
-                 WHERE pipeline = ?1 ORDER BY resource",
+                 WHERE pipeline = ?1 AND warehouse = ?2 ORDER BY resource",
             )
             .map_err(self.sql())?;
         statement
-            .query_map(params![pipeline], |row| {
+            .query_map(params![pipeline, warehouse], |row| {
                 Ok(Validator {
                     resource: row.get(0)?,
                     etag: row.get(1)?,
@@ -429,6 +463,7 @@ impl Ledger {
     pub fn store_validators(
         &self,
         pipeline: &str,
+        warehouse: &str,
         validators: &[Validator],
     ) -> Result<(), LedgerError> {
         let mut connection = self.connection();
@@ -436,15 +471,17 @@ impl Ledger {
         {
             let mut statement = transaction
                 .prepare(
-                    "INSERT INTO validators (pipeline, resource, etag, last_modified, updated)
-                     VALUES (?1, ?2, ?3, ?4, ?5)
-                     ON CONFLICT (pipeline, resource) DO UPDATE SET etag = excluded.etag,
+                    "INSERT INTO validators
+                       (warehouse, pipeline, resource, etag, last_modified, updated)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT (warehouse, pipeline, resource) DO UPDATE SET etag = excluded.etag,
                        last_modified = excluded.last_modified, updated = excluded.updated",
                 )
                 .map_err(self.sql())?;
             for v in validators {
                 statement
                     .execute(params![
+                        warehouse,
                         pipeline,
                         v.resource,
                         v.etag,
@@ -584,6 +621,58 @@ mod tests {
     }
 
     #[test]
+    fn a_commit_the_ledger_never_saw_end_keeps_the_next_run_from_skipping() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::open(dir.path()).unwrap();
+        ledger
+            .start_run("r1", "p", "manual", "2026-11-23T10:00:00Z", WAREHOUSE)
+            .unwrap();
+        ledger
+            .finish_run("r1", &end(RunStatus::Succeeded, "aaa"), None)
+            .unwrap();
+        // r2 commits other content and dies before it records its end.
+        ledger
+            .start_run("r2", "p", "manual", "2026-11-23T10:05:00Z", WAREHOUSE)
+            .unwrap();
+        ledger.begin_commit("r2", "2026-11-23T10:05:01Z").unwrap();
+        assert!(
+            ledger
+                .mark_interrupted("r2", "2026-11-23T11:00:00Z")
+                .unwrap()
+        );
+        assert!(
+            !ledger
+                .mark_interrupted("r2", "2026-11-23T11:00:00Z")
+                .unwrap()
+        );
+        assert_eq!(
+            ledger.last_content_hash("p", WAREHOUSE).unwrap(),
+            None,
+            "the warehouse may hold r2's data, not r1's: r1's content must be written again"
+        );
+        // A run that stopped before its commit changed nothing.
+        ledger
+            .start_run("r3", "p", "manual", "2026-11-23T10:06:00Z", WAREHOUSE)
+            .unwrap();
+        ledger.begin_commit("r3", "2026-11-23T10:06:01Z").unwrap();
+        ledger
+            .finish_run("r3", &end(RunStatus::Succeeded, "ccc"), None)
+            .unwrap();
+        ledger
+            .start_run("r4", "p", "manual", "2026-11-23T10:07:00Z", WAREHOUSE)
+            .unwrap();
+        ledger
+            .finish_run("r4", &end(RunStatus::Failed, "ddd"), None)
+            .unwrap();
+        assert_eq!(ledger.status("r4").unwrap(), Some(RunStatus::Failed));
+        assert_eq!(ledger.status("nope").unwrap(), None);
+        assert_eq!(
+            ledger.last_content_hash("p", WAREHOUSE).unwrap().as_deref(),
+            Some("ccc")
+        );
+    }
+
+    #[test]
     fn last_content_hash_is_that_of_the_last_succeeded_run_into_that_warehouse() {
         let dir = tempfile::tempdir().unwrap();
         let ledger = Ledger::open(dir.path()).unwrap();
@@ -662,7 +751,7 @@ mod tests {
     }
 
     #[test]
-    fn validators_are_stored_per_pipeline_and_resource() {
+    fn validators_are_stored_per_warehouse_pipeline_and_resource() {
         let dir = tempfile::tempdir().unwrap();
         let ledger = Ledger::open(dir.path()).unwrap();
         let validator = |resource: &str, etag: &str| Validator {
@@ -673,20 +762,27 @@ mod tests {
         };
         let (a, b) = ("https://api.scb.se/a", "TAB638");
         ledger
-            .store_validators("p", &[validator(a, "\"1\""), validator(b, "\"2\"")])
+            .store_validators("p", "w", &[validator(a, "\"1\""), validator(b, "\"2\"")])
             .unwrap();
         ledger
-            .store_validators("q", &[validator(a, "\"9\"")])
+            .store_validators("q", "w", &[validator(a, "\"9\"")])
             .unwrap();
         ledger
-            .store_validators("p", &[validator(b, "\"3\"")])
+            .store_validators("p", "w", &[validator(b, "\"3\"")])
             .unwrap();
         assert_eq!(
-            ledger.validators("p").unwrap(),
+            ledger.validators("p", "w").unwrap(),
             [validator(b, "\"3\""), validator(a, "\"1\"")],
             "b replaced, a kept; by resource"
         );
-        assert_eq!(ledger.validators("q").unwrap(), [validator(a, "\"9\"")]);
-        assert!(ledger.validators("none").unwrap().is_empty());
+        assert_eq!(
+            ledger.validators("q", "w").unwrap(),
+            [validator(a, "\"9\"")]
+        );
+        assert!(ledger.validators("none", "w").unwrap().is_empty());
+        assert!(
+            ledger.validators("p", "other").unwrap().is_empty(),
+            "another warehouse never got p's data: it must not be told it is unchanged"
+        );
     }
 }

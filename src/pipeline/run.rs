@@ -298,9 +298,16 @@ async fn execute(
     started: DateTime<Utc>,
     outcome: &mut RunOutcome,
 ) -> Result<Executed, RunError> {
-    let validators = {
-        let (ledger, id) = (cx.ledger.clone(), pipeline.id.clone());
-        blocking(move || ledger.validators(&id)).await?
+    // A forced run asks for everything again: "not modified" would leave it nothing to write.
+    let validators = if cx.force {
+        Vec::new()
+    } else {
+        let (ledger, id, warehouse) = (
+            cx.ledger.clone(),
+            pipeline.id.clone(),
+            warehouse_key(&cx.warehouse),
+        );
+        blocking(move || ledger.validators(&id, &warehouse)).await?
     };
     let fetch_cx = FetchContext {
         cancel: cx.cancel.clone(),
@@ -375,6 +382,10 @@ async fn execute(
         return Err(RunError::Cancelled);
     }
     (cx.progress)(Step::Committing);
+    // Recorded before the first rename: should the run die during the commit, the next run
+    // knows the warehouse may hold this run's data and does not skip on the older content.
+    let (ledger, id) = (cx.ledger.clone(), run_id.to_string());
+    blocking(move || ledger.begin_commit(&id, &rfc3339(Utc::now()))).await?;
     let commit = blocking(move || staged.commit()).await?;
     tracing::info!(
         years = commit.years.len(),
@@ -405,8 +416,12 @@ async fn store_validators(
     if validators.is_empty() {
         return Ok(());
     }
-    let (ledger, id) = (cx.ledger.clone(), pipeline.to_string());
-    blocking(move || ledger.store_validators(&id, &validators)).await
+    let (ledger, id, warehouse) = (
+        cx.ledger.clone(),
+        pipeline.to_string(),
+        warehouse_key(&cx.warehouse),
+    );
+    blocking(move || ledger.store_validators(&id, &warehouse, &validators)).await
 }
 
 /// blake3 over everything that shapes the output: the pipeline's own fingerprint (its file,

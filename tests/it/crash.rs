@@ -380,3 +380,25 @@ fn a_paused_run_holds_its_pipeline_and_a_kill_leaves_the_warehouse_old() {
     assert!(staged_runs(&project.warehouse()).is_empty());
     assert_eq!(partition_sums(&project.warehouse()), new);
 }
+
+/// A commit that died after its renames left the new content in the warehouse with the ledger's
+/// last succeeded run still on the old: going back to the old content must write it, not skip.
+#[test]
+fn after_a_commit_that_died_going_back_to_the_old_content_rewrites_it() {
+    let project = crash_project();
+    let data = project.path().join("cube.json");
+    let old = write_cube(&data, 1.0);
+    let first = project.run(&["run", "crash"]);
+    assert!(first.status.success(), "{}", text(&first));
+
+    let new = write_cube(&data, 2.0);
+    let killed = run_with_failpoint(&project, "commit.dirsync");
+    assert_eq!(killed.status.signal(), Some(SIGABRT), "{}", text(&killed));
+    assert_eq!(partition_sums(&project.warehouse()), new);
+
+    write_cube(&data, 1.0);
+    let back = project.run(&["run", "crash"]);
+    assert!(back.status.success(), "{}", text(&back));
+    assert_eq!(history(&project)[0].0, "succeeded", "not skipped");
+    assert_eq!(partition_sums(&project.warehouse()), old);
+}
