@@ -6,7 +6,6 @@
 //! run and saying who holds it when it is taken, and starting runs with an owned context.
 //! Must not: decide when pipelines run (the CLI or the scheduler does) or how (pipeline does).
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -14,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::blocking::blocking;
 use crate::config::Settings;
-use crate::ledger::{Ledger, LedgerError, PipelineLock};
+use crate::ledger::{Ledger, LedgerError, PipelineLock, RunStatus, RunningRun};
 use crate::pipeline::run::{PROGRAM_VERSION, new_run_id, rfc3339};
 use crate::pipeline::{self, Pipeline, Progress, RunContext, RunOutcome, Trigger};
 use crate::schemas::Schemas;
@@ -81,14 +80,12 @@ impl Service {
     }
 
     /// Marks `interrupted` every run left `running` whose pipeline lock nobody holds (its
-    /// process died: the OS released the lock), and removes the staging files of runs in
-    /// `warehouse` that are not running. Runs of live processes, this one's or another's, are
-    /// left alone.
+    /// process died: the OS released the lock), and removes the staging files in `warehouse` of
+    /// runs this ledger knows have ended. Runs of live processes, this one's or another's, are
+    /// left alone, and so is staging of runs this ledger does not know (another state directory
+    /// may be writing into the same warehouse).
     pub fn recover(&self, warehouse: &Warehouse) -> Result<Recovered, ServiceError> {
         let mut recovered = Recovered::default();
-        // Staging is listed before the ledger is read: a run creates its staging only after its
-        // `running` row, so a live run's staging always has its row in what is read next.
-        let staged = warehouse.staged_runs()?;
         for run in self.ledger.running()? {
             let lock = match PipelineLock::try_acquire(
                 &self.settings.state_dir,
@@ -99,28 +96,46 @@ impl Service {
                 Err(LedgerError::Held { .. }) => continue,
                 Err(other) => return Err(other.into()),
             };
-            self.ledger
-                .mark_interrupted(&run.run_id, &rfc3339(Utc::now()))?;
-            if let Some(root) = &run.warehouse
-                && Warehouse::new(root).remove_staging(&run.run_id)?
-            {
-                recovered.staging_removed.push(run.run_id.clone());
-            }
+            self.interrupt(&run, &mut recovered)?;
             drop(lock);
-            recovered.interrupted.push(run.run_id);
         }
-        let live: HashSet<String> = self
-            .ledger
-            .running()?
-            .into_iter()
-            .map(|run| run.run_id)
-            .collect();
-        for run_id in staged {
-            if !live.contains(&run_id)
-                && !recovered.staging_removed.contains(&run_id)
-                && warehouse.remove_staging(&run_id)?
-            {
+        for run_id in warehouse.staged_runs()? {
+            let ended = self
+                .ledger
+                .status(&run_id)?
+                .is_some_and(|status| status != RunStatus::Running);
+            if ended && warehouse.remove_staging(&run_id)? {
                 recovered.staging_removed.push(run_id);
+            }
+        }
+        Ok(recovered)
+    }
+
+    /// Marks `run` interrupted and removes its staging. Only while holding its pipeline's lock,
+    /// which proves that no live process has the run.
+    fn interrupt(&self, run: &RunningRun, recovered: &mut Recovered) -> Result<(), ServiceError> {
+        if self
+            .ledger
+            .mark_interrupted(&run.run_id, &rfc3339(Utc::now()))?
+        {
+            recovered.interrupted.push(run.run_id.clone());
+        }
+        if let Some(root) = &run.warehouse
+            && Warehouse::new(root).remove_staging(&run.run_id)?
+        {
+            recovered.staging_removed.push(run.run_id.clone());
+        }
+        Ok(())
+    }
+
+    /// Interrupts the runs of `pipeline` left `running`; the caller holds its lock. A run that
+    /// died while another process held its pipeline's lock (a manual run killed beside the
+    /// daemon) is found here, by the pipeline's next run, rather than by a start-up recovery.
+    fn interrupt_dead_runs_of(&self, pipeline: &str) -> Result<Recovered, ServiceError> {
+        let mut recovered = Recovered::default();
+        for run in self.ledger.running()? {
+            if run.pipeline == pipeline {
+                self.interrupt(&run, &mut recovered)?;
             }
         }
         Ok(recovered)
@@ -134,14 +149,17 @@ impl Service {
         request: RunRequest,
     ) -> Result<RunOutcome, ServiceError> {
         let run_id = new_run_id(Utc::now(), &pipeline.id);
-        let lock = {
-            let (state, id, run) = (
-                self.settings.state_dir.clone(),
-                pipeline.id.clone(),
-                run_id.clone(),
-            );
-            blocking(move || PipelineLock::try_acquire(&state, &id, &run)).await?
+        let (lock, recovered) = {
+            let (service, id, run) = (self.clone(), pipeline.id.clone(), run_id.clone());
+            blocking(move || -> Result<_, ServiceError> {
+                let lock = PipelineLock::try_acquire(&service.settings.state_dir, &id, &run)?;
+                Ok((lock, service.interrupt_dead_runs_of(&id)?))
+            })
+            .await?
         };
+        if !recovered.interrupted.is_empty() {
+            tracing::warn!(pipeline = %pipeline.id, runs = ?recovered.interrupted, "marked runs of this pipeline left running by a stopped process as interrupted");
+        }
         let cx = RunContext {
             warehouse: request.warehouse,
             ledger: self.ledger.clone(),

@@ -6,9 +6,17 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::util::{Project, text};
+use indikator::config::Settings;
+use indikator::ledger::RunStatus;
+use indikator::pipeline::Pipeline;
+use indikator::schemas::Schemas;
+use indikator::service::Service;
+use indikator::warehouse::Warehouse;
+
+use crate::util::{Project, run_in_service, text};
 
 const HELD: &str = "scb-folkmangd-barn";
 
@@ -156,4 +164,69 @@ fn sigterm_after_the_commit_lets_the_run_record_it() {
         after.iter().zip(&before).all(|(a, b)| a.1 > b.1),
         "every part rewritten"
     );
+}
+
+/// The sample pipeline `HELD` checked in `project`, and a service over its state directory.
+fn library_service(project: &Project) -> (Service, Arc<Pipeline>, Warehouse) {
+    let settings = Settings::load(None, project.path()).unwrap();
+    let schemas = Schemas::load(&settings.schemas_dir).unwrap();
+    let file = project
+        .path()
+        .join(format!("pipelines/samples/{HELD}.toml"));
+    let (pipeline, _) = indikator::pipeline::check_file(&file, &settings, &schemas).unwrap();
+    let warehouse = Warehouse::new(&settings.warehouse_dir);
+    (
+        Service::open(settings, schemas).unwrap(),
+        Arc::new(pipeline),
+        warehouse,
+    )
+}
+
+#[test]
+fn a_run_left_running_is_interrupted_by_the_next_run_of_its_pipeline() {
+    // A manual run killed while a daemon held on: no start-up recovery will see it, the
+    // pipeline's next run must.
+    let project = Project::with_samples();
+    let (service, pipeline, warehouse) = library_service(&project);
+    let root = warehouse.root().display().to_string();
+    service
+        .ledger()
+        .start_run(
+            "20261201T000000-000-dead",
+            HELD,
+            "manual",
+            "2026-12-01T00:00:00Z",
+            &root,
+        )
+        .unwrap();
+    assert_eq!(
+        run_in_service(&service, &pipeline, &warehouse),
+        RunStatus::Succeeded
+    );
+    assert_eq!(
+        service.ledger().status("20261201T000000-000-dead").unwrap(),
+        Some(RunStatus::Interrupted)
+    );
+}
+
+#[test]
+fn recovery_leaves_the_staging_of_runs_its_ledger_does_not_know() {
+    // Another state directory's live run writing into the same warehouse.
+    let project = Project::with_samples();
+    let (service, pipeline, warehouse) = library_service(&project);
+    assert_eq!(
+        run_in_service(&service, &pipeline, &warehouse),
+        RunStatus::Succeeded
+    );
+    let ended = service.ledger().history(Some(HELD), 1).unwrap()[0]
+        .run_id
+        .clone();
+    let staging = warehouse.root().join(".staging");
+    for run in [&ended, "20261201T000000-000-elsewhere"] {
+        std::fs::create_dir_all(staging.join(run).join("year=2020")).unwrap();
+    }
+    let recovered = service.recover(&warehouse).unwrap();
+    assert_eq!(recovered.staging_removed, [ended.clone()]);
+    assert!(!staging.join(&ended).exists());
+    assert!(staging.join("20261201T000000-000-elsewhere").exists());
 }

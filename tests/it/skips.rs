@@ -11,14 +11,13 @@ use std::time::{Duration, SystemTime};
 use arrow_array::{Array, StringArray};
 use indikator::config::Settings;
 use indikator::ledger::RunStatus;
-use indikator::pipeline::{self, Trigger};
+use indikator::pipeline;
 use indikator::schemas::Schemas;
-use indikator::service::{RunRequest, Service};
+use indikator::service::Service;
 use indikator::warehouse::Warehouse;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use tokio_util::sync::CancellationToken;
 
-use crate::util::{Project, text};
+use crate::util::{Project, run_in_service, text};
 
 const SCB: &str = "scb-folkmangd-barn";
 
@@ -230,29 +229,6 @@ fn an_edited_code_list_reruns_the_pipeline_that_names_it_and_no_other() {
 }
 
 /// Runs `pipeline` once through `service` into `warehouse`, on a current-thread runtime.
-fn run_with(
-    service: &Service,
-    pipeline: &Arc<pipeline::Pipeline>,
-    warehouse: &Warehouse,
-) -> RunStatus {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let request = RunRequest {
-        trigger: Trigger::Manual,
-        force: false,
-        warehouse: warehouse.clone(),
-        cancel: CancellationToken::new(),
-        progress: Arc::new(|_| {}),
-    };
-    let outcome = runtime
-        .block_on(service.run(pipeline.clone(), request))
-        .unwrap();
-    assert_eq!(outcome.error, None);
-    outcome.status
-}
-
 #[test]
 fn a_new_program_version_reruns_unchanged_input_once() {
     let project = Project::with_samples();
@@ -265,11 +241,11 @@ fn a_new_program_version_reruns_unchanged_input_once() {
 
     let service = Service::open(settings.clone(), schemas()).unwrap();
     assert_eq!(
-        run_with(&service, &pipeline, &warehouse),
+        run_in_service(&service, &pipeline, &warehouse),
         RunStatus::Succeeded
     );
     assert_eq!(
-        run_with(&service, &pipeline, &warehouse),
+        run_in_service(&service, &pipeline, &warehouse),
         RunStatus::Skipped
     );
 
@@ -277,15 +253,15 @@ fn a_new_program_version_reruns_unchanged_input_once() {
         .unwrap()
         .with_program_version("999.0.0");
     assert_eq!(
-        run_with(&upgraded, &pipeline, &warehouse),
+        run_in_service(&upgraded, &pipeline, &warehouse),
         RunStatus::Succeeded
     );
     assert_eq!(
-        run_with(&upgraded, &pipeline, &warehouse),
+        run_in_service(&upgraded, &pipeline, &warehouse),
         RunStatus::Skipped
     );
     assert_eq!(
-        run_with(&service, &pipeline, &warehouse),
+        run_in_service(&service, &pipeline, &warehouse),
         RunStatus::Succeeded,
         "going back to the old version re-runs too"
     );

@@ -3,6 +3,13 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::Arc;
+
+use indikator::ledger::RunStatus;
+use indikator::pipeline::{Pipeline, Trigger};
+use indikator::service::{RunRequest, Service};
+use indikator::warehouse::Warehouse;
+use tokio_util::sync::CancellationToken;
 
 /// The repository root.
 pub fn repo() -> PathBuf {
@@ -112,4 +119,29 @@ pub fn run_python(python: &Path, script: &str, args: &[&Path]) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout).expect("utf-8")
+}
+
+/// Runs `pipeline` once through `service` (the library, not the binary), as `indikator run`
+/// would; panics if the run reports an error.
+pub fn run_in_service(
+    service: &Service,
+    pipeline: &Arc<Pipeline>,
+    warehouse: &Warehouse,
+) -> RunStatus {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let request = RunRequest {
+        trigger: Trigger::Manual,
+        force: false,
+        warehouse: warehouse.clone(),
+        cancel: CancellationToken::new(),
+        progress: Arc::new(|_| {}),
+    };
+    let outcome = runtime
+        .block_on(service.run(pipeline.clone(), request))
+        .unwrap();
+    assert_eq!(outcome.error, None);
+    outcome.status
 }
