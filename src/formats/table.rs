@@ -232,6 +232,15 @@ impl SourceTable {
         }
     }
 
+    /// How many cells the table holds, counted as the decoders count them against
+    /// `max_table_cells`: a cube's cells, or rows × columns.
+    pub fn cells(&self) -> u64 {
+        match &self.body {
+            Body::Cube(cube) => cube.values.len() as u64,
+            Body::Rows(rows) => rows.batch.num_rows() as u64 * rows.batch.num_columns() as u64,
+        }
+    }
+
     /// The cube behind the table, when it is one.
     pub fn cube(&self) -> Option<&Cube> {
         match &self.body {

@@ -66,6 +66,46 @@ pub struct Mapping {
     pub decimal: char,
 }
 
+impl Mapping {
+    /// Every source column the mapping reads, in `[map]` order, each once.
+    pub fn source_columns(&self) -> Vec<&str> {
+        fn column(field: &Field) -> Option<&str> {
+            match field {
+                Field::Column { column, .. } => Some(column.as_str()),
+                Field::Fixed(_) => None,
+            }
+        }
+        let mut columns: Vec<&str> = Vec::new();
+        let named = [column(&self.indicator), Some(self.area_column.as_str())]
+            .into_iter()
+            .chain([Some(self.period_column.as_str())])
+            .chain([column(&self.sex), column(&self.age), column(&self.grade)])
+            .chain(
+                self.breakdown
+                    .iter()
+                    .map(|(_, source)| Some(source.as_str())),
+            )
+            .chain([Some(self.value.as_str())])
+            .chain(
+                [
+                    &self.sample_size,
+                    &self.numerator,
+                    &self.denominator,
+                    &self.ci_lower,
+                    &self.ci_upper,
+                ]
+                .into_iter()
+                .map(Option::as_deref),
+            );
+        for name in named.flatten() {
+            if !columns.contains(&name) {
+                columns.push(name);
+            }
+        }
+        columns
+    }
+}
+
 /// The PxWeb markers every pipeline knows (SOURCES a): `..` not available, `.` not applicable,
 /// `-` magnitude zero.
 pub fn builtin_markers() -> HashMap<String, Marker> {

@@ -139,6 +139,16 @@ pub enum RunError {
         cells: u64,
         max: u64,
     },
+    #[error(
+        "{payload} has no column `{column}`, which the pipeline reads (its columns are {}); every \
+         piece of one table needs the columns [map] and [validate] name",
+        .columns.join(", ")
+    )]
+    PieceLacksColumn {
+        payload: String,
+        column: String,
+        columns: Vec<String>,
+    },
     #[error("the run was cancelled before it committed; nothing was written")]
     Cancelled,
     #[error("the worker thread panicked")]
@@ -313,7 +323,7 @@ async fn execute(
         cancel: cx.cancel.clone(),
         validators,
     };
-    let mut fetched = tokio::select! {
+    let fetched = tokio::select! {
         fetched = pipeline.source.fetch(&fetch_cx) => fetched?,
         () = cx.cancel.cancelled() => return Err(RunError::Cancelled),
     };
@@ -325,7 +335,20 @@ async fn execute(
         bytes = fetched.total_bytes(),
         "fetched"
     );
-    let content_hash = content_hash(pipeline, &cx.schemas, &cx.program_version, &fetched);
+    // Hashing reads every payload byte: on the blocking pool, not the runtime's thread.
+    let (fetched, content_hash) = {
+        let (pipeline, schemas, version) = (
+            pipeline.clone(),
+            cx.schemas.clone(),
+            cx.program_version.clone(),
+        );
+        blocking(move || {
+            let hash = content_hash(&pipeline, &schemas, &version, &fetched);
+            (fetched, hash)
+        })
+        .await
+    };
+    let mut fetched = fetched;
     let last = {
         let (ledger, id, warehouse) = (
             cx.ledger.clone(),
@@ -488,7 +511,9 @@ fn stage_run(
                     pipeline
                         .format
                         .decode(&payload.bytes, &payload.origin, &pipeline.limits)?;
-                Ok((payload.name.clone(), table))
+                // Messages name a payload by where it came from (a path or URL), which the
+                // operator can find; its archive name may have been made unique or safe.
+                Ok((payload.origin.clone(), table))
             })
             .collect::<Result<Vec<_>, RunError>>()?;
         archive.join().map_err(|_| RunError::Panicked)??;
@@ -500,16 +525,8 @@ fn stage_run(
     if cx.cancel.is_cancelled() {
         return Err(RunError::Cancelled);
     }
-    let cells: u64 = pieces
-        .iter()
-        .map(|(_, table)| table.num_rows() as u64 * table.schema().fields().len() as u64)
-        .sum();
-    if pieces.len() > 1 && cells > pipeline.limits.max_table_cells {
-        return Err(RunError::TooManyCells {
-            payloads: pieces.len(),
-            cells,
-            max: pipeline.limits.max_table_cells,
-        });
+    if pieces.len() > 1 {
+        check_pieces(pipeline, &pieces)?;
     }
     let (table, provenance): (SourceTable, Provenance) = merge::merge(pieces)?;
     let catalogued = cx.schemas.indicator_ids();
@@ -542,6 +559,48 @@ fn stage_run(
         staged: stager.finish(),
         processed,
     })
+}
+
+/// Refuses pieces that cannot be one table: together bigger than `max_table_cells`, or one
+/// without a column the pipeline reads (its rows would be taken as empty cells, not refused).
+fn check_pieces(pipeline: &Pipeline, pieces: &[(String, SourceTable)]) -> Result<(), RunError> {
+    let cells: u64 = pieces.iter().map(|(_, table)| table.cells()).sum();
+    if cells > pipeline.limits.max_table_cells {
+        return Err(RunError::TooManyCells {
+            payloads: pieces.len(),
+            cells,
+            max: pipeline.limits.max_table_cells,
+        });
+    }
+    let schema_fields = pipeline
+        .schema
+        .iter()
+        .flat_map(|s| &s.fields)
+        .map(|f| f.name.as_str());
+    let wanted: Vec<&str> = pipeline
+        .mapping
+        .source_columns()
+        .into_iter()
+        .chain(schema_fields)
+        .collect();
+    for (payload, table) in pieces {
+        if let Some(column) = wanted
+            .iter()
+            .find(|c| table.schema().field_with_name(c).is_err())
+        {
+            return Err(RunError::PieceLacksColumn {
+                payload: payload.clone(),
+                column: column.to_string(),
+                columns: table
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().clone())
+                    .collect(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// A source's "last updated": RFC 3339, or SCB's zone-less local form taken as UTC.

@@ -58,6 +58,16 @@ fn project(files: &[(&str, String)], source_and_map: &str) -> Project {
     project
 }
 
+/// How a run names payload `name` of [`project`]: by the path it was read from.
+fn origin(project: &Project, name: &str) -> String {
+    project
+        .path()
+        .join("pipelines")
+        .join(format!("data/{name}"))
+        .display()
+        .to_string()
+}
+
 /// A JSON-stat pipeline over `Region` × `Kon` × `Tid`.
 fn jsonstat_pipeline(max_reject_ratio: f64) -> String {
     format!(
@@ -274,7 +284,8 @@ fn csv_pieces_with_one_header_commit_their_union() {
 
 #[test]
 fn csv_pieces_with_different_headers_run_and_reject_into_one_file() {
-    // b.csv has a column more; each piece has a bad value, in different years.
+    // b.csv has a column more, which the pipeline does not read; each piece has a bad value, in
+    // different years.
     let project = project(
         &[
             (
@@ -286,9 +297,7 @@ fn csv_pieces_with_different_headers_run_and_reject_into_one_file() {
                 "kommun,ar,kon,andel,antal\n1480,2023,F,x,120\n1480,2022,M,2.5,80\n".to_string(),
             ),
         ],
-        &csv_pipeline()
-            .replace("unit = ", "sample_size = \"antal\"\nunit = ")
-            .replace("[source]", "max_reject_ratio = 0.5\n[source]"),
+        &csv_pipeline().replace("[source]", "max_reject_ratio = 0.5\n[source]"),
     );
     let output = project.run(&["run", PIPELINE]);
     assert!(output.status.success(), "{}", text(&output));
@@ -343,9 +352,44 @@ fn csv_pieces_with_different_headers_run_and_reject_into_one_file() {
             antal.to_string(),
         )
     };
-    assert_eq!(
-        refused,
-        [row("a.csv", "3", "bad", ""), row("b.csv", "2", "x", "120")]
+    let (a, b) = (origin(&project, "a.csv"), origin(&project, "b.csv"));
+    assert_eq!(refused, [row(&a, "3", "bad", ""), row(&b, "2", "x", "120")]);
+}
+
+#[test]
+fn a_piece_without_a_column_the_pipeline_reads_fails_the_run_naming_it() {
+    // b.csv calls the period `period`: read as empty cells, its rows would vanish unrefused.
+    let project = project(
+        &[
+            (
+                "a.csv",
+                "kommun,ar,kon,andel\n0180,2023,F,12.5\n".to_string(),
+            ),
+            (
+                "b.csv",
+                "kommun,period,kon,andel\n1480,2023,F,7\n".to_string(),
+            ),
+        ],
+        &csv_pipeline(),
+    );
+    let output = project.run(&["run", PIPELINE]);
+    assert!(!output.status.success(), "{}", text(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let b = origin(&project, "b.csv");
+    assert!(
+        stdout.contains(&format!(
+            "{b} has no column `ar`, which the pipeline reads (its columns are kommun, period, \
+             kon, andel); every piece of one table needs the columns [map] and [validate] name"
+        )),
+        "{}",
+        text(&output)
+    );
+    assert!(
+        !project
+            .warehouse()
+            .join("observations")
+            .join(format!("pipeline={PIPELINE}"))
+            .exists()
     );
 }
 
@@ -386,13 +430,18 @@ fn a_cell_in_two_pieces_is_refused_in_both_naming_payloads_and_rows() {
         .collect();
     assert_eq!(report.len(), 3, "{stdout}");
     assert_eq!(report[0], "duplicate_key on `indicator_id`: 2 rows");
-    for (line, place) in report[1..].iter().zip(["b.json row 0: ", "a.json row 2: "]) {
+    // Payloads are named by where they came from, which the operator can find.
+    let (a, b) = (origin(&project, "a.json"), origin(&project, "b.json"));
+    for (line, place) in report[1..]
+        .iter()
+        .zip([format!("{b} row 0: "), format!("{a} row 2: ")])
+    {
         assert!(
-            line.starts_with(place),
+            line.starts_with(&place),
             "`{line}` should start with `{place}`:\n{stdout}"
         );
         assert!(
-            line.contains("rows 2 of a.json, 0 of b.json have the same key"),
+            line.contains(&format!("rows 2 of {a}, 0 of {b} have the same key")),
             "{line}"
         );
     }
@@ -420,8 +469,8 @@ fn a_cell_in_two_pieces_is_refused_in_both_naming_payloads_and_rows() {
     assert_eq!(
         refused,
         [
-            ("a.json".to_string(), 2, "duplicate_key".to_string()),
-            ("b.json".to_string(), 0, "duplicate_key".to_string()),
+            (a.clone(), 2, "duplicate_key".to_string()),
+            (b.clone(), 0, "duplicate_key".to_string()),
         ]
     );
     let sources: Vec<String> = strings(&batches, "source_Region");
@@ -438,5 +487,39 @@ fn a_cell_in_two_pieces_is_refused_in_both_naming_payloads_and_rows() {
                 areas: areas(&["0180", "0180", "1280", "1480"])
             }
         )])
+    );
+}
+
+#[test]
+fn max_table_cells_bounds_the_pieces_together_counted_as_one_table() {
+    let regions = ["0180", "1480"];
+    let files = [
+        (
+            "a.json",
+            cube(&regions, &["1", "2"], &["2022"], &[1.0, 2.0, 3.0, 4.0]),
+        ),
+        (
+            "b.json",
+            cube(&regions, &["1", "2"], &["2023"], &[5.0, 6.0, 7.0, 8.0]),
+        ),
+    ];
+    let with_limit = |cells: u64| {
+        jsonstat_pipeline(0.0).replace(
+            "format = \"jsonstat\"\n",
+            &format!("format = \"jsonstat\"\nmax_table_cells = {cells}\n"),
+        )
+    };
+    // 8 cells together, as one file of both years would declare.
+    let at_limit = project(&files, &with_limit(8));
+    let output = at_limit.run(&["run", PIPELINE]);
+    assert!(output.status.success(), "{}", text(&output));
+    let over = project(&files, &with_limit(7));
+    let output = over.run(&["run", PIPELINE]);
+    assert!(!output.status.success(), "{}", text(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stdout)
+            .contains("the 2 payloads hold 8 cells together, more than max_table_cells = 7 allows"),
+        "{}",
+        text(&output)
     );
 }
