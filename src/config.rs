@@ -107,22 +107,14 @@ impl Settings {
     }
 }
 
-/// `path` against `root`, without `.` and with `..` taken off lexically: one directory has one
-/// spelling, which the ledger keys skips and coverage by (`./warehouse` and `warehouse` are one).
+/// `path` against `root`, without `.` components (`..` stays: through a symlink it is not the
+/// lexical parent). Logs and messages then show one spelling; the ledger names a warehouse by
+/// its canonical path (`Warehouse::key`).
 pub fn resolve(root: &Path, path: &Path) -> PathBuf {
-    let mut resolved = PathBuf::new();
-    for component in root.join(path).components() {
-        match component {
-            std::path::Component::CurDir => {}
-            std::path::Component::ParentDir => {
-                if !resolved.pop() {
-                    resolved.push(component);
-                }
-            }
-            other => resolved.push(other),
-        }
-    }
-    resolved
+    root.join(path)
+        .components()
+        .filter(|c| *c != std::path::Component::CurDir)
+        .collect()
 }
 
 fn read_settings(path: &Path) -> Result<SettingsFile, Vec<Problem>> {
@@ -195,15 +187,15 @@ mod tests {
     }
 
     #[test]
-    fn one_directory_has_one_spelling() {
+    fn dots_are_left_out_of_resolved_paths() {
         let root = Path::new("/srv/indikator");
         assert_eq!(
             resolve(root, Path::new("./warehouse")),
             Path::new("/srv/indikator/warehouse")
         );
         assert_eq!(
-            resolve(root, Path::new("a/../warehouse/")),
-            Path::new("/srv/indikator/warehouse")
+            resolve(root, Path::new("a/../wh/")),
+            Path::new("/srv/indikator/a/../wh")
         );
         assert_eq!(
             resolve(root, Path::new("/data/./wh")),

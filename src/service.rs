@@ -24,7 +24,7 @@ use crate::warehouse::{Warehouse, WarehouseError};
 pub enum ServiceError {
     #[error(transparent)]
     Ledger(#[from] LedgerError),
-    #[error("cannot clean the staging of stopped runs")]
+    #[error(transparent)]
     Warehouse(#[from] WarehouseError),
 }
 
@@ -151,8 +151,11 @@ impl Service {
         let run_id = new_run_id(Utc::now(), &pipeline.id);
         let (lock, recovered) = {
             let (service, id, run) = (self.clone(), pipeline.id.clone(), run_id.clone());
+            let warehouse = request.warehouse.clone();
             blocking(move || -> Result<_, ServiceError> {
                 let lock = PipelineLock::try_acquire(&service.settings.state_dir, &id, &run)?;
+                // Before the run's row names the warehouse, so that it is named canonically.
+                warehouse.create()?;
                 Ok((lock, service.interrupt_dead_runs_of(&id)?))
             })
             .await?

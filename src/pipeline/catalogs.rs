@@ -6,7 +6,7 @@
 
 use tokio_util::sync::CancellationToken;
 
-use super::run::{RunError, warehouse_key};
+use super::run::RunError;
 use crate::catalog::{self, CoverageRow};
 use crate::ledger::Ledger;
 use crate::schemas::Schemas;
@@ -22,7 +22,7 @@ pub(super) fn write_catalogs(
     warehouse.write_catalog("indicators", &catalog::indicators_batch(schemas), cancel)?;
     warehouse.write_catalog("areas", &catalog::areas_batch(schemas), cancel)?;
     let mut rows: Vec<CoverageRow> = Vec::new();
-    for (pipeline, json) in ledger.coverage(&warehouse_key(warehouse))? {
+    for (pipeline, json) in ledger.coverage(&warehouse.key())? {
         match serde_json::from_str::<Vec<CoverageRow>>(&json) {
             Ok(pipeline_rows) => rows.extend(pipeline_rows),
             Err(error) => tracing::warn!(pipeline, %error, "coverage in the ledger is unreadable"),

@@ -250,7 +250,17 @@ impl Checker<'_> {
                 "the list of paths is empty; name at least one file",
             );
         }
-        for path in &paths {
+        for (i, path) in paths.iter().enumerate() {
+            if paths[..i].contains(path) {
+                self.error(
+                    "source.path",
+                    format!(
+                        "{} is named twice; each piece of the table once (twice, every row \
+                         would be refused as a repeated key)",
+                        path.display()
+                    ),
+                );
+            }
             if !path.is_file() {
                 self.error(
                     "source.path",
@@ -342,6 +352,17 @@ impl Checker<'_> {
     fn codes(&mut self, key: &str, spec: &Option<CodesSpec>) -> Option<CodeList> {
         match spec.as_ref()? {
             OrTable::Table(map) => Some(CodeList::inline(map.clone())),
+            // A name, not a path: `codes = "../x"` must not read outside `codelists/`.
+            OrTable::Text(name) if !is_list_name(name) => {
+                self.error(
+                    key,
+                    format!(
+                        "`{name}` is not a code list name; use letters, digits, `-` and `_` \
+                         (the file is schemas/codelists/<name>.toml)"
+                    ),
+                );
+                None
+            }
             OrTable::Text(name) => match self.schemas.code_list(name, &mut self.fingerprint) {
                 Ok(list) => Some(list),
                 Err(e) => {
@@ -530,6 +551,14 @@ impl Checker<'_> {
     }
 }
 
+/// A code list name: ASCII letters, digits, `-` and `_`.
+fn is_list_name(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// `[a-z0-9_]+`.
 fn is_name(text: &str) -> bool {
     !text.is_empty()
@@ -562,6 +591,48 @@ mod tests {
     fn a_missing_key_is_named_inside_its_table() {
         let text = format!("{START}[map]\nindicator = \"i\"\narea = \"R\"\nperiod = \"T\"\n");
         assert_eq!(key_of(&text), "map.unit");
+    }
+
+    /// The errors `check` finds in pipeline file `text`.
+    fn problems_of(text: &str) -> Vec<Problem> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        std::fs::write(dir.path().join("a.csv"), "x\n1\n").unwrap();
+        std::fs::write(&path, text).unwrap();
+        let settings = Settings::load(None, dir.path()).unwrap();
+        match check_file(&path, &settings, &Schemas::default()) {
+            Ok(_) => Vec::new(),
+            Err(problems) => problems.into_iter().filter(Problem::is_error).collect(),
+        }
+    }
+
+    const MAP: &str = "[map]\nindicator = \"i\"\narea = \"R\"\nperiod = \"T\"\nunit = \"count\"\n";
+
+    #[test]
+    fn a_path_named_twice_is_a_problem() {
+        let text = format!(
+            "id = \"x\"\n[source]\nkind = \"file\"\npath = [\"a.csv\", \"a.csv\"]\nformat = \"csv\"\n{MAP}"
+        );
+        let problems = problems_of(&text);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].key, "source.path");
+        assert!(
+            problems[0].message.contains("is named twice"),
+            "{}",
+            problems[0]
+        );
+    }
+
+    #[test]
+    fn a_code_list_name_cannot_leave_the_codelists_directory() {
+        let text = format!("{START}{MAP}").replace(
+            "unit = ",
+            "sex = { column = \"Kon\", codes = \"../../etc/x\" }\nunit = ",
+        );
+        let problems = problems_of(&text);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].key, "map.sex.codes");
+        insta::assert_snapshot!(problems[0].message, @"`../../etc/x` is not a code list name; use letters, digits, `-` and `_` (the file is schemas/codelists/<name>.toml)");
     }
 
     #[test]

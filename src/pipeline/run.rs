@@ -180,11 +180,6 @@ pub fn new_run_id(started: DateTime<Utc>, pipeline: &str) -> String {
     )
 }
 
-/// The warehouse as the ledger names it: skips and coverage are per pipeline *and* warehouse.
-pub fn warehouse_key(warehouse: &Warehouse) -> String {
-    warehouse.root().display().to_string()
-}
-
 /// Runs `pipeline` once as run `run_id` (the caller holds the pipeline's lock) and records it
 /// in the ledger, whatever happens. A run whose content is unchanged since its last commit
 /// into this warehouse writes nothing (unless forced) and ends `skipped`; a cancelled run ends
@@ -199,7 +194,7 @@ pub async fn run(
     let started = Utc::now();
     {
         let (ledger, run_id, id) = (cx.ledger.clone(), run_id.clone(), pipeline.id.clone());
-        let (trigger, warehouse) = (cx.trigger, warehouse_key(&cx.warehouse));
+        let (trigger, warehouse) = (cx.trigger, cx.warehouse.key());
         blocking(move || {
             ledger.start_run(
                 &run_id,
@@ -312,11 +307,7 @@ async fn execute(
     let validators = if cx.force {
         Vec::new()
     } else {
-        let (ledger, id, warehouse) = (
-            cx.ledger.clone(),
-            pipeline.id.clone(),
-            warehouse_key(&cx.warehouse),
-        );
+        let (ledger, id, warehouse) = (cx.ledger.clone(), pipeline.id.clone(), cx.warehouse.key());
         blocking(move || ledger.validators(&id, &warehouse)).await?
     };
     let fetch_cx = FetchContext {
@@ -350,11 +341,7 @@ async fn execute(
     };
     let mut fetched = fetched;
     let last = {
-        let (ledger, id, warehouse) = (
-            cx.ledger.clone(),
-            pipeline.id.clone(),
-            warehouse_key(&cx.warehouse),
-        );
+        let (ledger, id, warehouse) = (cx.ledger.clone(), pipeline.id.clone(), cx.warehouse.key());
         blocking(move || ledger.last_content_hash(&id, &warehouse)).await?
     };
     if !cx.force && last.as_deref() == Some(&content_hash) {
@@ -439,11 +426,7 @@ async fn store_validators(
     if validators.is_empty() {
         return Ok(());
     }
-    let (ledger, id, warehouse) = (
-        cx.ledger.clone(),
-        pipeline.to_string(),
-        warehouse_key(&cx.warehouse),
-    );
+    let (ledger, id, warehouse) = (cx.ledger.clone(), pipeline.to_string(), cx.warehouse.key());
     blocking(move || ledger.store_validators(&id, &warehouse, &validators)).await
 }
 

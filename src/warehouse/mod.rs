@@ -126,6 +126,21 @@ impl Warehouse {
         &self.root
     }
 
+    /// Creates the warehouse directory if it is not there.
+    pub fn create(&self) -> Result<(), WarehouseError> {
+        fs::create_dir_all(&self.root).map_err(io("create", &self.root))
+    }
+
+    /// The warehouse as the ledger names it: its canonical path once it exists (symlinks and
+    /// `..` resolved), so that one directory named two ways is one warehouse for skips and
+    /// coverage.
+    pub fn key(&self) -> String {
+        fs::canonicalize(&self.root)
+            .unwrap_or_else(|_| self.root.clone())
+            .display()
+            .to_string()
+    }
+
     /// `observations/pipeline=<id>/`.
     pub fn pipeline_dir(&self, pipeline: &str) -> PathBuf {
         self.root

@@ -226,7 +226,7 @@ fn recovery_leaves_the_staging_of_runs_its_ledger_does_not_know() {
         std::fs::create_dir_all(staging.join(run).join("year=2020")).unwrap();
     }
     let recovered = service.recover(&warehouse).unwrap();
-    assert_eq!(recovered.staging_removed, [ended.clone()]);
+    assert_eq!(recovered.staging_removed, std::slice::from_ref(&ended));
     assert!(!staging.join(&ended).exists());
     assert!(staging.join("20261201T000000-000-elsewhere").exists());
 }
