@@ -1,7 +1,8 @@
 //! A problem `indikator check` reports: which file, which key, what is wrong and what to do.
 //!
 //! Owns: the one type every loader (settings, pipelines, schemas, code lists) returns its
-//! findings in, so that `check` can report all of them at once instead of stopping at the first.
+//! findings in, so that `check` can report all of them at once instead of stopping at the first,
+//! and the one-line form of an error with its causes.
 //! Must not: decide what is a problem; the loaders do.
 
 use std::path::{Path, PathBuf};
@@ -60,6 +61,19 @@ impl std::fmt::Display for Problem {
         }
         write!(f, ": {}", self.message)
     }
+}
+
+/// An error and its causes on one line, as `main.rs` prints them with `{err:#}`: for a
+/// problem's message, the ledger's `error` column and log fields.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use crate::harmonise::areas::Areas;
 use crate::harmonise::codes::CodeList;
-use crate::problem::Problem;
+use crate::problem::{Problem, error_chain};
 use crate::validate::TableSchema;
 
 /// File name of the indicator catalogue in the schemas directory.
@@ -214,18 +214,6 @@ fn indicators(
         }
     }
     indicators
-}
-
-/// An error and its causes on one line, for a problem's message.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ use crate::formats::merge::{self, Provenance};
 use crate::formats::{DecodeError, SourceTable, TableError};
 use crate::harmonise::{Context, HarmoniseError};
 use crate::ledger::{Ledger, LedgerError, RunEnd, RunStatus, Validator};
+use crate::problem::error_chain;
 use crate::rejects::Report;
 use crate::schemas::Schemas;
 use crate::sources::{FetchContext, Fetched, Source, SourceError};
@@ -227,7 +228,7 @@ pub async fn run(
             content_hash,
         }) => (coverage, content_hash),
         Err(error) => {
-            let message = chain(&error);
+            let message = error_chain(&error);
             if matches!(error, RunError::Cancelled) {
                 tracing::warn!(error = %message, "run cancelled");
                 outcome.status = RunStatus::Interrupted;
@@ -272,22 +273,10 @@ pub async fn run(
             blocking(move || write_catalogs(&warehouse, &ledger, &schemas, &cancel)).await
         {
             // The observations are committed and recorded; a stale catalog is fixed by the next run.
-            tracing::warn!(error = %chain(&error), "catalog files not rewritten");
+            tracing::warn!(error = %error_chain(&error), "catalog files not rewritten");
         }
     }
     Ok(outcome)
-}
-
-/// The error and its causes on one line.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 struct Executed {

@@ -613,19 +613,19 @@ mod tests {
         // 6 000 categories, about 42 KB: the file that used to abort on a 32 GB allocation.
         let json = declaring(&[4000, 1000, 1000], r#"{"0": 1.5, "17": 3}"#);
         assert!(json.len() < 50_000, "{}", json.len());
-        insta::assert_snapshot!(chain(&limited(&json, DEFAULT_MAX_TABLE_CELLS).unwrap_err()), @"test.json: the table declares 4000000000 cells, more than max_table_cells = 50000000 allows; if the table really is that big, raise `max_table_cells` in [source]");
+        insta::assert_snapshot!(error_chain(&limited(&json, DEFAULT_MAX_TABLE_CELLS).unwrap_err()), @"test.json: the table declares 4000000000 cells, more than max_table_cells = 50000000 allows; if the table really is that big, raise `max_table_cells` in [source]");
     }
 
     #[test]
     fn sizes_whose_product_overflows_are_refused() {
         let json = declaring(&[3; 90], "{}");
-        insta::assert_snapshot!(chain(&limited(&json, DEFAULT_MAX_TABLE_CELLS).unwrap_err()), @"test.json: the table declares over 2^128 cells, more than max_table_cells = 50000000 allows; if the table really is that big, raise `max_table_cells` in [source]");
+        insta::assert_snapshot!(error_chain(&limited(&json, DEFAULT_MAX_TABLE_CELLS).unwrap_err()), @"test.json: the table declares over 2^128 cells, more than max_table_cells = 50000000 allows; if the table really is that big, raise `max_table_cells` in [source]");
     }
 
     #[test]
     fn dense_table_just_over_the_limit_is_refused() {
         let json = declaring(&[3, 4], "[1,2,3,4,5,6,7,8,9,10,11,12]");
-        insta::assert_snapshot!(chain(&limited(&json, 10).unwrap_err()), @"test.json: the table declares 12 cells, more than max_table_cells = 10 allows; if the table really is that big, raise `max_table_cells` in [source]");
+        insta::assert_snapshot!(error_chain(&limited(&json, 10).unwrap_err()), @"test.json: the table declares 12 cells, more than max_table_cells = 10 allows; if the table really is that big, raise `max_table_cells` in [source]");
     }
 
     #[test]

@@ -434,13 +434,13 @@ mod tests {
         let bytes = real(path)?;
         Some(
             decode(&bytes, path, &DecodeLimits::default())
-                .unwrap_or_else(|err| panic!("{}", chain(&err))),
+                .unwrap_or_else(|err| panic!("{}", error_chain(&err))),
         )
     }
 
     fn real_error(path: &str) -> Option<String> {
         let bytes = real(path)?;
-        Some(chain(
+        Some(error_chain(
             &decode(&bytes, path, &DecodeLimits::default()).unwrap_err(),
         ))
     }

@@ -1,8 +1,8 @@
 //! Helpers the JSON-stat tests share: decoding test documents and looking at the cube.
 
-use std::error::Error as _;
+pub(super) use crate::problem::error_chain;
 
-use super::{JsonStatError, decode};
+use super::decode;
 use crate::formats::DecodeLimits;
 use crate::formats::table::{CellStatus, Cube, SourceTable};
 
@@ -18,19 +18,8 @@ pub(super) fn values(table: &SourceTable) -> Vec<Option<f64>> {
     cube(table).values.iter().collect()
 }
 
-/// The message and its causes, as `main.rs` prints them with `{err:#}`.
-pub(super) fn chain(err: &JsonStatError) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    text
-}
-
 pub(super) fn error(json: &str) -> String {
-    chain(&decode(json.as_bytes(), "test.json", &DecodeLimits::default()).unwrap_err())
+    error_chain(&decode(json.as_bytes(), "test.json", &DecodeLimits::default()).unwrap_err())
 }
 
 /// The marker of every cell, in cell order.
