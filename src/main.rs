@@ -233,12 +233,18 @@ fn check(settings: &Settings, names: &[String]) -> anyhow::Result<ExitCode> {
     } else {
         let mut checked = 0;
         for name in names {
-            match find(settings, &schemas, name) {
+            let found = match find(settings, &schemas, name) {
                 Ok((_, warnings)) => {
                     checked += 1;
-                    problems.extend(warnings);
+                    warnings
                 }
-                Err(found) => problems.extend(found),
+                Err(found) => found,
+            };
+            // Each name not found brings the broken files' problems: list those once.
+            for problem in found {
+                if !problems.contains(&problem) {
+                    problems.push(problem);
+                }
             }
         }
         checked
@@ -330,52 +336,44 @@ fn run(settings: &Settings, names: &[String], all: bool, force: bool) -> anyhow:
         .build()
         .context("cannot start the async runtime")?;
     let shutdown = CancellationToken::new();
-    runtime.spawn(cancel_on_signals(shutdown.clone()));
-    let mut all_ok = true;
-    for pipeline in pipelines {
-        if shutdown.is_cancelled() {
-            all_ok = false;
-            break;
-        }
-        let bar = progress_bar(&pipeline.id);
-        let shown = bar.clone();
-        let progress = move |step: Step| {
-            if let Some(bar) = &shown {
-                match step {
-                    Step::Fetched { bytes } => bar.set_message(format!("fetched {bytes} bytes")),
-                    Step::Decoded { partitions, .. } => {
-                        bar.set_length(partitions as u64);
-                        bar.set_message("writing partitions");
-                    }
-                    Step::PartitionDone => bar.inc(1),
-                    Step::Committing => bar.set_message("committing"),
-                }
-            }
-        };
-        let request = RunRequest {
-            trigger: Trigger::Manual,
-            force,
-            warehouse: warehouse.clone(),
-            cancel: shutdown.child_token(),
-            progress: std::sync::Arc::new(progress),
-        };
-        let id = pipeline.id.clone();
-        let result = runtime.block_on(service.run(std::sync::Arc::new(pipeline), request));
-        if let Some(bar) = bar {
-            bar.finish_and_clear();
-        }
-        match result {
-            Ok(outcome) => {
-                print_outcome(&outcome);
-                all_ok &= matches!(outcome.status, RunStatus::Succeeded | RunStatus::Skipped);
-            }
-            Err(ServiceError::Ledger(held @ indikator::ledger::LedgerError::Held { .. })) => {
-                eprintln!("error: {id}: {held}");
-                all_ok = false;
-            }
-            Err(other) => return Err(other.into()),
-        }
+    {
+        // Listening starts here, before any run: a signal between two runs cancels the rest too.
+        let _entered = runtime.enter();
+        runtime.spawn(cancel_on_signals(shutdown.clone()));
     }
+    let all_ok = runtime.block_on(async {
+        let mut all_ok = true;
+        for pipeline in pipelines {
+            if shutdown.is_cancelled() {
+                return Ok(false);
+            }
+            let bar = progress_bar(&pipeline.id);
+            let request = RunRequest {
+                trigger: Trigger::Manual,
+                force,
+                warehouse: warehouse.clone(),
+                cancel: shutdown.child_token(),
+                progress: std::sync::Arc::new(progress_of(bar.clone())),
+            };
+            let id = pipeline.id.clone();
+            let result = service.run(std::sync::Arc::new(pipeline), request).await;
+            if let Some(bar) = bar {
+                bar.finish_and_clear();
+            }
+            match result {
+                Ok(outcome) => {
+                    print_outcome(&outcome);
+                    all_ok &= matches!(outcome.status, RunStatus::Succeeded | RunStatus::Skipped);
+                }
+                Err(ServiceError::Ledger(held @ indikator::ledger::LedgerError::Held { .. })) => {
+                    eprintln!("error: {id}: {held}");
+                    all_ok = false;
+                }
+                Err(other) => return Err(anyhow::Error::from(other)),
+            }
+        }
+        Ok(all_ok)
+    })?;
     Ok(if all_ok {
         ExitCode::SUCCESS
     } else {
@@ -383,30 +381,51 @@ fn run(settings: &Settings, names: &[String], all: bool, force: bool) -> anyhow:
     })
 }
 
+/// Shows a run's steps on `bar` (none when stderr is not a terminal).
+fn progress_of(bar: Option<indicatif::ProgressBar>) -> impl Fn(Step) + Send + Sync {
+    move |step| {
+        if let Some(bar) = &bar {
+            match step {
+                Step::Fetched { bytes } => bar.set_message(format!("fetched {bytes} bytes")),
+                Step::Decoded { partitions, .. } => {
+                    bar.set_length(partitions as u64);
+                    bar.set_message("writing partitions");
+                }
+                Step::PartitionDone => bar.inc(1),
+                Step::Committing => bar.set_message("committing"),
+            }
+        }
+    }
+}
+
 /// Cancels `shutdown` at the first SIGTERM or Ctrl-C (the run stops at its next stage and
-/// commits nothing); a second one ends the process at once.
-async fn cancel_on_signals(shutdown: CancellationToken) {
+/// commits nothing); a second one ends the process at once, with the shell's code for it. The
+/// handlers are installed when this is called (inside the runtime), not when it is first polled.
+fn cancel_on_signals(shutdown: CancellationToken) -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut terminate), Ok(mut interrupt)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::warn!("cannot listen for SIGTERM and Ctrl-C; they will kill runs outright");
-        return;
-    };
-    for received in 0.. {
-        tokio::select! {
-            _ = terminate.recv() => {}
-            _ = interrupt.recv() => {}
+    let signals = signal(SignalKind::terminate()).and_then(|terminate| {
+        signal(SignalKind::interrupt()).map(|interrupt| (terminate, interrupt))
+    });
+    async move {
+        let Ok((mut terminate, mut interrupt)) = signals else {
+            tracing::warn!("cannot listen for SIGTERM and Ctrl-C; they will kill runs outright");
+            return;
+        };
+        loop {
+            // 128 + the signal's number, as a shell reports a process the signal ended.
+            let code = tokio::select! {
+                _ = terminate.recv() => 143,
+                _ = interrupt.recv() => 130,
+            };
+            if shutdown.is_cancelled() {
+                eprintln!("stopped at once by a second signal");
+                std::process::exit(code);
+            }
+            tracing::warn!(
+                "signal received: stopping the run at its next step, nothing of it committed"
+            );
+            shutdown.cancel();
         }
-        if received > 0 {
-            eprintln!("stopped at once by a second signal");
-            std::process::exit(130);
-        }
-        tracing::warn!(
-            "signal received: stopping the run at its next step, nothing of it committed"
-        );
-        shutdown.cancel();
     }
 }
 
