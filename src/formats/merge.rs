@@ -532,6 +532,97 @@ mod tests {
         );
     }
 
+    /// A cube of `sizes` whose cell `i` holds `i`, marked `x` where `marked` says, and the same
+    /// cube cut into pieces along `axis` at `cuts` (coordinates where a new piece starts).
+    fn cut_cube(
+        sizes: &[usize],
+        axis: usize,
+        cuts: &[usize],
+        marked: &[bool],
+    ) -> (Cube, Vec<SourceTable>) {
+        let dimensions: Vec<Dimension> = sizes
+            .iter()
+            .enumerate()
+            .map(|(d, &n)| Dimension::coded(&format!("d{d}"), (0..n).map(|k| format!("c{k}"))))
+            .collect();
+        let cells: usize = sizes.iter().product();
+        let is_marked = |cell: usize| !marked.is_empty() && marked[cell % marked.len()];
+        let status = |cells: Vec<u64>| CellStatus::Sparse {
+            markers: vec!["x".into()],
+            cells: cells.into_iter().map(|c| (c, 0)).collect(),
+        };
+        let whole = Cube {
+            dimensions: dimensions.clone(),
+            values: Float64Array::from_iter_values((0..cells).map(|i| i as f64)),
+            status: status(
+                (0..cells as u64)
+                    .filter(|&c| is_marked(c as usize))
+                    .collect(),
+            ),
+        };
+        let stride: usize = sizes[axis + 1..].iter().product();
+        let mut bounds = vec![0];
+        bounds.extend(cuts.iter().copied().filter(|&c| c > 0 && c < sizes[axis]));
+        bounds.sort_unstable();
+        bounds.dedup();
+        bounds.push(sizes[axis]);
+        let pieces = bounds
+            .windows(2)
+            .map(|range| {
+                let mut dims = dimensions.clone();
+                dims[axis] = Dimension::coded(
+                    &format!("d{axis}"),
+                    (range[0]..range[1]).map(|k| format!("c{k}")),
+                );
+                let full: Vec<usize> = (0..cells)
+                    .filter(|&c| (range[0]..range[1]).contains(&((c / stride) % sizes[axis])))
+                    .collect();
+                let cube = Cube {
+                    dimensions: dims,
+                    values: Float64Array::from_iter_values(full.iter().map(|&c| c as f64)),
+                    status: status(
+                        (0..full.len() as u64)
+                            .filter(|&j| is_marked(full[j as usize]))
+                            .collect(),
+                    ),
+                };
+                SourceTable::from_cube(cube, SourceMeta::default()).unwrap()
+            })
+            .collect();
+        (whole, pieces)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn pieces_cut_along_any_dimension_become_the_whole_cube_and_each_cell_leads_back(
+            sizes in proptest::collection::vec(1usize..4, 1..4),
+            axis in 0usize..3,
+            cuts in proptest::collection::vec(0usize..4, 0..3),
+            marked in proptest::collection::vec(proptest::bool::ANY, 0..7),
+        ) {
+            let axis = axis % sizes.len();
+            let (whole, pieces) = cut_cube(&sizes, axis, &cuts, &marked);
+            let named: Vec<(String, SourceTable)> =
+                pieces.iter().cloned().enumerate().map(|(p, t)| (format!("p{p}"), t)).collect();
+            let (merged, provenance) = merge(named).unwrap();
+            let cube = merged.cube().expect("one cube");
+            proptest::prop_assert_eq!(&cube.dimensions, &whole.dimensions);
+            proptest::prop_assert_eq!(&cube.values, &whole.values);
+            let marked_cells = |status: &CellStatus| match status {
+                CellStatus::Sparse { cells, .. } => cells.iter().map(|c| c.0).collect::<Vec<_>>(),
+                CellStatus::All(_) => (0..whole.values.len() as u64).collect(),
+                CellStatus::None => Vec::new(),
+            };
+            proptest::prop_assert_eq!(marked_cells(&cube.status), marked_cells(&whole.status));
+            for cell in 0..cube.values.len() as u64 {
+                let origin = provenance.locate(cell);
+                let piece: usize = origin.payload[1..].parse().unwrap();
+                let values = &pieces[piece].cube().unwrap().values;
+                proptest::prop_assert_eq!(values.value(origin.row as usize), cell as f64);
+            }
+        }
+    }
+
     #[test]
     fn one_piece_is_kept_as_it_is() {
         let a = cube(&["01"], &["2022"], vec![Some(1.0)], CellStatus::None);
