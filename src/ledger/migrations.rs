@@ -91,11 +91,15 @@ pub(super) fn migrate(connection: &mut Connection, path: &Path) -> Result<(), Le
         path: path.to_path_buf(),
         source,
     };
+    // The version before the first step: a new ledger passes every step too, and only an
+    // upgrade is news to the operator.
+    let mut first_found = None;
     loop {
         let transaction = connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sql)?;
         let found = version(&transaction).map_err(sql)?;
+        let upgrading = *first_found.get_or_insert(found) > 0;
         if found > CURRENT {
             return Err(LedgerError::Newer {
                 path: path.to_path_buf(),
@@ -117,8 +121,7 @@ pub(super) fn migrate(connection: &mut Connection, path: &Path) -> Result<(), Le
             .execute("INSERT INTO schema_version (version) VALUES (?1)", [next])
             .map_err(migrate)?;
         transaction.commit().map_err(migrate)?;
-        // A new ledger passes every step too; only an upgrade is news to the operator.
-        if found > 0 {
+        if upgrading {
             tracing::info!(path = %path.display(), version = next, "ledger schema migrated");
         }
     }
