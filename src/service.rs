@@ -75,6 +75,7 @@ impl Service {
         self
     }
 
+    /// The ledger runs are recorded in (for `history`, and tests).
     pub fn ledger(&self) -> &Ledger {
         &self.ledger
     }
