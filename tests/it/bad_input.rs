@@ -347,3 +347,32 @@ fn a_dense_table_just_over_max_table_cells_is_refused_and_one_at_it_runs() {
     let output = project.run(&["run", SCB]);
     assert!(output.status.success(), "{}", text(&output));
 }
+
+#[test]
+fn a_bundle_of_many_datasets_each_declaring_a_huge_table_is_refused_without_reserving_them() {
+    use std::os::unix::process::ExitStatusExt;
+
+    let project = Project::with_samples();
+    // 12 000 1.x bundle members, each declaring 100 million cells: about 1.2 MB. Reserving the
+    // declared size per member (bounded by the file only) would ask for tens of gigabytes.
+    let member = |i: usize| {
+        format!(
+            "\"d{i}\": {{\"dimension\": {{\"id\": [\"a\"], \"size\": [100000000], \
+             \"a\": {{\"category\": {{\"index\": [\"x\"]}}}}}}, \"value\": []}}"
+        )
+    };
+    let json = format!(
+        "{{{}}}",
+        (0..12_000).map(member).collect::<Vec<_>>().join(", ")
+    );
+    project.write("pipelines/samples/data/scb_folkmangd_barn.json", json);
+    let output = run_in_address_space(&project, ADDRESS_SPACE_KIB, &["run", SCB]);
+    assert!(!output.status.success(), "{}", text(&output));
+    assert_eq!(output.status.signal(), None, "{}", text(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("the bundle holds 12000 datasets (d0, d1, d2, d3, d4, d5, d6, d7, d8, d9 and 11990 more); request one table per file"),
+        "{}",
+        text(&output)
+    );
+}

@@ -110,8 +110,10 @@ pub enum JsonStatError {
     )]
     NoDataset { origin: String },
     #[error(
-        "{origin}: the bundle holds {} datasets ({}); request one table per file",
-        .names.len(), .names.join(", ")
+        "{origin}: the bundle holds {} datasets ({}{}); request one table per file",
+        .names.len(),
+        .names.iter().take(10).cloned().collect::<Vec<_>>().join(", "),
+        if .names.len() > 10 { format!(" and {} more", .names.len() - 10) } else { String::new() }
     )]
     SeveralDatasets { origin: String, names: Vec<String> },
     #[error("{origin}: the dataset has no `{field}`; the file is damaged or not JSON-stat")]

@@ -87,10 +87,7 @@ impl<'de> DeserializeSeed<'de> for Member<'_> {
                 IgnoredAny::deserialize(de)?;
             }
             key if self.top => {
-                let seed = MaybeDataset {
-                    max_values: self.max_values,
-                };
-                if let Some(dataset) = seed.deserialize(de)? {
+                if let Some(dataset) = MaybeDataset.deserialize(de)? {
                     raw.nested.push((key.to_string(), dataset));
                 }
             }
@@ -119,9 +116,7 @@ pub(super) fn expected_cells(raw: &RawDataset) -> usize {
 
 /// A member of a top-level object that JSON-stat does not define: a dataset when it is an object,
 /// skipped otherwise.
-struct MaybeDataset {
-    max_values: usize,
-}
+struct MaybeDataset;
 
 impl<'de> DeserializeSeed<'de> for MaybeDataset {
     type Value = Option<RawDataset>;
@@ -137,9 +132,12 @@ impl<'de> Visitor<'de> for MaybeDataset {
         f.write_str("any JSON value")
     }
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        // A bundle member reserves nothing ahead: the bound on `value` is per file, and a
+        // bundle of many members each declaring a huge `size` would otherwise reserve it
+        // once per member.
         let seed = DatasetSeed {
             top: false,
-            max_values: self.max_values,
+            max_values: 0,
         };
         seed.visit_map(map).map(Some)
     }
