@@ -150,6 +150,12 @@ pub enum RunError {
         column: String,
         columns: Vec<String>,
     },
+    #[error(
+        "the source gave no rows to write ({read} read); nothing was committed and the \
+         warehouse keeps the last commit. Check what the source returned (the payload is under \
+         raw/)"
+    )]
+    NothingToWrite { read: u64 },
     #[error("the run was cancelled before it committed; nothing was written")]
     Cancelled,
     #[error("the worker thread panicked")]
@@ -374,6 +380,14 @@ async fn execute(
             ratio: ratio * 100.0,
             max: pipeline.max_reject_ratio,
             rejects: outcome.rejects_file.clone().unwrap_or_default(),
+        });
+    }
+    // A commit with no partition would remove every year the pipeline has published: a source
+    // that suddenly gives nothing (an export of headers only, an empty `top:5`) is far likelier
+    // broken than empty.
+    if outcome.years.is_empty() {
+        return Err(RunError::NothingToWrite {
+            read: outcome.rows_read,
         });
     }
     // The last moment a cancel can stop the run: a started commit finishes (it is short).

@@ -376,3 +376,29 @@ fn a_bundle_of_many_datasets_each_declaring_a_huge_table_is_refused_without_rese
         text(&output)
     );
 }
+
+#[test]
+fn an_export_without_rows_commits_nothing_and_keeps_the_published_years() {
+    let project = Project::with_samples();
+    let first = project.run(&["run", LUPP]);
+    assert!(first.status.success(), "{}", text(&first));
+    let before = snapshot(&project);
+    let data = project
+        .path()
+        .join("pipelines/samples/data/lupp_fritid.csv");
+    // The export is Windows-1252: cut its bytes after the header line.
+    let bytes = std::fs::read(&data).unwrap();
+    let header_end = bytes.iter().position(|&b| b == b'\n').unwrap() + 1;
+    std::fs::write(&data, &bytes[..header_end]).unwrap();
+    let output = project.run(&["run", LUPP]);
+    assert!(!output.status.success(), "{}", text(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains(
+            "the source gave no rows to write (0 read); nothing was committed and the warehouse \
+             keeps the last commit"
+        ),
+        "{}",
+        text(&output)
+    );
+    assert_eq!(snapshot(&project), before);
+}
