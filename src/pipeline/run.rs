@@ -271,7 +271,9 @@ pub async fn run(
         ledger.finish_run(&id, &end, coverage)
     })
     .await?;
-    if committed {
+    // After a skip too: catalogs are small, and one left stale by a crash or a failed write
+    // would otherwise stay stale for as long as the source does not change.
+    if committed || outcome.status == RunStatus::Skipped {
         let (warehouse, ledger, schemas) =
             (cx.warehouse.clone(), cx.ledger.clone(), cx.schemas.clone());
         let cancel = cx.cancel.clone();

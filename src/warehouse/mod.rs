@@ -294,7 +294,12 @@ fn write_beside(target: &Path, batch: &RecordBatch) -> Result<PathBuf, Warehouse
         .expect("warehouse files live in a directory");
     fs::create_dir_all(dir).map_err(io("create", dir))?;
     let name = target.file_name().expect("a file name").to_string_lossy();
-    let temporary = dir.join(format!(".{name}.tmp"));
+    // Unique per process and write: runs of two pipelines (in one daemon, or a daemon and a
+    // manual run) rewrite the same catalog at once, and one shared temporary file would be
+    // truncated by one writer while the other renames it into place.
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let write = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let temporary = dir.join(format!(".{name}.{}-{write}.tmp", std::process::id()));
     write_parquet(&temporary, batch)?;
     Ok(temporary)
 }

@@ -140,6 +140,31 @@ fn assert_catalogs_readable(warehouse: &Path) {
     }
 }
 
+/// The distinct `last_run` of `catalog/coverage.parquet`.
+fn coverage_last_runs(warehouse: &Path) -> Vec<String> {
+    let file = std::fs::File::open(warehouse.join("catalog/coverage.parquet")).unwrap();
+    let mut runs: Vec<String> = ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap()
+        .flat_map(|batch| {
+            let batch = batch.unwrap();
+            let column = batch.column_by_name("last_run").unwrap().clone();
+            let column = arrow_cast::cast(&column, &arrow_schema::DataType::Utf8).unwrap();
+            let text = column
+                .as_any()
+                .downcast_ref::<arrow_array::StringArray>()
+                .unwrap();
+            (0..text.len())
+                .map(|i| text.value(i).to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    runs.sort();
+    runs.dedup();
+    runs
+}
+
 /// The runs of `crash`, newest first, as (status, run id).
 fn history(project: &Project) -> Vec<(String, String)> {
     let output = project.run(&["history", "crash"]);
@@ -307,6 +332,17 @@ fn a_run_aborted_at_every_failpoint_leaves_every_partition_old_or_new() {
             "{failpoint}: the next run commits the new data"
         );
         assert_catalogs_readable(&project.warehouse());
+        // The catalogs describe what is committed, even when the next run was skipped.
+        let committed_by = if case.killed_becomes == "succeeded" {
+            &killed_run
+        } else {
+            &runs[0].1
+        };
+        assert_eq!(
+            coverage_last_runs(&project.warehouse()),
+            [committed_by.clone()],
+            "{failpoint}: coverage"
+        );
         old = new;
     }
 }
