@@ -26,6 +26,11 @@ pub enum ServiceError {
     Ledger(#[from] LedgerError),
     #[error(transparent)]
     Warehouse(#[from] WarehouseError),
+    /// The runtime shut down under the run (its row stays `running` until the next start).
+    #[error(
+        "the run was stopped with the process before it ended; the next start marks it interrupted"
+    )]
+    Stopped,
 }
 
 /// What recovery found of processes that died mid-run.
@@ -174,8 +179,18 @@ impl Service {
             progress: request.progress,
             program_version: self.program_version.clone(),
         };
-        let outcome = pipeline::run(pipeline, run_id, cx).await;
-        drop(lock);
-        Ok(outcome?)
+        // A task of its own that owns the lock: should the caller stop waiting (a timeout, a
+        // dropped request), the run still ends, and its lock is released only when it has, never
+        // while its commit is renaming on the blocking pool.
+        let run = tokio::spawn(async move {
+            let outcome = pipeline::run(pipeline, run_id, cx).await;
+            drop(lock);
+            outcome
+        });
+        match run.await {
+            Ok(outcome) => Ok(outcome?),
+            Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+            Err(_) => Err(ServiceError::Stopped),
+        }
     }
 }
