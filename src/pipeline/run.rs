@@ -228,11 +228,12 @@ pub async fn run(
         error: None,
     };
     let result = execute(&pipeline, &cx, &run_id, started, &mut outcome).await;
-    let (coverage, content_hash) = match result {
+    let (coverage, content_hash, validators) = match result {
         Ok(Executed {
             coverage,
             content_hash,
-        }) => (coverage, content_hash),
+            validators,
+        }) => (coverage, content_hash, validators),
         Err(error) => {
             let message = error_chain(&error);
             if matches!(error, RunError::Cancelled) {
@@ -243,7 +244,7 @@ pub async fn run(
                 outcome.status = RunStatus::Failed;
             }
             outcome.error = Some(message);
-            (None, None)
+            (None, None, Vec::new())
         }
     };
     outcome.elapsed_ms = clock.elapsed().as_millis();
@@ -271,6 +272,11 @@ pub async fn run(
         ledger.finish_run(&id, &end, coverage)
     })
     .await?;
+    // Only once the run's end is recorded: a run that dies before must not leave "not
+    // modified" for data the ledger never saw arrive. Losing them costs one full fetch.
+    if let Err(error) = store_validators(&cx, &pipeline.id, validators).await {
+        tracing::warn!(error = %error_chain(&error), "source validators not stored");
+    }
     // After a skip too: catalogs are small, and one left stale by a crash or a failed write
     // would otherwise stay stale for as long as the source does not change.
     if committed || outcome.status == RunStatus::Skipped {
@@ -291,6 +297,8 @@ struct Executed {
     /// This pipeline's coverage when the run committed; `None` when it was skipped.
     coverage: Option<Vec<CoverageRow>>,
     content_hash: Option<String>,
+    /// What the source said about its resources, to keep for the next fetch.
+    validators: Vec<Validator>,
 }
 
 async fn execute(
@@ -342,7 +350,6 @@ async fn execute(
         blocking(move || ledger.last_content_hash(&id, &warehouse)).await?
     };
     if !cx.force && last.as_deref() == Some(&content_hash) {
-        store_validators(cx, &pipeline.id, fetched.validators).await?;
         tracing::info!(
             "content unchanged since the last commit into this warehouse; nothing written"
         );
@@ -350,6 +357,7 @@ async fn execute(
         return Ok(Executed {
             coverage: None,
             content_hash: Some(content_hash),
+            validators: fetched.validators,
         });
     }
     let validators = std::mem::take(&mut fetched.validators);
@@ -407,7 +415,6 @@ async fn execute(
         removed = commit.removed_years.len(),
         "committed"
     );
-    store_validators(cx, &pipeline.id, validators).await?;
     outcome.status = RunStatus::Succeeded;
     tracing::info!(
         rows = outcome.rows_written,
@@ -417,6 +424,7 @@ async fn execute(
     Ok(Executed {
         coverage: Some(processed.coverage.finish(&pipeline.id, run_id)),
         content_hash: Some(content_hash),
+        validators,
     })
 }
 
