@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::blocking::blocking;
 use crate::config::Settings;
-use crate::ledger::{Ledger, LedgerError, PipelineLock, RunStatus, RunningRun};
+use crate::ledger::{Ledger, LedgerError, PipelineLock, RunStatus, RunningRun, StateShare};
 use crate::pipeline::run::{PROGRAM_VERSION, new_run_id, rfc3339};
 use crate::pipeline::{self, Pipeline, Progress, RunContext, RunOutcome, Trigger};
 use crate::schemas::Schemas;
@@ -60,17 +60,22 @@ pub struct Service {
     ledger: Arc<Ledger>,
     schemas: Arc<Schemas>,
     program_version: String,
+    /// Held for the service's life: keeps a binary of an earlier version from starting beside it.
+    _share: Arc<StateShare>,
 }
 
 impl Service {
     /// Opens the ledger of `settings.state_dir` (migrating it) with `schemas` loaded.
     pub fn open(settings: Settings, schemas: Schemas) -> Result<Self, ServiceError> {
+        // Before the ledger: an older binary still running must not see its ledger migrated.
+        let share = StateShare::take(&settings.state_dir)?;
         let ledger = Ledger::open(&settings.state_dir)?;
         Ok(Self {
             settings: Arc::new(settings),
             ledger: Arc::new(ledger),
             schemas: Arc::new(schemas),
             program_version: PROGRAM_VERSION.to_string(),
+            _share: Arc::new(share),
         })
     }
 

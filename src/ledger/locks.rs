@@ -22,6 +22,45 @@ use super::LedgerError;
 
 /// Directory of the lock files inside the state directory.
 pub const LOCKS_DIR: &str = "locks";
+/// The lock file of the whole state directory that versions before per-pipeline locks took
+/// exclusively; this version's processes hold it shared.
+pub const STATE_LOCK_FILE: &str = "indikator.lock";
+
+/// Shared use of a state directory by this version's processes, for as long as one lives.
+///
+/// Earlier versions took `indikator.lock` exclusively and know nothing of per-pipeline locks or
+/// the ledger's new schema: holding it shared keeps one from starting beside us (its exclusive
+/// lock is refused), and refuses us while one runs.
+#[derive(Debug)]
+pub struct StateShare {
+    _file: File,
+}
+
+impl StateShare {
+    /// Takes the shared lock on `state_dir/indikator.lock` (created if absent).
+    pub fn take(state_dir: &Path) -> Result<Self, LedgerError> {
+        let path = state_dir.join(STATE_LOCK_FILE);
+        let file = std::fs::create_dir_all(state_dir)
+            .and_then(|()| {
+                File::options()
+                    .create(true)
+                    .truncate(false)
+                    .write(true)
+                    .open(&path)
+            })
+            .map_err(|source| LedgerError::LockFile {
+                path: path.clone(),
+                source,
+            })?;
+        match file.try_lock_shared() {
+            Ok(()) => Ok(Self { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(LedgerError::OlderProcess { path }),
+            Err(std::fs::TryLockError::Error(source)) => {
+                Err(LedgerError::LockFile { path, source })
+            }
+        }
+    }
+}
 
 /// Who holds a pipeline's lock, as its holder wrote it into the lock file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,6 +181,26 @@ pub(super) fn held_by(holder: &Option<Holder>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn processes_of_this_version_share_the_state_and_an_older_one_holding_it_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_a, _b) = (
+            StateShare::take(dir.path()).unwrap(),
+            StateShare::take(dir.path()).unwrap(),
+        );
+        // What an earlier version does at start: an exclusive lock, refused while we share it.
+        let path = dir.path().join(STATE_LOCK_FILE);
+        let older = File::options().write(true).open(&path).unwrap();
+        assert!(older.try_lock().is_err());
+        drop((_a, _b));
+        older.try_lock().unwrap();
+        let err = StateShare::take(dir.path()).unwrap_err();
+        let message = err
+            .to_string()
+            .replace(&dir.path().display().to_string(), "<dir>");
+        insta::assert_snapshot!(message, @"an indikator older than this one holds <dir>/indikator.lock (it locks the whole state directory and cannot share it); stop it before starting this version");
+    }
 
     #[test]
     fn locks_on_different_pipelines_coexist() {

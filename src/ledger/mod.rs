@@ -23,7 +23,7 @@ use crate::rejects::Report;
 pub mod locks;
 mod migrations;
 
-pub use locks::{Holder, PipelineLock};
+pub use locks::{Holder, PipelineLock, StateShare};
 pub use migrations::CURRENT as SCHEMA_VERSION;
 
 /// File name of the SQLite database inside the state directory.
@@ -92,6 +92,12 @@ pub enum LedgerError {
         holder: Option<Holder>,
         path: PathBuf,
     },
+    #[error(
+        "an indikator older than this one holds {} (it locks the whole state directory and \
+         cannot share it); stop it before starting this version",
+        .path.display()
+    )]
+    OlderProcess { path: PathBuf },
     #[error("the ledger {} holds a report that is not valid JSON", .path.display())]
     Report {
         path: PathBuf,

@@ -40,7 +40,8 @@ fn run(project: &Project, args: &[&str], pipeline: &str) -> String {
     status(&output, pipeline)
 }
 
-/// Every file under `dir` with its modification time.
+/// Every file under `dir` but the catalogs (which every committed or skipped run rewrites),
+/// with its modification time.
 fn files(dir: &Path) -> BTreeMap<PathBuf, SystemTime> {
     let mut found = BTreeMap::new();
     let mut pending = vec![dir.to_path_buf()];
@@ -48,7 +49,9 @@ fn files(dir: &Path) -> BTreeMap<PathBuf, SystemTime> {
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
             if path.is_dir() {
-                pending.push(path);
+                if !path.ends_with("catalog") {
+                    pending.push(path);
+                }
             } else {
                 let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
                 found.insert(path, modified);
