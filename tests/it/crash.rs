@@ -340,7 +340,7 @@ fn a_run_aborted_at_every_failpoint_leaves_every_partition_old_or_new() {
         };
         assert_eq!(
             coverage_last_runs(&project.warehouse()),
-            [committed_by.clone()],
+            std::slice::from_ref(committed_by),
             "{failpoint}: coverage"
         );
         old = new;
