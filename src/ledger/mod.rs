@@ -400,7 +400,9 @@ impl Ledger {
                 "SELECT status, content_hash FROM runs
                  WHERE pipeline = ?1 AND warehouse = ?2
                    AND (status = 'succeeded' OR commit_started IS NOT NULL)
-                 ORDER BY started DESC, rowid DESC LIMIT 1",
+                 -- The order runs were recorded in, not their clocks: a clock stepped back
+                 -- must not put an older commit first.
+                 ORDER BY rowid DESC LIMIT 1",
                 params![pipeline, warehouse],
                 |row| Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?)),
             )

@@ -345,11 +345,20 @@ async fn execute(
         .await
     };
     let mut fetched = fetched;
-    let last = {
-        let (ledger, id, warehouse) = (cx.ledger.clone(), pipeline.id.clone(), cx.warehouse.key());
-        blocking(move || ledger.last_content_hash(&id, &warehouse)).await?
+    // Unchanged only if the ledger's last commit into this warehouse had this content *and*
+    // the warehouse still holds it: another state directory may have written since, or an
+    // operator wiped or restored the pipeline's partitions.
+    let (last, held) = {
+        let (ledger, id, warehouse) =
+            (cx.ledger.clone(), pipeline.id.clone(), cx.warehouse.clone());
+        blocking(move || -> Result<_, RunError> {
+            let last = ledger.last_content_hash(&id, &warehouse.key())?;
+            Ok((last, warehouse.committed(&id)?))
+        })
+        .await?
     };
-    if !cx.force && last.as_deref() == Some(&content_hash) {
+    let unchanged = [last.as_deref(), held.as_deref()] == [Some(content_hash.as_str()); 2];
+    if !cx.force && unchanged {
         tracing::info!(
             "content unchanged since the last commit into this warehouse; nothing written"
         );
@@ -409,7 +418,8 @@ async fn execute(
     // knows the warehouse may hold this run's data and does not skip on the older content.
     let (ledger, id) = (cx.ledger.clone(), run_id.to_string());
     blocking(move || ledger.begin_commit(&id, &rfc3339(Utc::now()))).await?;
-    let commit = blocking(move || staged.commit()).await?;
+    let content = content_hash.clone();
+    let commit = blocking(move || staged.with_content(&content).commit()).await?;
     tracing::info!(
         years = commit.years.len(),
         removed = commit.removed_years.len(),

@@ -45,6 +45,10 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
 /// Where staged files live under the warehouse root, until commit or the next start.
 pub const STAGING_DIR: &str = ".staging";
+/// Where each pipeline's commit marker lives under the warehouse root: which content its
+/// partitions hold, so that a skip is decided by what the warehouse holds, not only by what a
+/// ledger remembers (another state directory may write here; an operator may wipe or restore).
+pub const COMMITS_DIR: &str = ".commits";
 /// The one part file of a partition.
 pub const PART_FILE: &str = "part-00000.parquet";
 /// zstd level of observation and catalog files. Sorted, dictionary-encoded pages compress almost
@@ -124,6 +128,34 @@ impl Warehouse {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// `.commits/pipeline=<id>`: the marker of the pipeline's last complete commit.
+    fn commit_marker(&self, pipeline: &str) -> PathBuf {
+        self.root
+            .join(COMMITS_DIR)
+            .join(format!("pipeline={pipeline}"))
+    }
+
+    /// The content the pipeline's partitions hold, as its last complete commit recorded it;
+    /// `None` when no commit recorded one, one died halfway, or a partition it wrote is gone
+    /// (wiped by an operator).
+    pub fn committed(&self, pipeline: &str) -> Result<Option<String>, WarehouseError> {
+        let marker = self.commit_marker(pipeline);
+        let text = match fs::read_to_string(&marker) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io("read", &marker)(e)),
+        };
+        let (content, years) = text.split_once('\n').unwrap_or((&text, ""));
+        let all_there = years
+            .split(',')
+            .filter(|year| !year.is_empty())
+            .all(|year| {
+                year.parse()
+                    .is_ok_and(|y| self.partition_file(pipeline, y).is_file())
+            });
+        Ok(all_there.then(|| content.to_string()))
     }
 
     /// Creates the warehouse directory if it is not there.
@@ -304,6 +336,20 @@ fn write_beside(target: &Path, batch: &RecordBatch) -> Result<PathBuf, Warehouse
     Ok(temporary)
 }
 
+/// Writes `bytes` as `target` through a temporary file beside it, fsynced and renamed over it.
+fn replace_file(target: &Path, bytes: &[u8]) -> Result<(), WarehouseError> {
+    let dir = target
+        .parent()
+        .expect("warehouse files live in a directory");
+    fs::create_dir_all(dir).map_err(io("create", dir))?;
+    let name = target.file_name().expect("a file name").to_string_lossy();
+    let temporary = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let mut file = File::create(&temporary).map_err(io("create", &temporary))?;
+    file.write_all(bytes).map_err(io("write", &temporary))?;
+    file.sync_all().map_err(io("fsync", &temporary))?;
+    rename_into_place(&temporary, target)
+}
+
 /// Renames `temporary` over `target` and fsyncs their directory.
 fn rename_into_place(temporary: &Path, target: &Path) -> Result<(), WarehouseError> {
     fs::rename(temporary, target).map_err(io("rename into place", target))?;
@@ -446,6 +492,7 @@ impl Stager {
             dir: std::mem::take(&mut self.dir),
             parts,
             cancel: self.cancel.clone(),
+            content: None,
         }
     }
 }
@@ -468,6 +515,8 @@ pub struct Staged {
     dir: PathBuf,
     parts: Vec<(i32, PathBuf)>,
     cancel: CancellationToken,
+    /// What the partitions hold, recorded in the commit marker.
+    content: Option<String>,
 }
 
 /// What a commit published.
@@ -480,6 +529,13 @@ pub struct Commit {
 }
 
 impl Staged {
+    /// Names the content (a hash) this run's partitions hold: the commit records it in the
+    /// pipeline's marker, which [`Warehouse::committed`] reads back.
+    pub fn with_content(mut self, content: &str) -> Self {
+        self.content = Some(content.to_string());
+        self
+    }
+
     /// Publishes the run: fsyncs every staged part, renames each over its final name (in year
     /// order), removes partitions of this pipeline the run no longer has, and fsyncs the
     /// directories. `Err(Cancelled)`, publishing nothing, if the run's token is cancelled
@@ -493,6 +549,14 @@ impl Staged {
         let pipeline_dir = self.warehouse.pipeline_dir(&self.pipeline);
         let parts = std::mem::take(&mut self.parts);
         sync_all(parts.iter().map(|(_, staged)| staged.as_path()), "fsync")?;
+        // The marker goes before the first rename and comes back after the last: a commit that
+        // dies between leaves the pipeline half old, half new, and no marker to skip on.
+        let marker = self.warehouse.commit_marker(&self.pipeline);
+        match fs::remove_file(&marker) {
+            Ok(()) => sync_dir(marker.parent().expect("markers live in a directory"))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io("remove", &marker)(e)),
+        }
         let mut commit = Commit::default();
         let mut dirs = Vec::with_capacity(parts.len());
         for (year, staged) in parts {
@@ -512,6 +576,13 @@ impl Staged {
         sync_dir(&pipeline_dir)?;
         if let Some(observations) = pipeline_dir.parent() {
             sync_dir(observations)?;
+        }
+        if let Some(content) = &self.content {
+            let years: Vec<String> = commit.years.iter().map(i32::to_string).collect();
+            replace_file(
+                &marker,
+                format!("{content}\n{}", years.join(",")).as_bytes(),
+            )?;
         }
         Ok(commit)
     }
@@ -612,6 +683,42 @@ mod tests {
                 v.values().to_vec()
             })
             .collect()
+    }
+
+    #[test]
+    fn a_complete_commit_records_its_content_and_a_wiped_partition_forgets_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let warehouse = Warehouse::new(dir.path());
+        assert_eq!(warehouse.committed("p").unwrap(), None);
+        let stager = warehouse
+            .stage("p", "r1", CancellationToken::new())
+            .unwrap();
+        stager.write_partition(2022, &observations(&[1])).unwrap();
+        stager.write_partition(2023, &observations(&[2])).unwrap();
+        stager.finish().with_content("h1").commit().unwrap();
+        assert_eq!(warehouse.committed("p").unwrap().as_deref(), Some("h1"));
+
+        // A commit that names no content leaves none recorded.
+        let stager = warehouse
+            .stage("p", "r2", CancellationToken::new())
+            .unwrap();
+        stager.write_partition(2022, &observations(&[1])).unwrap();
+        stager.write_partition(2023, &observations(&[2])).unwrap();
+        stager.finish().commit().unwrap();
+        assert_eq!(warehouse.committed("p").unwrap(), None);
+
+        let stager = warehouse
+            .stage("p", "r3", CancellationToken::new())
+            .unwrap();
+        stager.write_partition(2022, &observations(&[1])).unwrap();
+        stager.write_partition(2023, &observations(&[2])).unwrap();
+        stager.finish().with_content("h3").commit().unwrap();
+        fs::remove_dir_all(warehouse.partition_file("p", 2023).parent().unwrap()).unwrap();
+        assert_eq!(
+            warehouse.committed("p").unwrap(),
+            None,
+            "a partition is gone"
+        );
     }
 
     #[test]

@@ -269,3 +269,44 @@ fn a_new_program_version_reruns_unchanged_input_once() {
         "going back to the old version re-runs too"
     );
 }
+
+#[test]
+fn a_warehouse_another_state_directory_wrote_since_is_not_skipped() {
+    // Two installations (two state directories) sharing one warehouse: what one ledger last
+    // committed is no longer what the warehouse holds once the other has written.
+    let project = Project::with_samples();
+    project.write("other.toml", "state_dir = \"state-other\"\n");
+    let data = project
+        .path()
+        .join("pipelines/samples/data/scb_folkmangd_barn.json");
+    let original = std::fs::read_to_string(&data).unwrap();
+    assert_eq!(run(&project, &["run", SCB], SCB), "succeeded");
+
+    let changed = original.replacen("\"value\"", "\"label\": \"changed\", \"value\"", 1);
+    assert_ne!(changed, original);
+    std::fs::write(&data, &changed).unwrap();
+    assert_eq!(
+        run(&project, &["--config", "other.toml", "run", SCB], SCB),
+        "succeeded"
+    );
+
+    std::fs::write(&data, &original).unwrap();
+    assert_eq!(
+        run(&project, &["run", SCB], SCB),
+        "succeeded",
+        "the first ledger's last commit is not what the warehouse holds"
+    );
+    assert_eq!(run(&project, &["run", SCB], SCB), "skipped");
+}
+
+#[test]
+fn a_wiped_partition_is_written_again_not_skipped() {
+    let project = Project::with_samples();
+    assert_eq!(run(&project, &["run", SCB], SCB), "succeeded");
+    let year = project
+        .warehouse()
+        .join(format!("observations/pipeline={SCB}/year=2022"));
+    std::fs::remove_dir_all(&year).unwrap();
+    assert_eq!(run(&project, &["run", SCB], SCB), "succeeded");
+    assert!(year.join("part-00000.parquet").is_file());
+}
