@@ -18,6 +18,10 @@
 //! | commit recorded in the ledger (`ledger.finish`)       | new partitions                          | run `interrupted` (its data is in)                       |
 //! | catalogs rewritten (`catalog.rename`)                 | new partitions, each catalog old or new | run stays `succeeded`; the next commit rewrites catalogs |
 //!
+//! The pipeline's commit marker (`.commits/pipeline=<id>`: content hash and years) is removed
+//! before the first rename and written after the directory fsyncs, so from the first rename
+//! until the commit ends there is none: a run killed anywhere in between is never skipped on.
+//!
 //! Every file a reader can open is always a complete Parquet file: parts are only ever renamed
 //! over their final names, never written in place. Readers glob `observations/**` (dot-files
 //! included), so staging lives beside `observations/`, never inside it. Staging is per run
