@@ -201,10 +201,12 @@ impl Rejects {
         self.batches.push(batch);
     }
 
+    /// Whether no row was kept.
     pub fn is_empty(&self) -> bool {
         self.batches.is_empty()
     }
 
+    /// How many refusals (one per reason) are kept.
     pub fn len(&self) -> usize {
         self.batches.iter().map(|b| b.num_rows()).sum()
     }

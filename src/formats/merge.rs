@@ -50,7 +50,8 @@ pub struct RowOrigin<'a> {
 }
 
 impl Provenance {
-    /// The provenance of a table of one unnamed payload (tests, `inspect`).
+    /// The provenance of a table of one unnamed payload, for the stages' unit tests.
+    #[cfg(test)]
     pub const fn unnamed() -> Self {
         Self {
             names: Vec::new(),

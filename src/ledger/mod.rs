@@ -120,6 +120,7 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
+    /// The status as the ledger stores it and `history` prints it.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Running => "running",

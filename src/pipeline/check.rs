@@ -636,6 +636,14 @@ mod tests {
     }
 
     #[test]
+    fn a_path_that_is_neither_a_path_nor_a_list_says_what_is_expected() {
+        let text = format!("{START}{MAP}").replace("path = \"a.csv\"", "path = 5");
+        let error = toml::from_str::<PipelineFile>(&text).unwrap_err();
+        // Inside the kind-tagged `[source]`, serde points at the table, not the key.
+        insta::assert_snapshot!(key_problem(Path::new("p.toml"), &text, &error), @"error: p.toml: source: invalid type: integer `5`, expected a file path or a list of file paths");
+    }
+
+    #[test]
     fn a_missing_top_level_key_is_named_alone() {
         let text = format!("# a comment first\n{}", &START["id = \"x\"\n".len()..]);
         assert_eq!(key_of(&text), "id");

@@ -66,6 +66,7 @@ pub enum Trigger {
 }
 
 impl Trigger {
+    /// The trigger as the ledger stores it.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Manual => "manual",

@@ -89,14 +89,42 @@ pub struct FormatKeys<'a> {
 }
 
 /// `path = "a.csv"` or `path = ["a.csv", "b.csv"]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Paths {
     One(PathBuf),
     Many(Vec<PathBuf>),
 }
 
+impl<'de> Deserialize<'de> for Paths {
+    // By hand rather than `untagged`, whose error ("did not match any variant") names neither
+    // what was expected nor what was found.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Paths;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a file path or a list of file paths")
+            }
+            fn visit_str<E: serde::de::Error>(self, path: &str) -> Result<Paths, E> {
+                Ok(Paths::One(path.into()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Paths, A::Error> {
+                let mut paths = Vec::new();
+                while let Some(path) = seq.next_element::<PathBuf>()? {
+                    paths.push(path);
+                }
+                Ok(Paths::Many(paths))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
 impl Paths {
+    /// The paths as written, in order.
     pub fn to_vec(&self) -> Vec<PathBuf> {
         match self {
             Self::One(path) => vec![path.clone()],

@@ -81,6 +81,7 @@ impl Fetched {
         }
     }
 
+    /// The bytes of every payload together.
     pub fn total_bytes(&self) -> usize {
         self.payloads.iter().map(|p| p.bytes.len()).sum()
     }
