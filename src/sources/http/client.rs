@@ -1,0 +1,614 @@
+//! The shared client: sends one request, politely, and reads its answer as asked.
+//!
+//! Owns: the reqwest client (rustls with ring, gzip, timeouts, `User-Agent`, proxies from the
+//! environment), the attempt loop (limiter slot → send → classify → wait → again), reading
+//! bodies within `max_body_bytes`, conditional requests and the per-request log lines.
+//! Must not: know any source's protocol, or wait anywhere but the limiter and the backoff (both
+//! cancellable).
+//!
+//! What is tried again: 429 (after its `Retry-After`, or one window of the host, pausing the
+//! host for every pipeline), 5xx but 501/505, timeouts, connection failures and bodies cut
+//! off. What is an answer, returned at once: every other status, a body over the limit, and a
+//! body that is not the format asked for.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use reqwest::header::{
+    CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED,
+};
+use reqwest::{Method, StatusCode, Url};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
+
+use super::limiter::{RateHeaders, RateLimiter};
+use super::redact::Redacted;
+use super::retry::{self, RetryPolicy};
+use super::HttpError;
+use crate::ledger::Validator;
+
+/// Sent with every request, so that a server's operators can see who calls.
+pub const USER_AGENT: &str = concat!("indikator/", env!("CARGO_PKG_VERSION"));
+/// Longest wait for a TCP + TLS connection.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest a request may take, body included; PxWeb's biggest answers (150 000 cells of
+/// json-stat2, about 5 MB) take seconds, an overloaded server minutes.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+/// Largest body read (after gzip): 256 MiB, above any one PxWeb piece or Kolada page by far and
+/// room for a whole-file CSV download, but a bound on a server (or gzip bomb) that never ends.
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 256 << 20;
+/// How much of an error answer's body is kept in [`HttpError::Status`].
+pub const BODY_START_BYTES: usize = 512;
+
+/// Whether requests go through the proxies the environment names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProxyPolicy {
+    /// `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY` (either case), as curl reads them.
+    #[default]
+    FromEnvironment,
+    /// Straight to the server whatever the environment says (loopback test servers).
+    Direct,
+}
+
+/// How the client behaves; `Default` is what the daemon uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpSettings {
+    pub connect_timeout: Duration,
+    /// Per attempt, body included.
+    pub timeout: Duration,
+    pub max_body_bytes: u64,
+    pub retry: RetryPolicy,
+    pub proxy: ProxyPolicy,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            timeout: DEFAULT_TIMEOUT,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            retry: RetryPolicy::default(),
+            proxy: ProxyPolicy::default(),
+        }
+    }
+}
+
+/// Installs rustls's ring provider as the process default, once; later calls do nothing. `main`
+/// calls it at start-up; [`HttpClient::try_new`] calls it too, so that tests and library users
+/// cannot build a client without one (reqwest's `rustls-no-provider` would panic).
+pub fn install_crypto_provider() {
+    // Err = a provider is installed already (ours, or one the embedding program chose).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// What to check an answer's body against before it counts as an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Expect {
+    /// Any bytes (a CSV, a PX file: its decoder checks it).
+    #[default]
+    Bytes,
+    /// JSON: a Content-Type that is not HTML or XML, and a body that parses as JSON (json-stat2
+    /// included). An HTML error page or a truncated JSON is [`HttpError::Format`], even on 200.
+    Json,
+}
+
+/// One request to send (retried as a whole).
+#[derive(Debug, Clone)]
+pub struct Request<'a> {
+    method: Method,
+    url: &'a str,
+    json_body: Option<Vec<u8>>,
+    expect: Expect,
+    validator: Option<&'a Validator>,
+}
+
+impl<'a> Request<'a> {
+    pub fn get(url: &'a str) -> Self {
+        Self {
+            method: Method::GET,
+            url,
+            json_body: None,
+            expect: Expect::Bytes,
+            validator: None,
+        }
+    }
+
+    /// A POST of `body` as JSON (`Content-Type: application/json`).
+    pub fn post_json(url: &'a str, body: &impl Serialize) -> Self {
+        let body = serde_json::to_vec(body)
+            .expect("request bodies are plain JSON values (string keys, finite numbers)");
+        Self {
+            method: Method::POST,
+            json_body: Some(body),
+            ..Self::get(url)
+        }
+    }
+
+    pub fn with_expect(mut self, expect: Expect) -> Self {
+        self.expect = expect;
+        self
+    }
+
+    /// Asks only for a change since `validator` (`If-None-Match` from its ETag,
+    /// `If-Modified-Since` from its Last-Modified); an unchanged resource is
+    /// [`Answer::NotModified`]. `None` asks unconditionally.
+    pub fn with_validator(mut self, validator: Option<&'a Validator>) -> Self {
+        self.validator = validator;
+        self
+    }
+}
+
+/// A complete 2xx answer.
+#[derive(Debug, Clone)]
+pub struct Response {
+    /// The URL asked for, redacted (fit for `Payload::origin` and messages).
+    pub url: String,
+    pub status: u16,
+    /// As sent, e.g. `text/csv; charset=iso-8859-1`.
+    pub content_type: Option<String>,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    /// The body, decompressed, at most `max_body_bytes`.
+    pub bytes: Vec<u8>,
+}
+
+impl Response {
+    /// The `charset` parameter of the Content-Type, lowercase (`iso-8859-1`), if any.
+    pub fn charset(&self) -> Option<String> {
+        let content_type = self.content_type.as_deref()?;
+        content_type.split(';').skip(1).find_map(|parameter| {
+            let (name, value) = parameter.split_once('=')?;
+            name.trim()
+                .eq_ignore_ascii_case("charset")
+                .then(|| value.trim().trim_matches('"').to_ascii_lowercase())
+        })
+    }
+
+    /// What to store for the next conditional request of `resource`.
+    pub fn validator(&self, resource: impl Into<String>) -> Validator {
+        Validator {
+            resource: resource.into(),
+            etag: self.etag.clone(),
+            last_modified: self.last_modified.clone(),
+            updated: None,
+        }
+    }
+}
+
+/// What a request came back with.
+#[derive(Debug, Clone)]
+pub enum Answer {
+    Fresh(Response),
+    /// 304: unchanged since the validator sent.
+    NotModified,
+}
+
+/// The key the limiter knows a URL's host by: `host:port` (`api.scb.se:443`).
+pub fn host_key(url: &str) -> Result<String, HttpError> {
+    let parsed = parse_url(url)?;
+    Ok(host_of(&parsed))
+}
+
+fn parse_url(url: &str) -> Result<Url, HttpError> {
+    Url::parse(url)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+        .ok_or_else(|| HttpError::InvalidUrl {
+            url: Redacted(url).to_string(),
+        })
+}
+
+fn host_of(url: &Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    match url.port_or_known_default() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_string(),
+    }
+}
+
+/// The HTTP client of a process: cheap to clone, every clone sharing one connection pool and one
+/// [`RateLimiter`], so that limits learnt from a host hold for every pipeline that calls it.
+#[derive(Debug, Clone)]
+pub struct HttpClient {
+    client: reqwest::Client,
+    limiter: RateLimiter,
+    settings: Arc<HttpSettings>,
+}
+
+impl Default for HttpClient {
+    /// The daemon's client ([`HttpSettings::default`]).
+    fn default() -> Self {
+        Self::try_new(HttpSettings::default())
+            .expect("reqwest builds a rustls client once the ring provider is installed")
+    }
+}
+
+/// Why one attempt did not give an answer, and whether another may.
+struct Failed {
+    error: HttpError,
+    retry: Retry,
+}
+
+enum Retry {
+    /// An answer (4xx, too large, wrong format): trying again would get the same.
+    Never,
+    /// After the policy's backoff.
+    Backoff,
+    /// After the server's `Retry-After` (or, for a 429 without one, a window of the host).
+    After(Option<Duration>),
+}
+
+enum BodyError {
+    TooLarge,
+    Transport(reqwest::Error, u64),
+}
+
+impl HttpClient {
+    /// A client with `settings` and a limiter of its own. `Err` only when the TLS backend cannot
+    /// be set up.
+    pub fn try_new(settings: HttpSettings) -> Result<Self, HttpError> {
+        install_crypto_provider();
+        let mut builder = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .connect_timeout(settings.connect_timeout)
+            .timeout(settings.timeout)
+            .gzip(true);
+        if settings.proxy == ProxyPolicy::Direct {
+            builder = builder.no_proxy();
+        }
+        let client = builder
+            .build()
+            .map_err(|source| HttpError::Client { source })?;
+        Ok(Self {
+            client,
+            limiter: RateLimiter::default(),
+            settings: Arc::new(settings),
+        })
+    }
+
+    /// The process's rate limiter (the PxWeb planner reads a host's `max_cells` here, and a
+    /// source sets what the host's config says).
+    pub fn limiter(&self) -> &RateLimiter {
+        &self.limiter
+    }
+
+    pub fn settings(&self) -> &HttpSettings {
+        &self.settings
+    }
+
+    /// GETs `url`; the body as bytes.
+    pub async fn get_bytes(&self, url: &str, cancel: &CancellationToken) -> Result<Response, HttpError> {
+        fresh(self.send(&Request::get(url), cancel).await?, url)
+    }
+
+    /// POSTs `body` as JSON to `url`; the answer's body as bytes, checked to be JSON when
+    /// `expect` says so.
+    pub async fn post_bytes(
+        &self,
+        url: &str,
+        body: &impl Serialize,
+        expect: Expect,
+        cancel: &CancellationToken,
+    ) -> Result<Response, HttpError> {
+        let request = Request::post_json(url, body).with_expect(expect);
+        fresh(self.send(&request, cancel).await?, url)
+    }
+
+    /// GETs `url` and parses the body as a `T` ([`HttpError::Format`] if it is not one).
+    pub async fn get_json<T: DeserializeOwned>(
+        &self,
+        url: &str,
+        cancel: &CancellationToken,
+    ) -> Result<T, HttpError> {
+        let response = self.get_bytes(url, cancel).await?;
+        parse_json(&response)
+    }
+
+    /// POSTs `body` as JSON to `url` and parses the answer as a `T`.
+    pub async fn post_json<T: DeserializeOwned>(
+        &self,
+        url: &str,
+        body: &impl Serialize,
+        cancel: &CancellationToken,
+    ) -> Result<T, HttpError> {
+        let response = self.post_bytes(url, body, Expect::Bytes, cancel).await?;
+        parse_json(&response)
+    }
+
+    /// Sends `request` until it gets an answer or the retry policy gives up: each attempt waits
+    /// for a slot of the host's rate limit, and everything waits cancellably (`Cancelled` as soon
+    /// as `cancel` is, with nothing half-read returned).
+    pub async fn send(
+        &self,
+        request: &Request<'_>,
+        cancel: &CancellationToken,
+    ) -> Result<Answer, HttpError> {
+        let shown = Redacted(request.url).to_string();
+        let url = parse_url(request.url)?;
+        let host = host_of(&url);
+        let span = tracing::debug_span!("http", url = %shown, method = %request.method);
+        async {
+            let policy = self.settings.retry;
+            let cancelled = || HttpError::Cancelled { url: shown.clone() };
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                let permit = self
+                    .limiter
+                    .acquire(&host, cancel)
+                    .await
+                    .map_err(|_| cancelled())?;
+                let result = tokio::select! {
+                    result = self.attempt(request, &url, &host, &shown, attempt) => result,
+                    () = cancel.cancelled() => return Err(cancelled()),
+                };
+                drop(permit);
+                let Failed { error, retry } = match result {
+                    Ok(answer) => return Ok(answer),
+                    Err(failed) => failed,
+                };
+                if attempt >= policy.attempts.max(1) {
+                    return Err(error);
+                }
+                let wait = match retry {
+                    Retry::Never => return Err(error),
+                    Retry::Backoff => policy.backoff(attempt, retry::random()),
+                    Retry::After(retry_after) => {
+                        let window = self.limiter.limits(&host).window;
+                        // The pause holds every pipeline's calls to this host, not only ours.
+                        self.limiter
+                            .pause(&host, policy.obey(retry_after.unwrap_or(window)));
+                        Duration::ZERO
+                    }
+                };
+                tracing::warn!(
+                    attempt,
+                    status = error.status(),
+                    wait_ms = wait.as_millis() as u64,
+                    error = %error,
+                    "retrying"
+                );
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    () = cancel.cancelled() => return Err(cancelled()),
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// One attempt: send, learn the host's rate headers, read and check the body.
+    async fn attempt(
+        &self,
+        request: &Request<'_>,
+        url: &Url,
+        host: &str,
+        shown: &str,
+        attempt: u32,
+    ) -> Result<Answer, Failed> {
+        let started = Instant::now();
+        let mut builder = self.client.request(request.method.clone(), url.clone());
+        if let Some(body) = &request.json_body {
+            builder = builder
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.clone());
+        }
+        if let Some(validator) = request.validator {
+            if let Some(etag) = &validator.etag {
+                builder = builder.header(IF_NONE_MATCH, etag);
+            }
+            if let Some(last_modified) = &validator.last_modified {
+                builder = builder.header(IF_MODIFIED_SINCE, last_modified);
+            }
+        }
+        let log = |status: Option<u16>, bytes: u64| {
+            let elapsed_ms = started.elapsed().as_millis() as u64;
+            tracing::debug!(status, bytes, elapsed_ms, attempt, "request");
+        };
+        let mut response = match builder.send().await {
+            Ok(response) => response,
+            Err(err) => {
+                log(None, 0);
+                return Err(self.transport_failure(err, shown, attempt, 0));
+            }
+        };
+        let status = response.status();
+        let headers = response.headers().clone();
+        self.limiter
+            .learn_headers(host, &RateHeaders::parse(&headers, Utc::now()));
+        let retry_after = retry::retry_after(&headers, Utc::now());
+
+        if status == StatusCode::NOT_MODIFIED {
+            log(Some(304), 0);
+            return Ok(Answer::NotModified);
+        }
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            let body_start = body_start(&mut response).await;
+            log(Some(429), body_start.len() as u64);
+            return Err(Failed {
+                error: HttpError::RateLimited {
+                    url: shown.to_string(),
+                    attempts: attempt,
+                    retry_after,
+                },
+                retry: Retry::After(retry_after),
+            });
+        }
+        if !status.is_success() {
+            let body_start = body_start(&mut response).await;
+            log(Some(status.as_u16()), body_start.len() as u64);
+            let retryable = status.is_server_error()
+                && !matches!(
+                    status,
+                    StatusCode::NOT_IMPLEMENTED | StatusCode::HTTP_VERSION_NOT_SUPPORTED
+                );
+            return Err(Failed {
+                error: HttpError::Status {
+                    url: shown.to_string(),
+                    status: status.as_u16(),
+                    body_start,
+                    attempts: attempt,
+                },
+                retry: match (retryable, retry_after) {
+                    (false, _) => Retry::Never,
+                    (true, None) => Retry::Backoff,
+                    (true, Some(after)) => Retry::After(Some(after)),
+                },
+            });
+        }
+
+        let bytes = match read_limited(&mut response, self.settings.max_body_bytes).await {
+            Ok(bytes) => bytes,
+            Err(BodyError::TooLarge) => {
+                log(Some(status.as_u16()), self.settings.max_body_bytes);
+                return Err(Failed {
+                    error: HttpError::TooLarge {
+                        url: shown.to_string(),
+                        limit: self.settings.max_body_bytes,
+                    },
+                    retry: Retry::Never,
+                });
+            }
+            Err(BodyError::Transport(err, read)) => {
+                log(Some(status.as_u16()), read);
+                return Err(self.transport_failure(err, shown, attempt, read));
+            }
+        };
+        log(Some(status.as_u16()), bytes.len() as u64);
+        let header = |name| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let response = Response {
+            url: shown.to_string(),
+            status: status.as_u16(),
+            content_type: header(CONTENT_TYPE),
+            etag: header(ETAG),
+            last_modified: header(LAST_MODIFIED),
+            bytes,
+        };
+        if request.expect == Expect::Json {
+            check_json(&response).map_err(|error| Failed {
+                error,
+                retry: Retry::Never,
+            })?;
+        }
+        Ok(Answer::Fresh(response))
+    }
+
+    fn transport_failure(&self, err: reqwest::Error, shown: &str, attempt: u32, read: u64) -> Failed {
+        let url = shown.to_string();
+        let error = if err.is_timeout() {
+            HttpError::Timeout {
+                url,
+                timeout: self.settings.timeout,
+                attempts: attempt,
+            }
+        } else if err.is_body() || err.is_decode() {
+            HttpError::Cut {
+                url,
+                bytes: read,
+                attempts: attempt,
+                source: err,
+            }
+        } else {
+            // Refused, reset or closed before the answer's head: the connection failed.
+            HttpError::Connect {
+                url,
+                attempts: attempt,
+                source: err,
+            }
+        };
+        Failed {
+            error,
+            retry: Retry::Backoff,
+        }
+    }
+}
+
+fn fresh(answer: Answer, url: &str) -> Result<Response, HttpError> {
+    match answer {
+        Answer::Fresh(response) => Ok(response),
+        // Only a conditional request may be answered 304; the plain methods send none.
+        Answer::NotModified => Err(HttpError::Status {
+            url: Redacted(url).to_string(),
+            status: 304,
+            body_start: String::new(),
+            attempts: 1,
+        }),
+    }
+}
+
+/// The body, stopping with `TooLarge` as soon as it would pass `limit` (a Content-Length over it
+/// is refused before a byte is read).
+async fn read_limited(response: &mut reqwest::Response, limit: u64) -> Result<Vec<u8>, BodyError> {
+    if response.content_length().is_some_and(|length| length > limit) {
+        return Err(BodyError::TooLarge);
+    }
+    let capacity = response.content_length().unwrap_or(0).min(limit).min(64 << 20);
+    let mut bytes = Vec::with_capacity(capacity as usize);
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if bytes.len() as u64 + chunk.len() as u64 > limit {
+                    return Err(BodyError::TooLarge);
+                }
+                bytes.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(bytes),
+            Err(err) => return Err(BodyError::Transport(err, bytes.len() as u64)),
+        }
+    }
+}
+
+/// The first [`BODY_START_BYTES`] of an error answer, lossy UTF-8; the rest is not read (and
+/// whatever cut the body short only shortens this).
+async fn body_start(response: &mut reqwest::Response) -> String {
+    let mut bytes = Vec::new();
+    while bytes.len() < BODY_START_BYTES {
+        match response.chunk().await {
+            Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    bytes.truncate(BODY_START_BYTES);
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// An HTML or XML Content-Type where JSON was asked for is an error page, whatever it contains.
+fn check_json_content_type(response: &Response) -> Result<(), HttpError> {
+    let content_type = response.content_type.as_deref().unwrap_or("").to_ascii_lowercase();
+    if content_type.contains("html") || content_type.contains("xml") {
+        return Err(format_error(response, None));
+    }
+    Ok(())
+}
+
+fn check_json(response: &Response) -> Result<(), HttpError> {
+    check_json_content_type(response)?;
+    serde_json::from_slice::<serde::de::IgnoredAny>(&response.bytes)
+        .map(drop)
+        .map_err(|err| format_error(response, Some(err)))
+}
+
+fn parse_json<T: DeserializeOwned>(response: &Response) -> Result<T, HttpError> {
+    check_json_content_type(response)?;
+    serde_json::from_slice(&response.bytes).map_err(|err| format_error(response, Some(err)))
+}
+
+fn format_error(response: &Response, source: Option<serde_json::Error>) -> HttpError {
+    HttpError::Format {
+        url: response.url.clone(),
+        content_type: response.content_type.clone().unwrap_or_default(),
+        expected: "JSON",
+        source,
+    }
+}
+
