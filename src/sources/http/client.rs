@@ -15,9 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use reqwest::header::{
-    CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED,
-};
+use reqwest::header::{CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
 use reqwest::{Method, StatusCode, Url};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -25,10 +23,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
+use super::HttpError;
 use super::limiter::{RateHeaders, RateLimiter};
 use super::redact::Redacted;
 use super::retry::{self, RetryPolicy};
-use super::HttpError;
 use crate::ledger::Validator;
 
 /// Sent with every request, so that a server's operators can see who calls.
@@ -281,7 +279,11 @@ impl HttpClient {
     }
 
     /// GETs `url`; the body as bytes.
-    pub async fn get_bytes(&self, url: &str, cancel: &CancellationToken) -> Result<Response, HttpError> {
+    pub async fn get_bytes(
+        &self,
+        url: &str,
+        cancel: &CancellationToken,
+    ) -> Result<Response, HttpError> {
         fresh(self.send(&Request::get(url), cancel).await?, url)
     }
 
@@ -503,7 +505,13 @@ impl HttpClient {
         Ok(Answer::Fresh(response))
     }
 
-    fn transport_failure(&self, err: reqwest::Error, shown: &str, attempt: u32, read: u64) -> Failed {
+    fn transport_failure(
+        &self,
+        err: reqwest::Error,
+        shown: &str,
+        attempt: u32,
+        read: u64,
+    ) -> Failed {
         let url = shown.to_string();
         let error = if err.is_timeout() {
             HttpError::Timeout {
@@ -549,10 +557,17 @@ fn fresh(answer: Answer, url: &str) -> Result<Response, HttpError> {
 /// The body, stopping with `TooLarge` as soon as it would pass `limit` (a Content-Length over it
 /// is refused before a byte is read).
 async fn read_limited(response: &mut reqwest::Response, limit: u64) -> Result<Vec<u8>, BodyError> {
-    if response.content_length().is_some_and(|length| length > limit) {
+    if response
+        .content_length()
+        .is_some_and(|length| length > limit)
+    {
         return Err(BodyError::TooLarge);
     }
-    let capacity = response.content_length().unwrap_or(0).min(limit).min(64 << 20);
+    let capacity = response
+        .content_length()
+        .unwrap_or(0)
+        .min(limit)
+        .min(64 << 20);
     let mut bytes = Vec::with_capacity(capacity as usize);
     loop {
         match response.chunk().await {
@@ -584,7 +599,11 @@ async fn body_start(response: &mut reqwest::Response) -> String {
 
 /// An HTML or XML Content-Type where JSON was asked for is an error page, whatever it contains.
 fn check_json_content_type(response: &Response) -> Result<(), HttpError> {
-    let content_type = response.content_type.as_deref().unwrap_or("").to_ascii_lowercase();
+    let content_type = response
+        .content_type
+        .as_deref()
+        .unwrap_or("")
+        .to_ascii_lowercase();
     if content_type.contains("html") || content_type.contains("xml") {
         return Err(format_error(response, None));
     }
@@ -612,3 +631,500 @@ fn format_error(response: &Response, source: Option<serde_json::Error>) -> HttpE
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::sources::http::LimitHints;
+    use crate::sources::http::testing::{Reply, TestServer};
+
+    const GZIPPED: [u8; 48] = [
+        31, 139, 8, 0, 0, 0, 0, 0, 2, 3, 171, 86, 202, 207, 86, 178, 42, 41, 42, 77, 213, 81, 42,
+        73, 173, 40, 81, 178, 82, 74, 175, 202, 44, 40, 72, 77, 81, 170, 5, 0, 38, 232, 68, 77, 28,
+        0, 0, 0,
+    ];
+
+    /// Small waits and limits, so that the whole suite stays fast.
+    fn fast() -> HttpSettings {
+        HttpSettings {
+            connect_timeout: Duration::from_secs(1),
+            timeout: Duration::from_secs(2),
+            max_body_bytes: 1 << 20,
+            retry: RetryPolicy {
+                attempts: 3,
+                base: Duration::from_millis(10),
+                cap: Duration::from_millis(50),
+                retry_after_cap: Duration::from_secs(2),
+            },
+            proxy: ProxyPolicy::Direct,
+        }
+    }
+
+    /// A client for `server` with `settings` and a rate limit that never gets in the way.
+    fn client_with(server: &TestServer, settings: HttpSettings) -> HttpClient {
+        let client = HttpClient::try_new(settings).unwrap();
+        let hints = LimitHints {
+            max_calls: Some(1000),
+            window: Some(Duration::from_millis(100)),
+            ..LimitHints::default()
+        };
+        client
+            .limiter()
+            .set_overrides(&host_key(&server.url("/")).unwrap(), hints);
+        client
+    }
+
+    fn client(server: &TestServer) -> HttpClient {
+        client_with(server, fast())
+    }
+
+    fn never() -> CancellationToken {
+        CancellationToken::new()
+    }
+
+    #[tokio::test]
+    async fn a_429_is_tried_again_after_its_retry_after() {
+        let server = TestServer::start(|arrival| match arrival.n {
+            0 => Reply::new(429, "text/plain", "Too many requests").with_header("Retry-After", "1"),
+            _ => Reply::json(r#"{"ok":true}"#),
+        })
+        .await;
+        let value: serde_json::Value = client(&server)
+            .get_json(&server.url("/api/v2/config"), &never())
+            .await
+            .unwrap();
+        assert_eq!(value["ok"], true);
+        let arrivals = server.arrivals();
+        assert_eq!(arrivals.len(), 2);
+        assert!(arrivals[1].at - arrivals[0].at >= Duration::from_secs(1));
+    }
+
+    #[tokio::test]
+    async fn a_429_that_persists_is_the_rate_limit_error_with_its_retry_after() {
+        let server = TestServer::start(|_| {
+            Reply::new(429, "text/plain", "slow down").with_header("Retry-After", "0")
+        })
+        .await;
+        let err = client(&server)
+            .get_bytes(&server.url("/t"), &never())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, HttpError::RateLimited { attempts: 3, retry_after: Some(d), .. } if d.is_zero()),
+            "{err:?}"
+        );
+        assert_eq!(server.arrivals().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn two_503s_are_tried_again_and_the_third_answer_counts() {
+        let server = TestServer::start(|arrival| match arrival.n {
+            0 | 1 => Reply::new(503, "text/html", "<h1>Service Unavailable</h1>"),
+            _ => Reply::json(r#"{"ok":true}"#),
+        })
+        .await;
+        let response = client(&server)
+            .get_bytes(&server.url("/t"), &never())
+            .await
+            .unwrap();
+        assert_eq!(response.bytes, br#"{"ok":true}"#);
+        assert_eq!(server.arrivals().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_4xx_is_an_answer_at_once_with_the_start_of_its_body() {
+        let problem = format!(
+            r#"{{"type":"Parameter error","title":"Too many cells selected","status":400,"detail":"{}"}}"#,
+            "x".repeat(2000)
+        );
+        let server = TestServer::start(move |arrival| match arrival.target.as_str() {
+            "/missing" => Reply::new(404, "text/plain", "Node with id TAB9999 can not be found"),
+            _ => Reply::new(
+                400,
+                "application/problem+json; charset=utf-8",
+                problem.clone(),
+            ),
+        })
+        .await;
+        let client = client(&server);
+        let err = client
+            .get_bytes(&server.url("/missing"), &never())
+            .await
+            .unwrap_err();
+        let HttpError::Status {
+            status: 404,
+            body_start,
+            attempts: 1,
+            ..
+        } = &err
+        else {
+            panic!("{err:?}")
+        };
+        assert_eq!(body_start, "Node with id TAB9999 can not be found");
+        let err = client
+            .post_bytes(
+                &server.url("/data"),
+                &serde_json::json!({"selection": []}),
+                Expect::Json,
+                &never(),
+            )
+            .await
+            .unwrap_err();
+        let HttpError::Status {
+            status: 400,
+            body_start,
+            ..
+        } = &err
+        else {
+            panic!("{err:?}")
+        };
+        assert_eq!(body_start.len(), BODY_START_BYTES);
+        assert!(body_start.contains(r#""title":"Too many cells selected""#));
+        let arrivals = server.arrivals();
+        assert_eq!(arrivals.len(), 2, "neither was tried again");
+        assert_eq!(
+            (arrivals[1].method.as_str(), arrivals[1].body.as_slice()),
+            ("POST", br#"{"selection":[]}"#.as_slice())
+        );
+        assert_eq!(arrivals[1].header("content-type"), Some("application/json"));
+    }
+
+    #[tokio::test]
+    async fn a_body_that_is_not_json_is_a_format_error_even_on_200() {
+        let server = TestServer::start(|arrival| match arrival.target.as_str() {
+            "/html" => Reply::new(
+                200,
+                "text/html; charset=utf-8",
+                "<html><body>Ett fel har inträffat</body></html>",
+            ),
+            _ => Reply::json(r#"{"version":"2.0","class":"dataset","value":[1,2"#),
+        })
+        .await;
+        let client = client(&server);
+        let err = client
+            .get_json::<serde_json::Value>(&server.url("/html"), &never())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, HttpError::Format { content_type, source: None, .. } if content_type == "text/html; charset=utf-8"),
+            "{err:?}"
+        );
+        let err = client
+            .post_bytes(
+                &server.url("/cut-json"),
+                &serde_json::json!({}),
+                Expect::Json,
+                &never(),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                HttpError::Format {
+                    source: Some(_),
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(
+            server.arrivals().len(),
+            2,
+            "a format error is an answer, not retried"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_body_over_the_limit_is_refused_without_reading_it_all() {
+        let server = TestServer::start(|arrival| match arrival.target.as_str() {
+            "/declared" => Reply::new(200, "text/csv", vec![b'x'; 2 << 20]),
+            _ => Reply {
+                endless: true,
+                ..Reply::new(200, "text/csv", "")
+            },
+        })
+        .await;
+        let client = client(&server);
+        for path in ["/declared", "/endless"] {
+            let err = tokio::time::timeout(
+                Duration::from_secs(5),
+                client.get_bytes(&server.url(path), &never()),
+            )
+            .await
+            .expect("the client stops reading at the limit")
+            .unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    HttpError::TooLarge {
+                        limit: 1_048_576,
+                        ..
+                    }
+                ),
+                "{path}: {err:?}"
+            );
+        }
+        assert_eq!(
+            server.arrivals().len(),
+            2,
+            "too large is an answer, not retried"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_body_cut_off_is_tried_again_then_an_error() {
+        let server = TestServer::start(|_| Reply {
+            cut_after: Some(10),
+            ..Reply::json(&format!("[{}0]", "1,".repeat(500)))
+        })
+        .await;
+        let err = client(&server)
+            .get_bytes(&server.url("/t"), &never())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, HttpError::Cut { attempts: 3, .. }), "{err:?}");
+        assert_eq!(server.arrivals().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_slow_answer_times_out_and_is_tried_again() {
+        let server = TestServer::start(|arrival| Reply {
+            delay: if arrival.n == 0 {
+                Duration::from_secs(2)
+            } else {
+                Duration::ZERO
+            },
+            ..Reply::json("[]")
+        })
+        .await;
+        let settings = HttpSettings {
+            timeout: Duration::from_millis(300),
+            ..fast()
+        };
+        let response = client_with(&server, settings)
+            .get_bytes(&server.url("/t"), &never())
+            .await
+            .unwrap();
+        assert_eq!(response.bytes, b"[]");
+        assert_eq!(server.arrivals().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn the_limiter_never_lets_more_than_n_calls_start_in_a_window() {
+        let server = TestServer::start(|_| Reply::json("{}")).await;
+        let client = client(&server);
+        let window = Duration::from_millis(200);
+        let hints = LimitHints {
+            max_calls: Some(3),
+            window: Some(window),
+            ..LimitHints::default()
+        };
+        client
+            .limiter()
+            .set_overrides(&host_key(&server.url("/")).unwrap(), hints);
+        let mut calls = tokio::task::JoinSet::new();
+        for _ in 0..10 {
+            let (client, url) = (client.clone(), server.url("/t"));
+            calls.spawn(async move {
+                client
+                    .get_bytes(&url, &CancellationToken::new())
+                    .await
+                    .map(drop)
+            });
+        }
+        while let Some(result) = calls.join_next().await {
+            result.unwrap().unwrap();
+        }
+        let mut arrivals: Vec<_> = server.arrivals().iter().map(|a| a.at).collect();
+        arrivals.sort();
+        assert_eq!(arrivals.len(), 10);
+        for (earlier, later) in arrivals.iter().zip(&arrivals[3..]) {
+            assert!(
+                *later - *earlier >= window,
+                "4 calls within {:?}",
+                *later - *earlier
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn rate_limit_headers_update_the_hosts_limits_whatever_their_case() {
+        let ssb =
+            TestServer::start(|_| Reply::json("{}").with_header("x-RateLimit-Limit", "40;w=60"))
+                .await;
+        let scb = TestServer::start(|_| {
+            Reply::json("{}")
+                .with_header("X-Rate-Limit-Limit", "10s")
+                .with_header("X-Rate-Limit-Remaining", "29")
+        })
+        .await;
+        let client = HttpClient::try_new(fast()).unwrap();
+        for server in [&ssb, &scb] {
+            client
+                .get_bytes(&server.url("/api/v2/config"), &never())
+                .await
+                .unwrap();
+        }
+        let limits = |server: &TestServer| {
+            client
+                .limiter()
+                .limits(&host_key(&server.url("/")).unwrap())
+        };
+        assert_eq!(
+            (limits(&ssb).max_calls, limits(&ssb).window),
+            (40, Duration::from_secs(60))
+        );
+        assert_eq!(
+            (limits(&scb).max_calls, limits(&scb).window),
+            (10, Duration::from_secs(10))
+        );
+    }
+
+    #[tokio::test]
+    async fn cancellation_stops_a_request_waiting_for_its_slot() {
+        let server = TestServer::start(|_| Reply::json("{}")).await;
+        let client = client(&server);
+        let hints = LimitHints {
+            max_calls: Some(1),
+            window: Some(Duration::from_secs(60)),
+            ..LimitHints::default()
+        };
+        client
+            .limiter()
+            .set_overrides(&host_key(&server.url("/")).unwrap(), hints);
+        let cancel = CancellationToken::new();
+        client
+            .get_bytes(&server.url("/first"), &cancel)
+            .await
+            .unwrap();
+        let canceller = cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            canceller.cancel();
+        });
+        let started = Instant::now();
+        let err = client
+            .get_bytes(&server.url("/second"), &cancel)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, HttpError::Cancelled { .. }), "{err:?}");
+        assert!(started.elapsed() < Duration::from_secs(1));
+        assert_eq!(server.arrivals().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn gzip_bodies_are_decompressed_and_the_client_says_who_it_is() {
+        let server = TestServer::start(|_| {
+            Reply::new(200, "application/json", GZIPPED.to_vec())
+                .with_header("Content-Encoding", "gzip")
+        })
+        .await;
+        let value: serde_json::Value = client(&server)
+            .get_json(&server.url("/t"), &never())
+            .await
+            .unwrap();
+        assert_eq!(value["text"], "gzipped");
+        let arrival = &server.arrivals()[0];
+        assert!(arrival.header("accept-encoding").unwrap().contains("gzip"));
+        assert_eq!(arrival.header("user-agent"), Some(USER_AGENT));
+        assert!(USER_AGENT.starts_with("indikator/0."));
+    }
+
+    #[tokio::test]
+    async fn a_validator_makes_the_request_conditional_and_304_is_not_modified() {
+        let server = TestServer::start(|arrival| match arrival.header("if-none-match") {
+            Some(r#""v1""#) => Reply::new(304, "text/csv", ""),
+            _ => Reply::new(200, "text/csv; charset=ISO-8859-1", "a,b\n")
+                .with_header("ETag", r#""v1""#)
+                .with_header("Last-Modified", "Wed, 21 Oct 2026 07:28:00 GMT"),
+        })
+        .await;
+        let client = client(&server);
+        let url = server.url("/data.csv");
+        let Answer::Fresh(first) = client.send(&Request::get(&url), &never()).await.unwrap() else {
+            panic!("the first request is unconditional")
+        };
+        assert_eq!(first.charset().as_deref(), Some("iso-8859-1"));
+        let validator = first.validator(url.clone());
+        let second = client
+            .send(
+                &Request::get(&url).with_validator(Some(&validator)),
+                &never(),
+            )
+            .await
+            .unwrap();
+        assert!(matches!(second, Answer::NotModified));
+        let arrival = &server.arrivals()[1];
+        assert_eq!(
+            arrival.header("if-modified-since"),
+            Some("Wed, 21 Oct 2026 07:28:00 GMT")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_tried_again_then_names_the_url() {
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let client = HttpClient::try_new(fast()).unwrap();
+        let url = format!("http://user:pw@127.0.0.1:{port}/x?api_key=k");
+        let err = client.get_bytes(&url, &never()).await.unwrap_err();
+        assert!(
+            matches!(err, HttpError::Connect { attempts: 3, .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().starts_with(&format!(
+            "cannot reach http://127.0.0.1:{port}/x?api_key=REDACTED "
+        )));
+    }
+
+    #[test]
+    fn errors_name_the_url_and_what_to_do() {
+        let url = || "https://api.scb.se/OV0104/v1/doris/sv/ssd/BE/BE0101/BefolkningNy".to_string();
+        let errors = [
+            HttpError::InvalidUrl {
+                url: "api.scb.se/x".into(),
+            },
+            HttpError::Timeout {
+                url: url(),
+                timeout: DEFAULT_TIMEOUT,
+                attempts: 5,
+            },
+            HttpError::TooLarge {
+                url: url(),
+                limit: DEFAULT_MAX_BODY_BYTES,
+            },
+            HttpError::Status {
+                url: url(),
+                status: 403,
+                body_start: "Forbidden".into(),
+                attempts: 1,
+            },
+            HttpError::Format {
+                url: url(),
+                content_type: "text/html".into(),
+                expected: "JSON",
+                source: None,
+            },
+            HttpError::Cancelled { url: url() },
+            HttpError::RateLimited {
+                url: url(),
+                attempts: 5,
+                retry_after: Some(Duration::from_secs(10)),
+            },
+        ];
+        let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        insta::assert_snapshot!(shown.join("\n"), @r#"
+        api.scb.se/x is not an http(s) URL; check `url` in [source]
+        https://api.scb.se/OV0104/v1/doris/sv/ssd/BE/BE0101/BefolkningNy: no complete answer within 120 s after 5 attempts; the server is slow or overloaded, try again later
+        https://api.scb.se/OV0104/v1/doris/sv/ssd/BE/BE0101/BefolkningNy: the answer is larger than 268435456 bytes and was not read further; select less per request, or raise `max_body_bytes`
+        https://api.scb.se/OV0104/v1/doris/sv/ssd/BE/BE0101/BefolkningNy answered HTTP 403: "Forbidden"; check the URL and the query
+        https://api.scb.se/OV0104/v1/doris/sv/ssd/BE/BE0101/BefolkningNy answered "text/html" where JSON was asked for; the server probably sent an error page, try again later or check the URL
+        https://api.scb.se/OV0104/v1/doris/sv/ssd/BE/BE0101/BefolkningNy: cancelled before the answer arrived
+        https://api.scb.se/OV0104/v1/doris/sv/ssd/BE/BE0101/BefolkningNy still answers 429 Too Many Requests after 5 attempts (last Retry-After: 10 s); another client may share this address, or lower `server_max_calls` / raise `server_window_secs` in [source]
+        "#);
+    }
+}

@@ -263,7 +263,11 @@ impl Shared {
 impl RateLimiter {
     /// Waits until a call to `host` may start without the host seeing more than its
     /// `max_calls` in any window, then takes the slot. `Err(Cancelled)` as soon as `cancel` is.
-    pub async fn acquire(&self, host: &str, cancel: &CancellationToken) -> Result<Permit, Cancelled> {
+    pub async fn acquire(
+        &self,
+        host: &str,
+        cancel: &CancellationToken,
+    ) -> Result<Permit, Cancelled> {
         loop {
             // Registered before looking, so a call ending after the look still wakes us.
             let changed = self.shared.changed.notified();
@@ -377,7 +381,9 @@ mod tests {
     }
 
     fn now() -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2026-09-01T10:00:00Z").unwrap().into()
+        DateTime::parse_from_rfc3339("2026-09-01T10:00:00Z")
+            .unwrap()
+            .into()
     }
 
     #[test]
@@ -401,7 +407,11 @@ mod tests {
         for limit in ["40;w=60", "40, 40;w=60", "40;w=60s"] {
             let parsed = RateHeaders::parse(&headers(&[("x-ratelimit-limit", limit)]), now());
             assert_eq!(parsed.hints.max_calls, Some(40), "{limit}");
-            assert_eq!(parsed.hints.window, Some(Duration::from_secs(60)), "{limit}");
+            assert_eq!(
+                parsed.hints.window,
+                Some(Duration::from_secs(60)),
+                "{limit}"
+            );
         }
         let policy = RateHeaders::parse(&headers(&[("RateLimit-Policy", "300;w=60")]), now());
         assert_eq!(policy.hints.max_calls, Some(300));
@@ -411,8 +421,12 @@ mod tests {
     fn a_zero_limit_is_not_unlimited_but_unstated() {
         let parsed = RateHeaders::parse(&headers(&[("x-ratelimit-limit", "0;w=0")]), now());
         assert_eq!(parsed.hints, LimitHints::default());
-        let config = serde_json::json!({"maxDataCells": 0, "maxCallsPerTimeWindow": 0, "timeWindow": 0});
-        assert_eq!(LimitHints::from_pxweb_config(&config), LimitHints::default());
+        let config =
+            serde_json::json!({"maxDataCells": 0, "maxCallsPerTimeWindow": 0, "timeWindow": 0});
+        assert_eq!(
+            LimitHints::from_pxweb_config(&config),
+            LimitHints::default()
+        );
         let limiter = RateLimiter::default();
         limiter.learn_config("ssb", LimitHints::from_pxweb_config(&config));
         assert_eq!(limiter.limits("ssb").max_calls, DEFAULT_MAX_CALLS);
@@ -425,7 +439,9 @@ mod tests {
                 env!("CARGO_MANIFEST_DIR"),
                 "/../shared/fixtures/real/pxweb/config.json"
             ))
-            .unwrap_or_else(|_| r#"{"maxDataCells":150000,"maxCallsPerTimeWindow":30,"timeWindow":10}"#.into()),
+            .unwrap_or_else(|_| {
+                r#"{"maxDataCells":150000,"maxCallsPerTimeWindow":30,"timeWindow":10}"#.into()
+            }),
         )
         .unwrap();
         let expected = LimitHints {
@@ -438,7 +454,10 @@ mod tests {
         let v1 = serde_json::json!({"maxValues": 110000, "maxCells": 150000, "maxCalls": 30, "timeWindow": 10});
         assert_eq!(
             LimitHints::from_pxweb_config(&v1),
-            LimitHints { max_values: Some(110_000), ..expected }
+            LimitHints {
+                max_values: Some(110_000),
+                ..expected
+            }
         );
     }
 
@@ -448,24 +467,51 @@ mod tests {
         let host = "api.scb.se:443";
         assert_eq!(
             limiter.limits(host),
-            HostLimits { max_calls: 10, window: DEFAULT_WINDOW, max_cells: None, max_values: None }
+            HostLimits {
+                max_calls: 10,
+                window: DEFAULT_WINDOW,
+                max_cells: None,
+                max_values: None
+            }
         );
         let parsed = RateHeaders::parse(&headers(&[("x-ratelimit-limit", "40;w=60")]), now());
         limiter.learn_headers(host, &parsed);
         assert_eq!(limiter.limits(host).max_calls, 40);
-        limiter.learn_config(host, LimitHints { max_calls: Some(30), max_cells: Some(150_000), ..LimitHints::default() });
+        limiter.learn_config(
+            host,
+            LimitHints {
+                max_calls: Some(30),
+                max_cells: Some(150_000),
+                ..LimitHints::default()
+            },
+        );
         assert_eq!(
             limiter.limits(host),
-            HostLimits { max_calls: 30, window: Duration::from_secs(60), max_cells: Some(150_000), max_values: None }
+            HostLimits {
+                max_calls: 30,
+                window: Duration::from_secs(60),
+                max_cells: Some(150_000),
+                max_values: None
+            }
         );
-        limiter.set_overrides(host, LimitHints { max_calls: Some(5), ..LimitHints::default() });
+        limiter.set_overrides(
+            host,
+            LimitHints {
+                max_calls: Some(5),
+                ..LimitHints::default()
+            },
+        );
         assert_eq!(limiter.limits(host).max_calls, 5);
     }
 
     #[tokio::test(start_paused = true)]
     async fn cancellation_stops_a_waiting_acquire() {
         let limiter = RateLimiter::default();
-        let one_per_minute = LimitHints { max_calls: Some(1), window: Some(Duration::from_secs(60)), ..LimitHints::default() };
+        let one_per_minute = LimitHints {
+            max_calls: Some(1),
+            window: Some(Duration::from_secs(60)),
+            ..LimitHints::default()
+        };
         limiter.set_overrides("h", one_per_minute);
         let cancel = CancellationToken::new();
         let first = limiter.acquire("h", &cancel).await.unwrap();
@@ -483,7 +529,14 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_slot_frees_one_window_after_its_call_ends() {
         let limiter = RateLimiter::default();
-        limiter.set_overrides("h", LimitHints { max_calls: Some(2), window: Some(Duration::from_secs(10)), ..LimitHints::default() });
+        limiter.set_overrides(
+            "h",
+            LimitHints {
+                max_calls: Some(2),
+                window: Some(Duration::from_secs(10)),
+                ..LimitHints::default()
+            },
+        );
         let cancel = CancellationToken::new();
         let start = Instant::now();
         let a = limiter.acquire("h", &cancel).await.unwrap();
@@ -502,10 +555,17 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_server_with_no_calls_left_pauses_the_host_until_its_reset() {
         let limiter = RateLimiter::default();
-        let parsed = RateHeaders { remaining: Some(0), reset_in: Some(Duration::from_secs(4)), ..RateHeaders::default() };
+        let parsed = RateHeaders {
+            remaining: Some(0),
+            reset_in: Some(Duration::from_secs(4)),
+            ..RateHeaders::default()
+        };
         limiter.learn_headers("h", &parsed);
         let start = Instant::now();
-        let _permit = limiter.acquire("h", &CancellationToken::new()).await.unwrap();
+        let _permit = limiter
+            .acquire("h", &CancellationToken::new())
+            .await
+            .unwrap();
         assert_eq!(start.elapsed(), Duration::from_secs(4));
     }
 }

@@ -53,16 +53,20 @@ pub enum HttpError {
         timeout: Duration,
         attempts: u32,
     },
-    #[error("cannot reach {url} after {attempts} attempts; check the network, the host name and \
-             any proxy (HTTPS_PROXY, NO_PROXY)")]
+    #[error(
+        "cannot reach {url} after {attempts} attempts; check the network, the host name and \
+             any proxy (HTTPS_PROXY, NO_PROXY)"
+    )]
     Connect {
         url: String,
         attempts: u32,
         #[source]
         source: reqwest::Error,
     },
-    #[error("{url}: the answer was cut off after {bytes} bytes, {attempts} attempts in a row; \
-             the server or a proxy drops the connection, try again later")]
+    #[error(
+        "{url}: the answer was cut off after {bytes} bytes, {attempts} attempts in a row; \
+             the server or a proxy drops the connection, try again later"
+    )]
     Cut {
         url: String,
         bytes: u64,
@@ -70,8 +74,10 @@ pub enum HttpError {
         #[source]
         source: reqwest::Error,
     },
-    #[error("{url}: the answer is larger than {limit} bytes and was not read further; select \
-             less per request, or raise `max_body_bytes`")]
+    #[error(
+        "{url}: the answer is larger than {limit} bytes and was not read further; select \
+             less per request, or raise `max_body_bytes`"
+    )]
     TooLarge { url: String, limit: u64 },
     #[error("{url} answered HTTP {status}: {body_start:?}; check the URL and the query")]
     Status {
@@ -82,8 +88,10 @@ pub enum HttpError {
         /// Attempts made: 1 for a 4xx, more for a 5xx that persisted.
         attempts: u32,
     },
-    #[error("{url} answered {content_type:?} where {expected} was asked for; the server probably \
-             sent an error page, try again later or check the URL")]
+    #[error(
+        "{url} answered {content_type:?} where {expected} was asked for; the server probably \
+             sent an error page, try again later or check the URL"
+    )]
     Format {
         url: String,
         /// The Content-Type header as sent (empty when absent).

@@ -33,7 +33,9 @@ impl fmt::Display for Redacted<'_> {
         };
         let authority_end = rest.find('/').unwrap_or(rest.len());
         let (authority, path) = rest.split_at(authority_end);
-        let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+        let host = authority
+            .rsplit_once('@')
+            .map_or(authority, |(_, host)| host);
         if let Some(scheme) = scheme {
             write!(f, "{scheme}://")?;
         }

@@ -92,8 +92,13 @@ mod tests {
 
     #[test]
     fn retry_after_is_read_as_seconds_or_an_http_date() {
-        let now: DateTime<Utc> = DateTime::parse_from_rfc3339("2026-10-21T07:27:00Z").unwrap().into();
-        assert_eq!(retry_after(&with_retry_after("7"), now), Some(Duration::from_secs(7)));
+        let now: DateTime<Utc> = DateTime::parse_from_rfc3339("2026-10-21T07:27:00Z")
+            .unwrap()
+            .into();
+        assert_eq!(
+            retry_after(&with_retry_after("7"), now),
+            Some(Duration::from_secs(7))
+        );
         let date = with_retry_after("Wed, 21 Oct 2026 07:28:00 GMT");
         assert_eq!(retry_after(&date, now), Some(Duration::from_secs(60)));
         let past = with_retry_after("Wed, 21 Oct 2026 07:00:00 GMT");
@@ -105,7 +110,10 @@ mod tests {
     #[test]
     fn backoff_is_a_draw_below_a_doubling_capped_ceiling() {
         let policy = RetryPolicy::default();
-        assert_eq!(policy.backoff(1, u64::MAX - 1), Duration::from_nanos((u64::MAX - 1) % 500_000_001));
+        assert_eq!(
+            policy.backoff(1, u64::MAX - 1),
+            Duration::from_nanos((u64::MAX - 1) % 500_000_001)
+        );
         for attempt in 1..=10 {
             let ceiling = (DEFAULT_BACKOFF_BASE * 2u32.pow(attempt - 1)).min(DEFAULT_BACKOFF_CAP);
             for _ in 0..50 {
@@ -113,6 +121,9 @@ mod tests {
             }
         }
         assert_eq!(policy.backoff(3, 0), Duration::ZERO);
-        assert_eq!(policy.obey(Duration::from_secs(3600)), DEFAULT_RETRY_AFTER_CAP);
+        assert_eq!(
+            policy.obey(Duration::from_secs(3600)),
+            DEFAULT_RETRY_AFTER_CAP
+        );
     }
 }

@@ -92,8 +92,12 @@ impl Drop for TestServer {
 impl TestServer {
     /// Starts a server answering every request with `script(arrival)`.
     pub async fn start(script: impl Fn(&Arrival) -> Reply + Send + Sync + 'static) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
-        let addr = listener.local_addr().expect("a bound socket has an address");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let addr = listener
+            .local_addr()
+            .expect("a bound socket has an address");
         let arrivals = Arc::new(Mutex::new(Vec::new()));
         let script: Arc<Script> = Arc::new(script);
         let task = tokio::spawn({
@@ -151,16 +155,30 @@ async fn serve(stream: TcpStream, arrivals: Arc<Mutex<Vec<Arrival>>>, script: Ar
         return;
     }
     let mut parts = request_line.split_whitespace();
-    let (method, target) = (parts.next().unwrap_or("").to_string(), parts.next().unwrap_or("").to_string());
+    let (method, target) = (
+        parts.next().unwrap_or("").to_string(),
+        parts.next().unwrap_or("").to_string(),
+    );
     let arrival = {
         let mut arrivals = arrivals.lock().unwrap();
-        let arrival = Arrival { n: arrivals.len(), at, method, target, headers, body };
+        let arrival = Arrival {
+            n: arrivals.len(),
+            at,
+            method,
+            target,
+            headers,
+            body,
+        };
         arrivals.push(arrival.clone());
         arrival
     };
     let reply = script(&arrival);
     tokio::time::sleep(reply.delay).await;
-    let mut head = format!("HTTP/1.1 {} {}\r\nConnection: close\r\n", reply.status, reason(reply.status));
+    let mut head = format!(
+        "HTTP/1.1 {} {}\r\nConnection: close\r\n",
+        reply.status,
+        reason(reply.status)
+    );
     if !reply.endless {
         head.push_str(&format!("Content-Length: {}\r\n", reply.body.len()));
     }
@@ -177,7 +195,10 @@ async fn serve(stream: TcpStream, arrivals: Arc<Mutex<Vec<Arrival>>>, script: Ar
         while stream.write_all(&chunk).await.is_ok() {}
         return;
     }
-    let end = reply.cut_after.unwrap_or(reply.body.len()).min(reply.body.len());
+    let end = reply
+        .cut_after
+        .unwrap_or(reply.body.len())
+        .min(reply.body.len());
     let _ = stream.write_all(&reply.body[..end]).await;
     let _ = stream.flush().await;
     // Dropping the stream closes it: after a cut, mid-body.
