@@ -19,6 +19,7 @@ use reqwest::header::{CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST
 use reqwest::{Method, StatusCode, Url};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tokio::sync::OnceCell;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
@@ -76,7 +77,7 @@ impl Default for HttpSettings {
 }
 
 /// Installs rustls's ring provider as the process default, once; later calls do nothing. `main`
-/// calls it at start-up; [`HttpClient::try_new`] calls it too, so that tests and library users
+/// calls it at start-up; [`HttpClient`] calls it too before its first request, so that tests and library users
 /// cannot build a client without one (reqwest's `rustls-no-provider` would panic).
 pub fn install_crypto_provider() {
     // Err = a provider is installed already (ours, or one the embedding program chose).
@@ -210,9 +211,12 @@ fn host_of(url: &Url) -> String {
 
 /// The HTTP client of a process: cheap to clone, every clone sharing one connection pool and one
 /// [`RateLimiter`], so that limits learnt from a host hold for every pipeline that calls it.
+///
+/// The reqwest client inside is built at the first request, not here: building it loads the
+/// system's CA certificates, which a file-only run should neither pay for nor fail on.
 #[derive(Debug, Clone)]
 pub struct HttpClient {
-    client: reqwest::Client,
+    client: Arc<OnceCell<reqwest::Client>>,
     limiter: RateLimiter,
     settings: Arc<HttpSettings>,
 }
@@ -220,8 +224,7 @@ pub struct HttpClient {
 impl Default for HttpClient {
     /// The daemon's client ([`HttpSettings::default`]).
     fn default() -> Self {
-        Self::try_new(HttpSettings::default())
-            .expect("reqwest builds a rustls client once the ring provider is installed")
+        Self::new(HttpSettings::default())
     }
 }
 
@@ -246,26 +249,37 @@ enum BodyError {
 }
 
 impl HttpClient {
-    /// A client with `settings` and a limiter of its own. `Err` only when the TLS backend cannot
-    /// be set up.
-    pub fn try_new(settings: HttpSettings) -> Result<Self, HttpError> {
-        install_crypto_provider();
-        let mut builder = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            .connect_timeout(settings.connect_timeout)
-            .timeout(settings.timeout)
-            .gzip(true);
-        if settings.proxy == ProxyPolicy::Direct {
-            builder = builder.no_proxy();
-        }
-        let client = builder
-            .build()
-            .map_err(|source| HttpError::Client { source })?;
-        Ok(Self {
-            client,
+    /// A client with `settings` and a limiter of its own.
+    pub fn new(settings: HttpSettings) -> Self {
+        Self {
+            client: Arc::new(OnceCell::new()),
             limiter: RateLimiter::default(),
             settings: Arc::new(settings),
-        })
+        }
+    }
+
+    /// The reqwest client, built on first use; a failure (no CA certificates on the system) is
+    /// returned to this request and tried again by the next.
+    async fn reqwest(&self, shown: &str) -> Result<&reqwest::Client, HttpError> {
+        self.client
+            .get_or_try_init(|| async {
+                install_crypto_provider();
+                let settings = &self.settings;
+                let mut builder = reqwest::Client::builder()
+                    .user_agent(USER_AGENT)
+                    .connect_timeout(settings.connect_timeout)
+                    .timeout(settings.timeout)
+                    .gzip(true);
+                if settings.proxy == ProxyPolicy::Direct {
+                    builder = builder.no_proxy();
+                }
+                builder.build()
+            })
+            .await
+            .map_err(|source| HttpError::Client {
+                url: shown.to_string(),
+                source,
+            })
     }
 
     /// The process's rate limiter (the PxWeb planner reads a host's `max_cells` here, and a
@@ -334,6 +348,7 @@ impl HttpClient {
         let host = host_of(&url);
         let span = tracing::debug_span!("http", url = %shown, method = %request.method);
         async {
+            let client = self.reqwest(&shown).await?;
             let policy = self.settings.retry;
             let cancelled = || HttpError::Cancelled { url: shown.clone() };
             let mut attempt = 0;
@@ -345,7 +360,7 @@ impl HttpClient {
                     .await
                     .map_err(|_| cancelled())?;
                 let result = tokio::select! {
-                    result = self.attempt(request, &url, &host, &shown, attempt) => result,
+                    result = self.attempt(client, request, &url, &host, &shown, attempt) => result,
                     () = cancel.cancelled() => return Err(cancelled()),
                 };
                 drop(permit);
@@ -356,15 +371,19 @@ impl HttpClient {
                 if attempt >= policy.attempts.max(1) {
                     return Err(error);
                 }
-                let wait = match retry {
+                let (sleep, wait) = match retry {
                     Retry::Never => return Err(error),
-                    Retry::Backoff => policy.backoff(attempt, retry::random()),
+                    Retry::Backoff => {
+                        let backoff = policy.backoff(attempt, retry::random());
+                        (backoff, backoff)
+                    }
                     Retry::After(retry_after) => {
                         let window = self.limiter.limits(&host).window;
-                        // The pause holds every pipeline's calls to this host, not only ours.
-                        self.limiter
-                            .pause(&host, policy.obey(retry_after.unwrap_or(window)));
-                        Duration::ZERO
+                        let pause = policy.obey(retry_after.unwrap_or(window));
+                        // A pause of the host holds every pipeline's calls to it, not only ours;
+                        // the next `acquire` waits it out.
+                        self.limiter.pause(&host, pause);
+                        (Duration::ZERO, pause)
                     }
                 };
                 tracing::warn!(
@@ -375,7 +394,7 @@ impl HttpClient {
                     "retrying"
                 );
                 tokio::select! {
-                    () = tokio::time::sleep(wait) => {}
+                    () = tokio::time::sleep(sleep) => {}
                     () = cancel.cancelled() => return Err(cancelled()),
                 }
             }
@@ -387,6 +406,7 @@ impl HttpClient {
     /// One attempt: send, learn the host's rate headers, read and check the body.
     async fn attempt(
         &self,
+        client: &reqwest::Client,
         request: &Request<'_>,
         url: &Url,
         host: &str,
@@ -394,7 +414,7 @@ impl HttpClient {
         attempt: u32,
     ) -> Result<Answer, Failed> {
         let started = Instant::now();
-        let mut builder = self.client.request(request.method.clone(), url.clone());
+        let mut builder = client.request(request.method.clone(), url.clone());
         if let Some(body) = &request.json_body {
             builder = builder
                 .header(CONTENT_TYPE, "application/json")
@@ -663,7 +683,7 @@ mod tests {
 
     /// A client for `server` with `settings` and a rate limit that never gets in the way.
     fn client_with(server: &TestServer, settings: HttpSettings) -> HttpClient {
-        let client = HttpClient::try_new(settings).unwrap();
+        let client = HttpClient::new(settings);
         let hints = LimitHints {
             max_calls: Some(1000),
             window: Some(Duration::from_millis(100)),
@@ -960,7 +980,7 @@ mod tests {
                 .with_header("X-Rate-Limit-Remaining", "29")
         })
         .await;
-        let client = HttpClient::try_new(fast()).unwrap();
+        let client = HttpClient::new(fast());
         for server in [&ssb, &scb] {
             client
                 .get_bytes(&server.url("/api/v2/config"), &never())
@@ -1069,7 +1089,7 @@ mod tests {
             let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             listener.local_addr().unwrap().port()
         };
-        let client = HttpClient::try_new(fast()).unwrap();
+        let client = HttpClient::new(fast());
         let url = format!("http://user:pw@127.0.0.1:{port}/x?api_key=k");
         let err = client.get_bytes(&url, &never()).await.unwrap_err();
         assert!(

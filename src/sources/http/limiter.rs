@@ -217,7 +217,8 @@ impl HostState {
     fn limits(&self) -> HostLimits {
         let hints = self.overrides.or(self.config).or(self.headers);
         HostLimits {
-            max_calls: hints.max_calls.unwrap_or(DEFAULT_MAX_CALLS),
+            // A zero from an override would block the host for ever; one call per window is the least.
+            max_calls: hints.max_calls.unwrap_or(DEFAULT_MAX_CALLS).max(1),
             window: hints.window.unwrap_or(DEFAULT_WINDOW),
             max_cells: hints.max_cells,
             max_values: hints.max_values,

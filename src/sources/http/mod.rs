@@ -41,8 +41,12 @@ pub use retry::{
 pub enum HttpError {
     #[error("{url} is not an http(s) URL; check `url` in [source]")]
     InvalidUrl { url: String },
-    #[error("cannot set up the HTTP client (TLS with rustls and ring)")]
+    #[error(
+        "cannot set up the HTTP client for {url}; TLS needs the system's CA certificates \
+             (install `ca-certificates`)"
+    )]
     Client {
+        url: String,
         #[source]
         source: reqwest::Error,
     },
