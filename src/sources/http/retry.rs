@@ -46,7 +46,7 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// The wait after failed attempt `attempt` (1-based): "full jitter", a uniform draw from
     /// `0..=min(cap, base × 2^(attempt-1))`, so that clients that failed together do not
-    /// come back together. `random` is any uniformly distributed number ([`random`]).
+    /// come back together. `random` is any uniformly distributed number (`retry::random()` in the client).
     pub fn backoff(&self, attempt: u32, random: u64) -> Duration {
         let ceiling = self
             .base
@@ -64,7 +64,7 @@ impl RetryPolicy {
 
 /// A uniformly distributed number for [`RetryPolicy::backoff`], from the standard library's
 /// per-process random hash keys (jitter needs no cryptography and no extra crate).
-pub fn random() -> u64 {
+pub(super) fn random() -> u64 {
     RandomState::new().hash_one(std::time::Instant::now())
 }
 
