@@ -93,6 +93,8 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.log_format);
+    // rustls's process-wide provider (ring; the build carries no aws-lc), before any client.
+    indikator::sources::http::install_crypto_provider();
     match dispatch(cli) {
         Ok(code) => code,
         Err(error) => {

@@ -319,6 +319,8 @@ async fn execute(
     let fetch_cx = FetchContext {
         cancel: cx.cancel.clone(),
         validators,
+        // A client per run until a network source needs the process's one in `RunContext`.
+        ..FetchContext::default()
     };
     let fetched = tokio::select! {
         fetched = pipeline.source.fetch(&fetch_cx) => fetched?,

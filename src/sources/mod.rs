@@ -5,6 +5,7 @@
 //! Must not: decode payloads (`formats` does) or decide when a pipeline runs.
 
 pub mod file;
+pub mod http;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -13,13 +14,16 @@ use tokio_util::sync::CancellationToken;
 
 use crate::ledger::Validator;
 
+pub use http::{HttpClient, HttpError};
+
 /// Longest payload name kept for the raw archive (bytes); longer names are cut.
 pub const MAX_PAYLOAD_NAME_BYTES: usize = 100;
 
 /// What a fetch is given besides its source's spec.
 ///
-/// The shared HTTP client and per-host rate limiter join this context with the first network
-/// source (`sources::http`); until then nothing would fill their slots.
+/// `Default` gives a context with a client of its own, for the file source and tests; a process
+/// that runs pipelines builds one [`HttpClient`] and clones it into every context, so that the
+/// limits learnt from a host hold for all of them.
 #[derive(Debug, Clone, Default)]
 pub struct FetchContext {
     /// Cancelled when the run is cancelled or the process shuts down; a fetch stops waiting.
@@ -27,6 +31,8 @@ pub struct FetchContext {
     /// What the ledger holds from this pipeline's last fetch (ETag, Last-Modified, a table's
     /// `updated`), for conditional requests.
     pub validators: Vec<Validator>,
+    /// The process's HTTP client and rate limiter (see [`http`]).
+    pub http: HttpClient,
 }
 
 /// One fetched payload: the bytes as received and where they came from.
@@ -121,6 +127,8 @@ pub enum SourceError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Http(#[from] HttpError),
 }
 
 /// A kind of source.
