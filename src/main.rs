@@ -270,6 +270,20 @@ fn find(
         return pipeline::check_file(path, settings, schemas);
     }
     let mut loaded = pipeline::load_all(settings, schemas);
+    let files: Vec<String> = (loaded.pipelines.iter())
+        .filter(|p| p.id == name)
+        .map(|p| p.file.display().to_string())
+        .collect();
+    if files.len() > 1 {
+        return Err(vec![Problem::error(
+            &settings.pipelines_dir,
+            "",
+            format!(
+                "id `{name}` is used by {}; ids name warehouse partitions and must be unique",
+                files.join(" and ")
+            ),
+        )]);
+    }
     match loaded.pipelines.iter().position(|p| p.id == name) {
         Some(index) => {
             let id_problems = loaded

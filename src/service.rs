@@ -19,6 +19,11 @@ use crate::pipeline::{self, Pipeline, Progress, RunContext, RunOutcome, Trigger}
 use crate::schemas::Schemas;
 use crate::warehouse::{Warehouse, WarehouseError};
 
+/// How a recovery names itself in a pipeline's lock note.
+const RECOVERY: &str = "recovery of";
+/// Longest a run waits for a recovery to let go of its pipeline.
+const RECOVERY_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Errors of the service; a run's own failure is not one (it is a `failed` outcome).
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -101,7 +106,7 @@ impl Service {
             let lock = match PipelineLock::try_acquire(
                 &self.settings.state_dir,
                 &run.pipeline,
-                &format!("recovery of {}", run.run_id),
+                &format!("{RECOVERY} {}", run.run_id),
             ) {
                 Ok(lock) => lock,
                 Err(LedgerError::Held { .. }) => continue,
@@ -139,6 +144,25 @@ impl Service {
         Ok(())
     }
 
+    /// Takes `pipeline`'s lock for run `run_id`. A recovery holds a pipeline's lock only for as
+    /// long as it takes to mark one dead run: waited for, briefly, rather than refused.
+    fn lock(&self, pipeline: &str, run_id: &str) -> Result<PipelineLock, LedgerError> {
+        let deadline = std::time::Instant::now() + RECOVERY_WAIT;
+        loop {
+            match PipelineLock::try_acquire(&self.settings.state_dir, pipeline, run_id) {
+                Err(LedgerError::Held {
+                    holder: Some(holder),
+                    ..
+                }) if holder.run_id.starts_with(RECOVERY)
+                    && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Interrupts the runs of `pipeline` left `running`; the caller holds its lock. A run that
     /// died while another process held its pipeline's lock (a manual run killed beside the
     /// daemon) is found here, by the pipeline's next run, rather than by a start-up recovery.
@@ -164,7 +188,7 @@ impl Service {
             let (service, id, run) = (self.clone(), pipeline.id.clone(), run_id.clone());
             let warehouse = request.warehouse.clone();
             blocking(move || -> Result<_, ServiceError> {
-                let lock = PipelineLock::try_acquire(&service.settings.state_dir, &id, &run)?;
+                let lock = service.lock(&id, &run)?;
                 // Before the run's row names the warehouse, so that it is named canonically.
                 warehouse.create()?;
                 Ok((lock, service.interrupt_dead_runs_of(&id)?))

@@ -144,3 +144,23 @@ fn check_of_an_unknown_id_fails_naming_it() {
     insta::assert_snapshot!(shown(&project, &output.stderr), @"error: <dir>/pipelines: no pipeline has id `no-such-id`; `indikator pipelines` lists them");
     insta::assert_snapshot!(shown(&project, &output.stdout), @"0 pipelines checked: 1 errors, 0 warnings");
 }
+
+#[test]
+fn running_an_id_two_files_share_fails_naming_both() {
+    let project = Project::with_samples();
+    let sample = project.path().join("pipelines/samples/lupp-trygghet.toml");
+    project.write(
+        "pipelines/samples/copy.toml",
+        std::fs::read_to_string(&sample).unwrap(),
+    );
+    let output = project.run(&["run", "lupp-trygghet"]);
+    assert!(!output.status.success(), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("id `lupp-trygghet` is used by ")
+            && stderr.contains("copy.toml")
+            && stderr.contains("lupp-trygghet.toml"),
+        "{stderr}"
+    );
+    assert!(!project.warehouse().join("observations").exists());
+}
