@@ -581,22 +581,9 @@ mod tests {
     /// A dataset with dimensions `d0`, `d1`… of the given sizes (codes `c0`, `c1`…) and `value`
     /// as written.
     fn declaring(sizes: &[usize], value: &str) -> String {
-        let ids: Vec<String> = (0..sizes.len()).map(|d| format!("\"d{d}\"")).collect();
-        let dimensions: Vec<String> = sizes
-            .iter()
-            .enumerate()
-            .map(|(d, &n)| {
-                let codes: Vec<String> = (0..n).map(|k| format!("\"c{k}\"")).collect();
-                format!(
-                    "\"d{d}\": {{\"category\": {{\"index\": [{}]}}}}",
-                    codes.join(",")
-                )
-            })
-            .collect();
+        let (ids, dimensions) = dimensions_of(sizes);
         format!(
-            "{{\"id\": [{}], \"size\": {sizes:?}, \"dimension\": {{{}}}, \"value\": {value}}}",
-            ids.join(","),
-            dimensions.join(",")
+            "{{\"id\": [{ids}], \"size\": {sizes:?}, \"dimension\": {{{dimensions}}}, \"value\": {value}}}"
         )
     }
 

@@ -64,14 +64,9 @@ pub(super) fn two_by_three(value: &str, extra: &str) -> String {
 
 pub(super) const MARKERS: [&str; 3] = ["..", ".", "-"];
 
-/// A cube written as JSON-stat 2.0: dimensions `d0`, `d1`… with codes `c0`, `c1`…; `value`
-/// dense or sparse; `status` as an object.
-pub(super) fn written(
-    sizes: &[usize],
-    values: &[Option<i32>],
-    statuses: &[Option<usize>],
-    sparse: bool,
-) -> String {
+/// The `id` list and the `dimension` members of dimensions `d0`, `d1`… of `sizes`, with codes
+/// `c0`, `c1`…, as JSON text.
+pub(super) fn dimensions_of(sizes: &[usize]) -> (String, String) {
     let ids: Vec<String> = (0..sizes.len()).map(|d| format!("\"d{d}\"")).collect();
     let dimensions: Vec<String> = sizes
         .iter()
@@ -84,6 +79,18 @@ pub(super) fn written(
             )
         })
         .collect();
+    (ids.join(","), dimensions.join(","))
+}
+
+/// A cube written as JSON-stat 2.0: dimensions `d0`, `d1`… with codes `c0`, `c1`…; `value`
+/// dense or sparse; `status` as an object.
+pub(super) fn written(
+    sizes: &[usize],
+    values: &[Option<i32>],
+    statuses: &[Option<usize>],
+    sparse: bool,
+) -> String {
+    let (ids, dimensions) = dimensions_of(sizes);
     let number = |v: i32| format!("{}", f64::from(v) / 4.0);
     let value = if sparse {
         let entries: Vec<String> = values
@@ -105,9 +112,7 @@ pub(super) fn written(
         .filter_map(|(cell, m)| Some(format!("\"{cell}\": \"{}\"", MARKERS[(*m)?])))
         .collect();
     format!(
-        "{{\"id\": [{}], \"size\": {sizes:?}, \"dimension\": {{{}}}, \"value\": {value}, \"status\": {{{}}}}}",
-        ids.join(","),
-        dimensions.join(","),
+        "{{\"id\": [{ids}], \"size\": {sizes:?}, \"dimension\": {{{dimensions}}}, \"value\": {value}, \"status\": {{{}}}}}",
         status.join(",")
     )
 }
