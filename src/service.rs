@@ -17,6 +17,7 @@ use crate::ledger::{Ledger, LedgerError, PipelineLock, RunStatus, RunningRun, St
 use crate::pipeline::run::{PROGRAM_VERSION, new_run_id, rfc3339};
 use crate::pipeline::{self, Pipeline, Progress, RunContext, RunOutcome, Trigger};
 use crate::schemas::Schemas;
+use crate::sources::http::HttpClient;
 use crate::warehouse::{Warehouse, WarehouseError};
 
 /// How a recovery names itself in a pipeline's lock note.
@@ -65,6 +66,8 @@ pub struct Service {
     ledger: Arc<Ledger>,
     schemas: Arc<Schemas>,
     program_version: String,
+    /// Shared by every run of the process (see [`RunContext::http`]).
+    http: HttpClient,
     /// Held for the service's life: keeps a binary of an earlier version from starting beside it.
     _share: Arc<StateShare>,
 }
@@ -80,6 +83,7 @@ impl Service {
             ledger: Arc::new(ledger),
             schemas: Arc::new(schemas),
             program_version: PROGRAM_VERSION.to_string(),
+            http: HttpClient::default(),
             _share: Arc::new(share),
         })
     }
@@ -207,6 +211,7 @@ impl Service {
             cancel: request.cancel,
             progress: request.progress,
             program_version: self.program_version.clone(),
+            http: self.http.clone(),
         };
         // A task of its own that owns the lock: should the caller stop waiting (a timeout, a
         // dropped request), the run still ends, and its lock is released only when it has, never

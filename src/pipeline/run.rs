@@ -27,6 +27,7 @@ use crate::ledger::{Ledger, LedgerError, RunEnd, RunStatus, Validator};
 use crate::problem::error_chain;
 use crate::rejects::Report;
 use crate::schemas::Schemas;
+use crate::sources::http::HttpClient;
 use crate::sources::{FetchContext, Fetched, Source, SourceError};
 use crate::validate::ValidateError;
 use crate::warehouse::{Staged, Warehouse, WarehouseError};
@@ -52,6 +53,9 @@ pub struct RunContext {
     pub progress: Progress,
     /// Part of the content hash; [`PROGRAM_VERSION`] but in tests of an upgrade.
     pub program_version: String,
+    /// The process's HTTP client: one connection pool and one rate limiter per host for every
+    /// run, so that limits learnt from a host hold for every pipeline using it.
+    pub http: HttpClient,
 }
 
 /// Who asked for a run.
@@ -319,8 +323,7 @@ async fn execute(
     let fetch_cx = FetchContext {
         cancel: cx.cancel.clone(),
         validators,
-        // A client per run until a network source needs the process's one in `RunContext`.
-        ..FetchContext::default()
+        http: cx.http.clone(),
     };
     let fetched = tokio::select! {
         fetched = pipeline.source.fetch(&fetch_cx) => fetched?,
