@@ -669,6 +669,19 @@ mod tests {
         RecordBatch::try_new(model::batch_schema(), columns).unwrap()
     }
 
+    /// Run `run_id` of pipeline `p` with one partition per (year, sample size), staged.
+    fn staged(warehouse: &Warehouse, run_id: &str, parts: &[(i32, i64)]) -> Staged {
+        let stager = warehouse
+            .stage("p", run_id, CancellationToken::new())
+            .unwrap();
+        for &(year, value) in parts {
+            stager
+                .write_partition(year, &observations(&[value]))
+                .unwrap();
+        }
+        stager.finish()
+    }
+
     fn read(path: &Path) -> Vec<i64> {
         let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap())
             .unwrap()
@@ -694,29 +707,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let warehouse = Warehouse::new(dir.path());
         assert_eq!(warehouse.committed("p").unwrap(), None);
-        let stager = warehouse
-            .stage("p", "r1", CancellationToken::new())
+        staged(&warehouse, "r1", &[(2022, 1), (2023, 2)])
+            .with_content("h1")
+            .commit()
             .unwrap();
-        stager.write_partition(2022, &observations(&[1])).unwrap();
-        stager.write_partition(2023, &observations(&[2])).unwrap();
-        stager.finish().with_content("h1").commit().unwrap();
         assert_eq!(warehouse.committed("p").unwrap().as_deref(), Some("h1"));
 
         // A commit that names no content leaves none recorded.
-        let stager = warehouse
-            .stage("p", "r2", CancellationToken::new())
+        staged(&warehouse, "r2", &[(2022, 1), (2023, 2)])
+            .commit()
             .unwrap();
-        stager.write_partition(2022, &observations(&[1])).unwrap();
-        stager.write_partition(2023, &observations(&[2])).unwrap();
-        stager.finish().commit().unwrap();
         assert_eq!(warehouse.committed("p").unwrap(), None);
 
-        let stager = warehouse
-            .stage("p", "r3", CancellationToken::new())
+        staged(&warehouse, "r3", &[(2022, 1), (2023, 2)])
+            .with_content("h3")
+            .commit()
             .unwrap();
-        stager.write_partition(2022, &observations(&[1])).unwrap();
-        stager.write_partition(2023, &observations(&[2])).unwrap();
-        stager.finish().with_content("h3").commit().unwrap();
         fs::remove_dir_all(warehouse.partition_file("p", 2023).parent().unwrap()).unwrap();
         assert_eq!(
             warehouse.committed("p").unwrap(),
@@ -749,18 +755,11 @@ mod tests {
     fn commit_replaces_partitions_and_removes_stale_years() {
         let dir = tempfile::tempdir().unwrap();
         let warehouse = Warehouse::new(dir.path());
-        let first = warehouse
-            .stage("p", "run1", CancellationToken::new())
+        staged(&warehouse, "run1", &[(2022, 1), (2023, 2)])
+            .commit()
             .unwrap();
-        first.write_partition(2022, &observations(&[1])).unwrap();
-        first.write_partition(2023, &observations(&[2])).unwrap();
-        first.finish().commit().unwrap();
 
-        let second = warehouse
-            .stage("p", "run2", CancellationToken::new())
-            .unwrap();
-        second.write_partition(2023, &observations(&[3])).unwrap();
-        let commit = second.finish().commit().unwrap();
+        let commit = staged(&warehouse, "run2", &[(2023, 3)]).commit().unwrap();
         assert_eq!(commit.removed_years, vec![2022]);
         assert_eq!(read(&warehouse.partition_file("p", 2023)), vec![3]);
         assert!(!warehouse.partition_file("p", 2022).exists());
@@ -771,17 +770,9 @@ mod tests {
     fn dropping_a_staged_run_leaves_the_warehouse_as_it_was() {
         let dir = tempfile::tempdir().unwrap();
         let warehouse = Warehouse::new(dir.path());
-        let first = warehouse
-            .stage("p", "run1", CancellationToken::new())
-            .unwrap();
-        first.write_partition(2023, &observations(&[1])).unwrap();
-        first.finish().commit().unwrap();
+        staged(&warehouse, "run1", &[(2023, 1)]).commit().unwrap();
 
-        let second = warehouse
-            .stage("p", "run2", CancellationToken::new())
-            .unwrap();
-        second.write_partition(2023, &observations(&[9])).unwrap();
-        drop(second.finish());
+        drop(staged(&warehouse, "run2", &[(2023, 9)]));
         assert_eq!(read(&warehouse.partition_file("p", 2023)), vec![1]);
         assert!(!dir.path().join(STAGING_DIR).join("run2").exists());
     }
@@ -847,11 +838,7 @@ mod tests {
     fn a_cancelled_run_stages_no_more_and_commits_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let warehouse = Warehouse::new(dir.path());
-        let first = warehouse
-            .stage("p", "run1", CancellationToken::new())
-            .unwrap();
-        first.write_partition(2023, &observations(&[1])).unwrap();
-        first.finish().commit().unwrap();
+        staged(&warehouse, "run1", &[(2023, 1)]).commit().unwrap();
 
         let cancel = CancellationToken::new();
         let second = warehouse.stage("p", "run2", cancel.clone()).unwrap();
