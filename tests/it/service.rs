@@ -63,6 +63,20 @@ fn paused_run(project: &Project, point: &str) -> Child {
     child
 }
 
+/// Commits `HELD` once.
+fn run_once(project: &Project) {
+    let first = project.run(&["run", HELD]);
+    assert!(first.status.success(), "{}", text(&first));
+}
+
+/// Sends SIGTERM to `child` and waits for it to end.
+fn terminate(child: &mut Child) -> std::process::ExitStatus {
+    let pid = child.id().to_string();
+    let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(sent.success());
+    child.wait().unwrap()
+}
+
 /// The status and run id of the latest run of `pipeline`, from `indikator history`.
 fn latest(project: &Project, pipeline: &str) -> (String, String) {
     let output = project.run(&["history", pipeline, "--limit", "1"]);
@@ -74,8 +88,7 @@ fn latest(project: &Project, pipeline: &str) -> (String, String) {
 #[test]
 fn a_paused_run_holds_its_pipeline_only_and_sigterm_cancels_it_with_nothing_committed() {
     let project = Project::with_samples();
-    let first = project.run(&["run", HELD]);
-    assert!(first.status.success(), "{}", text(&first));
+    run_once(&project);
     let committed = parts(&project.warehouse(), HELD);
 
     let mut holder = paused_run(&project, "stage.written");
@@ -101,15 +114,7 @@ fn a_paused_run_holds_its_pipeline_only_and_sigterm_cancels_it_with_nothing_comm
     assert!(stderr.contains(&held_by), "{stderr}");
 
     // SIGTERM: the paused run lets go, meets the cancellation and commits nothing.
-    let pid = holder.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let exit = holder.wait().unwrap();
+    let exit = terminate(&mut holder);
     assert_eq!(
         exit.code(),
         Some(1),
@@ -140,22 +145,13 @@ fn a_paused_run_holds_its_pipeline_only_and_sigterm_cancels_it_with_nothing_comm
 #[test]
 fn sigterm_after_the_commit_lets_the_run_record_it() {
     let project = Project::with_samples();
-    let first = project.run(&["run", HELD]);
-    assert!(first.status.success(), "{}", text(&first));
+    run_once(&project);
     let before = parts(&project.warehouse(), HELD);
 
     let mut held = paused_run(&project, "ledger.finish");
     let (status, run_id) = latest(&project, HELD);
     assert_eq!(status, "running");
-    let pid = held.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let exit = held.wait().unwrap();
+    let exit = terminate(&mut held);
     assert!(exit.success(), "a committed run stays committed: {exit}");
     assert_eq!(latest(&project, HELD), ("succeeded".to_string(), run_id));
     let after = parts(&project.warehouse(), HELD);
