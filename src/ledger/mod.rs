@@ -576,6 +576,22 @@ mod tests {
         }
     }
 
+    /// Records a whole run `run_id` of `pipeline` into `warehouse` that ended as `status`.
+    fn ran(
+        ledger: &Ledger,
+        run_id: &str,
+        pipeline: &str,
+        started: &str,
+        warehouse: &str,
+        status: RunStatus,
+        hash: &str,
+    ) {
+        ledger
+            .start_run(run_id, pipeline, "manual", started, warehouse)
+            .unwrap();
+        ledger.finish_run(run_id, &end(status, hash), None).unwrap();
+    }
+
     #[test]
     fn a_run_left_running_is_listed_and_marked_interrupted_alone() {
         let dir = tempfile::tempdir().unwrap();
@@ -615,12 +631,15 @@ mod tests {
     fn a_run_that_ended_is_not_marked_interrupted() {
         let dir = tempfile::tempdir().unwrap();
         let ledger = Ledger::open(dir.path()).unwrap();
-        ledger
-            .start_run("r1", "p", "manual", "2026-11-23T10:00:00Z", WAREHOUSE)
-            .unwrap();
-        ledger
-            .finish_run("r1", &end(RunStatus::Succeeded, "aaa"), None)
-            .unwrap();
+        ran(
+            &ledger,
+            "r1",
+            "p",
+            "2026-11-23T10:00:00Z",
+            WAREHOUSE,
+            RunStatus::Succeeded,
+            "aaa",
+        );
         ledger
             .mark_interrupted("r1", "2026-11-23T11:00:00Z")
             .unwrap();
@@ -633,12 +652,15 @@ mod tests {
     fn a_commit_the_ledger_never_saw_end_keeps_the_next_run_from_skipping() {
         let dir = tempfile::tempdir().unwrap();
         let ledger = Ledger::open(dir.path()).unwrap();
-        ledger
-            .start_run("r1", "p", "manual", "2026-11-23T10:00:00Z", WAREHOUSE)
-            .unwrap();
-        ledger
-            .finish_run("r1", &end(RunStatus::Succeeded, "aaa"), None)
-            .unwrap();
+        ran(
+            &ledger,
+            "r1",
+            "p",
+            "2026-11-23T10:00:00Z",
+            WAREHOUSE,
+            RunStatus::Succeeded,
+            "aaa",
+        );
         // r2 commits other content and dies before it records its end.
         ledger
             .start_run("r2", "p", "manual", "2026-11-23T10:05:00Z", WAREHOUSE)
@@ -667,12 +689,15 @@ mod tests {
         ledger
             .finish_run("r3", &end(RunStatus::Succeeded, "ccc"), None)
             .unwrap();
-        ledger
-            .start_run("r4", "p", "manual", "2026-11-23T10:07:00Z", WAREHOUSE)
-            .unwrap();
-        ledger
-            .finish_run("r4", &end(RunStatus::Failed, "ddd"), None)
-            .unwrap();
+        ran(
+            &ledger,
+            "r4",
+            "p",
+            "2026-11-23T10:07:00Z",
+            WAREHOUSE,
+            RunStatus::Failed,
+            "ddd",
+        );
         assert_eq!(ledger.status("r4").unwrap(), Some(RunStatus::Failed));
         assert_eq!(ledger.status("nope").unwrap(), None);
         assert_eq!(
@@ -691,18 +716,24 @@ mod tests {
         ledger
             .finish_run("r1", &end(RunStatus::Succeeded, "aaa"), Some(("p", "[]")))
             .unwrap();
-        ledger
-            .start_run("r2", "p", "manual", "2026-11-23T10:05:00Z", WAREHOUSE)
-            .unwrap();
-        ledger
-            .finish_run("r2", &end(RunStatus::Failed, "bbb"), None)
-            .unwrap();
-        ledger
-            .start_run("r3", "p", "manual", "2026-11-23T10:06:00Z", "/tmp/other")
-            .unwrap();
-        ledger
-            .finish_run("r3", &end(RunStatus::Succeeded, "ccc"), None)
-            .unwrap();
+        ran(
+            &ledger,
+            "r2",
+            "p",
+            "2026-11-23T10:05:00Z",
+            WAREHOUSE,
+            RunStatus::Failed,
+            "bbb",
+        );
+        ran(
+            &ledger,
+            "r3",
+            "p",
+            "2026-11-23T10:06:00Z",
+            "/tmp/other",
+            RunStatus::Succeeded,
+            "ccc",
+        );
         assert_eq!(
             ledger.last_content_hash("p", WAREHOUSE).unwrap().as_deref(),
             Some("aaa")
