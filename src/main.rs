@@ -233,9 +233,9 @@ fn check(settings: &Settings, names: &[String]) -> anyhow::Result<ExitCode> {
         problems.extend(loaded.problems);
         loaded.pipelines.len()
     } else {
-        let mut checked = 0;
+        let (mut checked, mut directory) = (0, None);
         for name in names {
-            let found = match find(settings, &schemas, name) {
+            let found = match find(settings, &schemas, name, &mut directory) {
                 Ok((_, warnings)) => {
                     checked += 1;
                     warnings
@@ -264,12 +264,14 @@ fn find(
     settings: &Settings,
     schemas: &Schemas,
     name: &str,
+    directory: &mut Option<pipeline::Loaded>,
 ) -> Result<(Pipeline, Vec<Problem>), Vec<Problem>> {
     let path = Path::new(name);
     if path.is_file() || name.ends_with(".toml") {
         return pipeline::check_file(path, settings, schemas);
     }
-    let mut loaded = pipeline::load_all(settings, schemas);
+    // The pipelines directory is read once for all the ids named.
+    let loaded = directory.get_or_insert_with(|| pipeline::load_all(settings, schemas));
     let files: Vec<String> = (loaded.pipelines.iter())
         .filter(|p| p.id == name)
         .map(|p| p.file.display().to_string())
@@ -286,18 +288,16 @@ fn find(
     }
     match loaded.pipelines.iter().position(|p| p.id == name) {
         Some(index) => {
-            let id_problems = loaded
-                .problems
-                .into_iter()
+            let id_problems = (loaded.problems.iter())
                 .filter(|p| !p.is_error() && p.file == loaded.pipelines[index].file)
+                .cloned()
                 .collect();
             Ok((loaded.pipelines.swap_remove(index), id_problems))
         }
         // The pipeline may be one whose file is broken: its problems say so.
-        None => Err(loaded
-            .problems
-            .into_iter()
-            .filter(Problem::is_error)
+        None => Err((loaded.problems.iter())
+            .filter(|p| p.is_error())
+            .cloned()
             .chain([Problem::error(
                 &settings.pipelines_dir,
                 "",
@@ -326,9 +326,10 @@ fn select(
     if names.is_empty() {
         bail!("name the pipelines to run (ids or files), or give --all");
     }
-    let mut selected = Vec::new();
+    let (mut selected, mut directory) = (Vec::new(), None);
     for name in names {
-        let (pipeline, warnings) = find(settings, schemas, name).map_err(Problems)?;
+        let (pipeline, warnings) =
+            find(settings, schemas, name, &mut directory).map_err(Problems)?;
         report_problems(&warnings);
         selected.push(pipeline);
     }
