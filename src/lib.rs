@@ -10,6 +10,8 @@ pub mod blocking;
 pub mod catalog;
 pub mod config;
 pub mod failpoint;
+#[cfg(test)]
+mod fixtures;
 pub mod formats;
 pub mod harmonise;
 pub mod inspect;

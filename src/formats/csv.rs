@@ -1106,19 +1106,7 @@ mod tests {
         assert_eq!(lines[12_345], 12_347);
     }
 
-    fn fixture(path: &str) -> Option<Vec<u8>> {
-        let full = format!(
-            "{}/../shared/fixtures/real/{path}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        match std::fs::read(&full) {
-            Ok(bytes) => Some(bytes),
-            Err(err) => {
-                eprintln!("skipping: cannot read fixture {full}: {err}");
-                None
-            }
-        }
-    }
+    use crate::fixtures::real as fixture;
 
     #[test]
     fn real_phe_funnel_inputs_with_byte_order_mark_decode() {

@@ -419,18 +419,7 @@ mod tests {
 
     // Real files, read in place; every test skips with a reason when the folder is absent.
 
-    const REAL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/real");
-
-    fn real(path: &str) -> Option<Vec<u8>> {
-        let full = std::path::Path::new(REAL).join(path);
-        match std::fs::read(&full) {
-            Ok(bytes) => Some(bytes),
-            Err(err) => {
-                eprintln!("skipped: cannot read {} ({err})", full.display());
-                None
-            }
-        }
-    }
+    use crate::fixtures::real;
 
     fn real_table(path: &str) -> Option<SourceTable> {
         let bytes = real(path)?;
