@@ -24,5 +24,6 @@ pub mod rejects;
 pub mod schemas;
 pub mod service;
 pub mod sources;
+pub mod testkit;
 pub mod validate;
 pub mod warehouse;

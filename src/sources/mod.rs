@@ -6,6 +6,7 @@
 
 pub mod file;
 pub mod http;
+pub mod pxweb;
 
 use std::future::Future;
 use std::path::PathBuf;
