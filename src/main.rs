@@ -471,9 +471,11 @@ fn print_outcome(outcome: &RunOutcome) {
         outcome.rows_rejected
     );
     if outcome.status == RunStatus::Skipped {
-        println!(
-            "  source unchanged since the last commit; nothing written (use --force to rewrite)"
-        );
+        let reason = outcome.reason.as_deref().unwrap_or("unchanged");
+        println!("  skipped ({reason}); nothing written (use --force to rewrite)");
+    }
+    for notice in &outcome.notices {
+        println!("  notice: {notice}");
     }
     if outcome.report.rows_rejected > 0 {
         for line in outcome.report.to_string().lines().skip(1) {

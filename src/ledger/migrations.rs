@@ -70,9 +70,14 @@ CREATE TABLE validators (
 );
 ";
 
+/// Version 3: a skipped run records why (`unchanged`), for operators and the admin API.
+const V3: &str = "
+ALTER TABLE runs ADD COLUMN reason TEXT;
+";
+
 /// The steps in order: `STEPS[i]` takes a ledger from version `i` to `i + 1` (version 0 = an
 /// empty database).
-const STEPS: &[&str] = &[V1, V2];
+const STEPS: &[&str] = &[V1, V2, V3];
 
 /// The schema version this binary writes.
 pub const CURRENT: u32 = STEPS.len() as u32;
@@ -219,8 +224,8 @@ CREATE TABLE IF NOT EXISTS coverage (
         let dir = tempfile::tempdir().unwrap();
         first_release_ledger(dir.path());
         let ledger = Ledger::open(dir.path()).unwrap();
-        assert_eq!(versions(dir.path()), [1, 2]);
-        assert_eq!(CURRENT, 2);
+        assert_eq!(versions(dir.path()), [1, 2, 3]);
+        assert_eq!(CURRENT, 3);
 
         let old = &ledger.history(Some("p"), 10).unwrap()[0];
         assert_eq!(old.run_id, "r1");
@@ -244,6 +249,7 @@ CREATE TABLE IF NOT EXISTS coverage (
             rows_written: 1,
             rows_rejected: 0,
             content_hash: Some("bbb".into()),
+            reason: None,
             error: None,
             report: None,
         };
@@ -262,7 +268,7 @@ CREATE TABLE IF NOT EXISTS coverage (
     fn an_empty_state_directory_gets_every_version() {
         let dir = tempfile::tempdir().unwrap();
         drop(Ledger::open(dir.path()).unwrap());
-        assert_eq!(versions(dir.path()), [1, 2]);
+        assert_eq!(versions(dir.path()), [1, 2, 3]);
     }
 
     #[test]
@@ -292,7 +298,7 @@ CREATE TABLE IF NOT EXISTS coverage (
         assert_eq!(dump(&connection), before);
         drop(connection);
         drop(Ledger::open(dir.path()).unwrap());
-        assert_eq!(versions(dir.path()), [1, 2]);
+        assert_eq!(versions(dir.path()), [1, 2, 3]);
     }
 
     #[test]

@@ -166,6 +166,8 @@ pub struct RunRecord {
     pub rows_written: u64,
     pub rows_rejected: u64,
     pub content_hash: Option<String>,
+    /// Why a run was skipped (`unchanged`: the table's `updated` has not moved), in words.
+    pub reason: Option<String>,
     pub error: Option<String>,
     pub report: Option<Report>,
 }
@@ -179,6 +181,8 @@ pub struct RunEnd {
     pub rows_written: u64,
     pub rows_rejected: u64,
     pub content_hash: Option<String>,
+    /// Why the run was skipped, in words.
+    pub reason: Option<String>,
     pub error: Option<String>,
     pub report: Option<Report>,
 }
@@ -353,7 +357,7 @@ impl Ledger {
         transaction
             .execute(
                 "UPDATE runs SET status = ?2, finished = ?3, rows_read = ?4, rows_written = ?5,
-                 rows_rejected = ?6, content_hash = ?7, error = ?8, report = ?9
+                 rows_rejected = ?6, content_hash = ?7, error = ?8, report = ?9, reason = ?10
                  WHERE run_id = ?1",
                 params![
                     run_id,
@@ -365,6 +369,7 @@ impl Ledger {
                     end.content_hash,
                     end.error,
                     report,
+                    end.reason,
                 ],
             )
             .map_err(self.sql())?;
@@ -513,7 +518,8 @@ impl Ledger {
         let mut statement = connection
             .prepare(
                 "SELECT run_id, pipeline, trigger, started, finished, status, rows_read,
-                        rows_written, rows_rejected, content_hash, error, report, warehouse
+                        rows_written, rows_rejected, content_hash, error, report, warehouse,
+                        reason
                  FROM runs WHERE ?1 IS NULL OR pipeline = ?1
                  ORDER BY started DESC, rowid DESC LIMIT ?2",
             )
@@ -533,6 +539,7 @@ impl Ledger {
                         rows_written: row.get::<_, i64>(7)? as u64,
                         rows_rejected: row.get::<_, i64>(8)? as u64,
                         content_hash: row.get(9)?,
+                        reason: row.get(13)?,
                         error: row.get(10)?,
                         report: None,
                     },
@@ -571,6 +578,7 @@ mod tests {
             rows_written: 9,
             rows_rejected: 1,
             content_hash: Some(hash.into()),
+            reason: None,
             error: None,
             report: Some(Report::default()),
         }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use super::spec::{
     AreaBy, CodesSpec, DEFAULT_MAX_REJECT_RATIO, DimensionSpec, FileSpec, FormatKeys, FormatSpec,
-    OrTable, PipelineFile, SourceSpec,
+    OrTable, PipelineFile, PxwebSpec, SelectSpec, SelectValues, SourceSpec,
 };
 use super::{Origin, Pipeline, SourceKind};
 use crate::config::{Settings, toml_problem};
@@ -22,6 +22,42 @@ use crate::model::Status;
 use crate::problem::Problem;
 use crate::schemas::{self, Fingerprint, Schemas, TableSchemaError};
 use crate::sources::file::FileSource;
+use crate::sources::http::LimitHints;
+use crate::sources::pxweb::select::{self, Choice, Selection, Values, Via};
+use crate::sources::pxweb::v1::V1Table;
+use crate::sources::pxweb::v2::V2Table;
+use crate::sources::pxweb::{Api, PxwebSource};
+
+/// Which PxWeb API a `[source]` speaks.
+#[derive(Clone, Copy)]
+enum PxwebApi {
+    V1,
+    V2,
+}
+
+/// `TAB` and digits (`TAB638`), as PxWebApi 2.0 names tables.
+fn is_v2_table_id(id: &str) -> bool {
+    id.len() > 3
+        && id[..3].eq_ignore_ascii_case("TAB")
+        && id[3..].bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The producer a known PxWeb host publishes for: the model's `source` column.
+fn producer_of(url: &str) -> Option<String> {
+    let host = reqwest::Url::parse(url)
+        .ok()?
+        .host_str()?
+        .to_ascii_lowercase();
+    let known = [
+        ("scb.se", "scb"),
+        ("folkhalsomyndigheten.se", "fohm"),
+        ("skolverket.se", "skolverket"),
+    ];
+    known
+        .iter()
+        .find(|(domain, _)| host == *domain || host.ends_with(&format!(".{domain}")))
+        .map(|(_, producer)| producer.to_string())
+}
 
 /// Pipelines that passed their checks, and every problem found (errors and warnings).
 #[derive(Debug, Default)]
@@ -235,6 +271,179 @@ impl Checker<'_> {
     fn source(&mut self, spec: &SourceSpec) -> Option<(SourceKind, Format, DecodeLimits, Origin)> {
         match spec {
             SourceSpec::File(file) => self.file_source(file),
+            SourceSpec::Pxweb(spec) => self.pxweb_source(spec, PxwebApi::V1),
+            SourceSpec::Pxweb2(spec) => self.pxweb_source(spec, PxwebApi::V2),
+        }
+    }
+
+    fn pxweb_source(
+        &mut self,
+        spec: &PxwebSpec,
+        api: PxwebApi,
+    ) -> Option<(SourceKind, Format, DecodeLimits, Origin)> {
+        let refuse = |checker: &mut Self, key: &str, present: bool, why: &str| {
+            if present {
+                checker.error(format!("source.{key}"), why.to_string());
+            }
+        };
+        let located = match api {
+            PxwebApi::V1 => {
+                refuse(
+                    self,
+                    "table",
+                    spec.table.is_some(),
+                    "`table` is a pxweb2 key; for kind = \"pxweb\" `url` is the table URL",
+                );
+                refuse(
+                    self,
+                    "lang",
+                    spec.lang.is_some(),
+                    "`lang` is a pxweb2 key; for kind = \"pxweb\" the language is the URL's",
+                );
+                V1Table::parse(&spec.url, spec.config_url.as_deref()).map(Api::V1)
+            }
+            PxwebApi::V2 => {
+                refuse(
+                    self,
+                    "config_url",
+                    spec.config_url.is_some(),
+                    "`config_url` is a pxweb key; pxweb2 reads <url>/config",
+                );
+                match &spec.table {
+                    Some(table) if is_v2_table_id(table) => {
+                        V2Table::new(&spec.url, table, spec.lang.as_deref().unwrap_or("sv"))
+                            .map(Api::V2)
+                    }
+                    Some(table) => Err(format!(
+                        "`table = \"{table}\"` is not a PxWebApi 2.0 table id; they look like \"TAB638\""
+                    )),
+                    None => Err(
+                        "kind = \"pxweb2\" needs `table`, the table id (e.g. \"TAB638\")".into(),
+                    ),
+                }
+            }
+        };
+        let api = match located {
+            Ok(api) => api,
+            Err(message) => {
+                let key = if message.contains("`table") {
+                    "source.table"
+                } else {
+                    "source.url"
+                };
+                self.error(key, message);
+                return None;
+            }
+        };
+        let selection = self.selection(&spec.select, &api);
+        let overrides = self.server_overrides(spec);
+        let limits = self.limits(spec.max_table_cells);
+        let url = api.table_url();
+        let producer = match spec.producer.clone().or_else(|| producer_of(&url)) {
+            Some(producer) => producer,
+            None => {
+                self.error("source.producer", format!("no producer is known for {url}; set `producer` (the model's `source` column, e.g. \"helsingborg\")"));
+                String::new()
+            }
+        };
+        let table = api.table_id().trim_end_matches(".px").to_string();
+        let origin = Origin {
+            producer,
+            table,
+            url,
+        };
+        let source = PxwebSource {
+            api,
+            selection,
+            overrides,
+            max_table_cells: limits.max_table_cells,
+        };
+        Some((SourceKind::Pxweb(source), Format::Jsonstat, limits, origin))
+    }
+
+    /// The checked `select`: every form parsed, and each kept to the API that has it.
+    fn selection(&mut self, select: &BTreeMap<String, SelectSpec>, api: &Api) -> Selection {
+        let mut choices = Vec::new();
+        for (variable, spec) in select {
+            let key = format!("source.select.{variable}");
+            let (via, values) = match spec {
+                SelectSpec::Values(values) => (Via::Table, values),
+                SelectSpec::Table(table) => {
+                    let via = match (&table.filter, &table.codelist, api) {
+                        (Some(filter), None, Api::V1(_))
+                            if filter.starts_with("vs:") || filter.starts_with("agg:") =>
+                        {
+                            Via::Filter(filter.clone())
+                        }
+                        (Some(filter), None, Api::V1(_)) => {
+                            self.error(&key, format!("filter `{filter}` must be `vs:<value set>` or `agg:<aggregation>`"));
+                            continue;
+                        }
+                        (None, Some(codelist), Api::V2(_)) => Via::Codelist(codelist.clone()),
+                        (Some(_), _, Api::V2(_)) => {
+                            self.error(
+                                &key,
+                                "`filter` is a PxWeb v1 key; PxWebApi 2.0 names a `codelist`",
+                            );
+                            continue;
+                        }
+                        (_, Some(_), Api::V1(_)) => {
+                            self.error(&key, "`codelist` is a PxWebApi 2.0 key; PxWeb v1 names a `filter = \"vs:…\"`");
+                            continue;
+                        }
+                        (None, None, _) => {
+                            self.error(&key, "a table here names a `filter` (v1) or a `codelist` (v2); for plain values write them without the table");
+                            continue;
+                        }
+                    };
+                    (via, &table.values)
+                }
+            };
+            let values = match values {
+                SelectValues::Codes(codes) if codes.is_empty() => {
+                    self.error(
+                        &key,
+                        "the list of codes is empty; leave the variable out to eliminate it",
+                    );
+                    continue;
+                }
+                SelectValues::Codes(codes) => Values::Codes(codes.clone()),
+                SelectValues::Text(text) => match select::parse_text(text) {
+                    Ok(values) => values,
+                    Err(message) => {
+                        self.error(&key, message);
+                        continue;
+                    }
+                },
+            };
+            if matches!(via, Via::Filter(_)) && !matches!(values, Values::Codes(_)) {
+                self.error(&key, "a v1 value set or aggregation needs its codes listed (`values = [\"0114\", …]`): v1 metadata does not list them, and PxWeb refuses wildcards with `agg:`");
+                continue;
+            }
+            choices.push(Choice {
+                variable: variable.clone(),
+                via,
+                values,
+            });
+        }
+        Selection { choices }
+    }
+
+    fn server_overrides(&mut self, spec: &PxwebSpec) -> LimitHints {
+        let mut positive = |key: &str, value: Option<u64>| match value {
+            Some(0) => {
+                self.error(format!("source.{key}"), "must be at least 1");
+                None
+            }
+            other => other,
+        };
+        LimitHints {
+            max_cells: positive("server_max_cells", spec.server_max_cells),
+            max_calls: positive("server_max_calls", spec.server_max_calls.map(u64::from))
+                .map(|n| n as u32),
+            window: positive("server_window_secs", spec.server_window_secs)
+                .map(std::time::Duration::from_secs),
+            max_values: None,
         }
     }
 
@@ -272,7 +481,7 @@ impl Checker<'_> {
             }
         }
         let format = self.format(file.format_keys());
-        let limits = self.limits(file.format_keys());
+        let limits = self.limits(file.max_table_cells);
         let first = paths.first().cloned().unwrap_or_default();
         let name = first
             .file_name()
@@ -296,10 +505,10 @@ impl Checker<'_> {
         ))
     }
 
-    /// How big a table may be decoded, from any kind's `[source]` keys.
-    fn limits(&mut self, keys: FormatKeys<'_>) -> DecodeLimits {
+    /// How big a table may be decoded, from any kind's `max_table_cells`.
+    fn limits(&mut self, max_table_cells: Option<u64>) -> DecodeLimits {
         let mut limits = DecodeLimits::default();
-        match keys.max_table_cells {
+        match max_table_cells {
             Some(0) => self.error("source.max_table_cells", "must be at least 1"),
             Some(cells) => limits.max_table_cells = cells,
             None => {}

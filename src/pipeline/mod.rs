@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use crate::formats::{DecodeLimits, Format};
 use crate::harmonise::Mapping;
 use crate::sources::file::FileSource;
+use crate::sources::pxweb::PxwebSource;
 use crate::sources::{FetchContext, Fetched, Source, SourceError};
 use crate::validate::TableSchema;
 
@@ -58,12 +59,15 @@ pub struct Origin {
 #[derive(Debug, Clone, PartialEq)]
 pub enum SourceKind {
     File(FileSource),
+    /// Both PxWeb APIs: one harvest, two protocols.
+    Pxweb(PxwebSource),
 }
 
 impl Source for SourceKind {
     async fn fetch(&self, cx: &FetchContext) -> Result<Fetched, SourceError> {
         match self {
             Self::File(source) => source.fetch(cx).await,
+            Self::Pxweb(source) => source.fetch(cx).await,
         }
     }
 }

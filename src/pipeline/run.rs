@@ -105,6 +105,11 @@ pub struct RunOutcome {
     pub elapsed_ms: u128,
     /// Why a failed run failed (the error chain, one line).
     pub error: Option<String>,
+    /// Why a skipped run was skipped.
+    pub reason: Option<String>,
+    /// What the source said about the table that an operator should know (discontinued, no
+    /// new period for too long).
+    pub notices: Vec<String>,
 }
 
 /// Errors that end a run; each names the pipeline's file, URL or row through its source.
@@ -231,6 +236,8 @@ pub async fn run(
         rejects_file: None,
         elapsed_ms: 0,
         error: None,
+        reason: None,
+        notices: Vec::new(),
     };
     let result = execute(&pipeline, &cx, &run_id, started, &mut outcome).await;
     let (coverage, content_hash, validators) = match result {
@@ -260,6 +267,7 @@ pub async fn run(
         rows_written: outcome.rows_written,
         rows_rejected: outcome.rows_rejected,
         content_hash,
+        reason: outcome.reason.clone(),
         error: outcome.error.clone(),
         report: Some(outcome.report.clone()),
     };
@@ -313,22 +321,36 @@ async fn execute(
     started: DateTime<Utc>,
     outcome: &mut RunOutcome,
 ) -> Result<Executed, RunError> {
+    let setup = setup_hash(pipeline, &cx.schemas, &cx.program_version);
     // A forced run asks for everything again: "not modified" would leave it nothing to write.
     let validators = if cx.force {
         Vec::new()
     } else {
         let (ledger, id, warehouse) = (cx.ledger.clone(), pipeline.id.clone(), cx.warehouse.key());
-        blocking(move || ledger.validators(&id, &warehouse)).await?
+        let stored = blocking(move || ledger.validators(&id, &warehouse)).await?;
+        source_validators(stored, &setup)
     };
-    let fetch_cx = FetchContext {
-        cancel: cx.cancel.clone(),
-        validators,
-        http: cx.http.clone(),
-    };
-    let fetched = tokio::select! {
-        fetched = pipeline.source.fetch(&fetch_cx) => fetched?,
-        () = cx.cancel.cancelled() => return Err(RunError::Cancelled),
-    };
+    let mut fetched = fetch(pipeline, cx, validators).await?;
+    if fetched.unchanged {
+        let (last, held) = last_and_held(pipeline, cx).await?;
+        if let Some(last) = last.filter(|last| held.as_ref() == Some(last)) {
+            tracing::info!("the source reports no change since the last run; nothing fetched");
+            outcome.status = RunStatus::Skipped;
+            outcome.reason =
+                Some("unchanged: the source's `updated` has not moved since the last run".into());
+            return Ok(Executed {
+                coverage: None,
+                content_hash: Some(last),
+                validators: with_setup(fetched.validators, setup),
+            });
+        }
+        tracing::info!(
+            "the source reports no change, but this warehouse does not hold the last commit; \
+             fetching in full"
+        );
+        fetched = fetch(pipeline, cx, Vec::new()).await?;
+    }
+    outcome.notices = std::mem::take(&mut fetched.notices);
     (cx.progress)(Step::Fetched {
         bytes: fetched.total_bytes(),
     });
@@ -351,31 +373,21 @@ async fn execute(
         .await
     };
     let mut fetched = fetched;
-    // Unchanged only if the ledger's last commit into this warehouse had this content *and*
-    // the warehouse still holds it: another state directory may have written since, or an
-    // operator wiped or restored the pipeline's partitions.
-    let (last, held) = {
-        let (ledger, id, warehouse) =
-            (cx.ledger.clone(), pipeline.id.clone(), cx.warehouse.clone());
-        blocking(move || -> Result<_, RunError> {
-            let last = ledger.last_content_hash(&id, &warehouse.key())?;
-            Ok((last, warehouse.committed(&id)?))
-        })
-        .await?
-    };
+    let (last, held) = last_and_held(pipeline, cx).await?;
     let unchanged = [last.as_deref(), held.as_deref()] == [Some(content_hash.as_str()); 2];
     if !cx.force && unchanged {
         tracing::info!(
             "content unchanged since the last commit into this warehouse; nothing written"
         );
         outcome.status = RunStatus::Skipped;
+        outcome.reason = Some("unchanged: the content is the last commit's".into());
         return Ok(Executed {
             coverage: None,
             content_hash: Some(content_hash),
-            validators: fetched.validators,
+            validators: with_setup(fetched.validators, setup),
         });
     }
-    let validators = std::mem::take(&mut fetched.validators);
+    let validators = with_setup(std::mem::take(&mut fetched.validators), setup);
     let staging = {
         let (pipeline, cx, run_id) = (pipeline.clone(), cx.clone(), run_id.to_string());
         blocking(move || stage_run(&pipeline, &cx, &run_id, started, fetched)).await?
@@ -444,6 +456,71 @@ async fn execute(
     })
 }
 
+/// Fetches, stopping as soon as the run is cancelled.
+async fn fetch(
+    pipeline: &Pipeline,
+    cx: &RunContext,
+    validators: Vec<Validator>,
+) -> Result<Fetched, RunError> {
+    let fetch_cx = FetchContext {
+        cancel: cx.cancel.clone(),
+        validators,
+        http: cx.http.clone(),
+    };
+    tokio::select! {
+        fetched = pipeline.source.fetch(&fetch_cx) => Ok(fetched?),
+        () = cx.cancel.cancelled() => Err(RunError::Cancelled),
+    }
+}
+
+/// The content hash of the ledger's last commit into this warehouse, and the one the
+/// warehouse holds. A run is unchanged only when both are its own: another state directory may
+/// have written since, or an operator wiped or restored the pipeline's partitions.
+async fn last_and_held(
+    pipeline: &Pipeline,
+    cx: &RunContext,
+) -> Result<(Option<String>, Option<String>), RunError> {
+    let (ledger, id, warehouse) = (cx.ledger.clone(), pipeline.id.clone(), cx.warehouse.clone());
+    blocking(move || -> Result<_, RunError> {
+        let last = ledger.last_content_hash(&id, &warehouse.key())?;
+        Ok((last, warehouse.committed(&id)?))
+    })
+    .await
+}
+
+/// The resource under which a run stores the [`setup_hash`] it ran with, beside the source's
+/// own validators.
+const SETUP_RESOURCE: &str = "indikator:setup";
+
+/// The source's validators, if they were stored by a run with this setup. A source that says
+/// "unchanged" by them (a PxWeb table's `updated`) skips without fetching, so they must not
+/// outlive an edit of the pipeline, its schemas or the program: those change the output too.
+fn source_validators(stored: Vec<Validator>, setup: &str) -> Vec<Validator> {
+    let same_setup = stored
+        .iter()
+        .any(|v| v.resource == SETUP_RESOURCE && v.updated.as_deref() == Some(setup));
+    if !same_setup {
+        return Vec::new();
+    }
+    stored
+        .into_iter()
+        .filter(|v| v.resource != SETUP_RESOURCE)
+        .collect()
+}
+
+/// `validators` and the setup they were obtained under, to store.
+fn with_setup(mut validators: Vec<Validator>, setup: String) -> Vec<Validator> {
+    if !validators.is_empty() {
+        validators.push(Validator {
+            resource: SETUP_RESOURCE.into(),
+            etag: None,
+            last_modified: None,
+            updated: Some(setup),
+        });
+    }
+    validators
+}
+
 /// Keeps what the source said about its resources for the next fetch. Only a committed (or
 /// unchanged) run's are kept: after a failed run the next fetch must not be told "not modified"
 /// for data that never reached the warehouse.
@@ -459,15 +536,10 @@ async fn store_validators(
     blocking(move || ledger.store_validators(&id, &warehouse, &validators)).await
 }
 
-/// blake3 over everything that shapes the output: the pipeline's own fingerprint (its file,
-/// table schema and code lists), the catalogues of `schemas/`, the program version, and every
-/// payload.
-fn content_hash(
-    pipeline: &Pipeline,
-    schemas: &Schemas,
-    version: &str,
-    fetched: &Fetched,
-) -> String {
+/// blake3 over everything that shapes the output besides the data: the pipeline's own
+/// fingerprint (its file, table schema and code lists), the catalogues of `schemas/` and the
+/// program version.
+fn setup_hasher(pipeline: &Pipeline, schemas: &Schemas, version: &str) -> blake3::Hasher {
     let mut hasher = blake3::Hasher::new();
     for part in [
         pipeline.fingerprint.as_str(),
@@ -477,6 +549,25 @@ fn content_hash(
         hasher.update(&(part.len() as u64).to_le_bytes());
         hasher.update(part.as_bytes());
     }
+    hasher
+}
+
+fn setup_hash(pipeline: &Pipeline, schemas: &Schemas, version: &str) -> String {
+    setup_hasher(pipeline, schemas, version)
+        .finalize()
+        .to_hex()
+        .to_string()
+}
+
+/// The setup's hash continued over every payload (not the records: a table's metadata may
+/// carry the time it was asked).
+fn content_hash(
+    pipeline: &Pipeline,
+    schemas: &Schemas,
+    version: &str,
+    fetched: &Fetched,
+) -> String {
+    let mut hasher = setup_hasher(pipeline, schemas, version);
     for payload in &fetched.payloads {
         hasher.update(&(payload.bytes.len() as u64).to_le_bytes());
         hasher.update(&payload.bytes);
@@ -509,6 +600,7 @@ fn stage_run(
             fetched
                 .payloads
                 .iter()
+                .chain(&fetched.records)
                 .map(|p| {
                     cx.warehouse
                         .archive_raw(&pipeline.id, run_id, &p.name, &p.bytes)

@@ -36,6 +36,154 @@ pub struct PipelineFile {
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum SourceSpec {
     File(FileSpec),
+    /// PxWeb API v1 (SCB's `api.scb.se`, Folkhälsodata, Skolverket, municipal hosts).
+    Pxweb(PxwebSpec),
+    /// PxWebApi 2.0 (SCB's `statistikdatabasen.scb.se/api/v2`).
+    Pxweb2(PxwebSpec),
+}
+
+/// `kind = "pxweb"` and `kind = "pxweb2"`: one table of a PxWeb host. One struct for both APIs
+/// (check refuses the keys of the other API), since `deny_unknown_fields` rules out a
+/// flattened shared part.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PxwebSpec {
+    /// v1: the table URL (`https://api.scb.se/OV0104/v1/doris/sv/ssd/BE/BE0101/BE0101A/BefolkningNy`);
+    /// v2: the API root (`https://statistikdatabasen.scb.se/api/v2`).
+    pub url: String,
+    /// v2: the table id, `TABnnnn`.
+    pub table: Option<String>,
+    /// v2: the language of labels and answers; default `sv` (v1: the URL's language segment).
+    pub lang: Option<String>,
+    /// v1: where the host's limits are read; default the language level of `url` + `?config`.
+    pub config_url: Option<String>,
+    /// Per variable; a variable left out is eliminated (the table must allow it).
+    #[serde(default)]
+    pub select: BTreeMap<String, SelectSpec>,
+    /// The model's `source` column; default from the host (`scb`, `fohm`, `skolverket`).
+    pub producer: Option<String>,
+    /// Overrides of the host's limits, for a host whose config says nothing or too much.
+    pub server_max_cells: Option<u64>,
+    pub server_max_calls: Option<u32>,
+    pub server_window_secs: Option<u64>,
+    /// The most cells the whole table may have (default `DEFAULT_MAX_TABLE_CELLS`).
+    pub max_table_cells: Option<u64>,
+}
+
+/// One variable's `select`: `"*"`, a wildcard pattern (`"01*"`), `"top:5"` (the latest five),
+/// a list of codes, or a table naming a v1 value set or aggregation
+/// (`{ filter = "vs:RegionKommun07", values = [...] }`) or a v2 code list
+/// (`{ codelist = "vs_RegionKommun07", values = "*" }`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum SelectSpec {
+    Values(SelectValues),
+    Table(SelectTable),
+}
+
+/// The table form of a variable's `select`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SelectTable {
+    /// v1 only: `vs:<value set>` or `agg:<aggregation>`.
+    pub filter: Option<String>,
+    /// v2 only: a code list id (`vs_…`, `agg_…`), case-sensitive.
+    pub codelist: Option<String>,
+    pub values: SelectValues,
+}
+
+/// `"*"`, a pattern, `"top:N"`, or a list of codes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SelectValues {
+    Text(String),
+    Codes(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for SelectSpec {
+    // By hand rather than `untagged`, for messages that say what was expected.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = SelectSpec;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(
+                    "\"*\", a pattern, \"top:N\", a list of codes, or a table with `values`",
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<SelectSpec, E> {
+                Ok(SelectSpec::Values(SelectValues::Text(text.to_string())))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> Result<SelectSpec, A::Error> {
+                codes(seq).map(|codes| SelectSpec::Values(SelectValues::Codes(codes)))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<SelectSpec, A::Error> {
+                SelectTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(SelectSpec::Table)
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for SelectValues {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = SelectValues;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("\"*\", a pattern, \"top:N\" or a list of codes")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<SelectValues, E> {
+                Ok(SelectValues::Text(text.to_string()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> Result<SelectValues, A::Error> {
+                codes(seq).map(SelectValues::Codes)
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// A list of codes; a number in it (`Alder = [0, 1]`) is taken as the code it spells.
+fn codes<'de, A: serde::de::SeqAccess<'de>>(mut seq: A) -> Result<Vec<String>, A::Error> {
+    let mut codes = Vec::new();
+    while let Some(code) = seq.next_element::<Code>()? {
+        codes.push(code.0);
+    }
+    Ok(codes)
+}
+
+/// A code written as a string or an integer.
+struct Code(String);
+
+impl<'de> Deserialize<'de> for Code {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Code;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a code (a string)")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Code, E> {
+                Ok(Code(text.to_string()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Code, E> {
+                Ok(Code(n.to_string()))
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Code, E> {
+                Ok(Code(n.to_string()))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 /// `kind = "file"`: a local file, or several files that are pieces of one table.

@@ -6,6 +6,7 @@
 
 pub mod file;
 pub mod http;
+pub mod manifest;
 pub mod pxweb;
 
 use std::future::Future;
@@ -60,18 +61,57 @@ impl Payload {
 /// Everything a source fetched for one run.
 #[derive(Debug, Clone, Default)]
 pub struct Fetched {
-    /// In the order the source fetched them; names distinct.
+    /// The pieces of the table, in the order the source fetched them; names distinct.
     pub payloads: Vec<Payload>,
+    /// Answers kept for audit and replay but not decoded (a table's metadata, the source's
+    /// manifest of its requests); names distinct from the payloads'.
+    pub records: Vec<Payload>,
     /// Validators to store for the next fetch (replacing the ones it was given).
     pub validators: Vec<Validator>,
+    /// The source found, by its validators alone, that nothing changed since the last run: no
+    /// payloads were fetched.
+    pub unchanged: bool,
+    /// What the source wants the operator to know about the table (discontinued, stale).
+    pub notices: Vec<String>,
 }
 
 impl Fetched {
     /// Payloads of one fetch, with names made distinct (`data.json`, `data-2.json`, …) so that
     /// no archived payload overwrites another.
-    pub fn new(mut payloads: Vec<Payload>, validators: Vec<Validator>) -> Self {
+    pub fn new(payloads: Vec<Payload>, validators: Vec<Validator>) -> Self {
+        let mut fetched = Self {
+            payloads,
+            validators,
+            ..Self::default()
+        };
+        fetched.make_names_distinct();
+        fetched
+    }
+
+    /// Nothing fetched because nothing changed; `validators` are kept for the next fetch.
+    pub fn unchanged(validators: Vec<Validator>) -> Self {
+        Self {
+            validators,
+            unchanged: true,
+            ..Self::default()
+        }
+    }
+
+    /// With `records` archived beside the payloads.
+    pub fn with_records(mut self, records: Vec<Payload>) -> Self {
+        self.records = records;
+        self.make_names_distinct();
+        self
+    }
+
+    pub fn with_notices(mut self, notices: Vec<String>) -> Self {
+        self.notices = notices;
+        self
+    }
+
+    fn make_names_distinct(&mut self) {
         let mut seen = std::collections::HashSet::new();
-        for payload in &mut payloads {
+        for payload in self.payloads.iter_mut().chain(&mut self.records) {
             let (stem, extension) = match payload.name.rsplit_once('.') {
                 Some((stem, ext)) if !stem.is_empty() => (stem.to_string(), format!(".{ext}")),
                 _ => (payload.name.clone(), String::new()),
@@ -81,10 +121,6 @@ impl Fetched {
                 n += 1;
                 payload.name = format!("{stem}-{n}{extension}");
             }
-        }
-        Self {
-            payloads,
-            validators,
         }
     }
 
@@ -130,6 +166,8 @@ pub enum SourceError {
     },
     #[error(transparent)]
     Http(#[from] HttpError),
+    #[error(transparent)]
+    Pxweb(#[from] pxweb::PxwebError),
 }
 
 /// A kind of source.

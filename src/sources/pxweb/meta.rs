@@ -73,3 +73,14 @@ pub struct TableInfo {
     /// v2 `source` (`SCB`).
     pub source: Option<String>,
 }
+
+/// A v2 code list (`GET /codelists/{id}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Codelist {
+    pub id: String,
+    pub label: String,
+    pub kind: String,
+    pub values: Vec<Value>,
+    pub elimination: bool,
+    pub elimination_value_code: Option<String>,
+}
