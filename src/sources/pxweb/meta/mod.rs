@@ -4,8 +4,9 @@
 //!
 //! Owns: parsing v1 table metadata (`GET <table-url>`), v1 node lists (`GET <level-url>`,
 //! where a table's `updated` lives), v2 `/tables/{id}`, `/tables/{id}/metadata` (json-stat2
-//! without values), `/codelists/{id}` and `/tables` pages (`v1.rs`, `v2.rs`); the bounds every
-//! response is held to (here); whether a table has stopped being updated (`stale.rs`).
+//! without values), `/codelists/{id}` and `/tables` pages (`v1.rs`, `v2.rs`, `v2_metadata.rs`);
+//! the bounds every response is held to (here); whether a table has stopped being updated
+//! (`stale.rs`).
 //! Must not: send requests, or decide what to select (`select.rs`).
 //!
 //! Responses are untrusted: serde reads them into memory bounded by their bytes, and what they
@@ -16,12 +17,14 @@
 mod stale;
 mod v1;
 mod v2;
+mod v2_metadata;
 
 use std::collections::HashSet;
 
 pub use stale::Staleness;
 pub use v1::{v1_nodes, v1_table};
-pub use v2::{v2_codelist, v2_table, v2_table_info, v2_tables_page};
+pub use v2::{v2_codelist, v2_table_info, v2_tables_page};
+pub use v2_metadata::v2_table;
 
 /// Most variables a table's metadata may list. Real tables have a handful (TAB6471 five, the
 /// widest SCB v1 table in our fixtures six); a hundred is room to spare, and more is not a
