@@ -401,13 +401,17 @@ impl<'a> Harvest<'a> {
             max_cells: host.max_cells.unwrap_or(DEFAULT_MAX_CELLS),
             max_values: host.max_values,
         };
-        let plan = plan::plan(&dimensions(&expanded), &limits).map_err(|source| {
-            PxwebError::Plan {
+        let plan =
+            plan::plan(&dimensions(&expanded), &limits).map_err(|source| PxwebError::Plan {
                 table: table.id.clone(),
                 source,
-            }
-        })?;
-        tracing::info!(cells, pieces = plan.len(), max_cells = limits.max_cells, "planned");
+            })?;
+        tracing::info!(
+            cells,
+            pieces = plan.len(),
+            max_cells = limits.max_cells,
+            "planned"
+        );
         Ok(Survey {
             info,
             table,
@@ -432,10 +436,13 @@ impl<'a> Harvest<'a> {
         let dimensions = dimensions(expanded);
         let url = self.source.api.data_url();
         let count = plan.len();
-        let fetches = plan.iter().enumerate().map(|(i, piece)| {
+        // Collected first: a lazy `map` inside the stream trips the compiler's proof that this
+        // future is `Send` (rust-lang/rust#102211).
+        let mut fetches = Vec::with_capacity(count);
+        for (i, piece) in plan.iter().enumerate() {
             let name = format!("piece-{:04}", i + 1);
-            self.fetch_piece(name, piece, expanded, &dimensions, limits, &url, count)
-        });
+            fetches.push(self.fetch_piece(name, piece, expanded, &dimensions, limits, &url, count));
+        }
         let answers: Vec<Vec<(String, Json, u64, Response)>> = futures_util::stream::iter(fetches)
             .buffered(PIECES_IN_FLIGHT)
             .try_collect()
@@ -478,12 +485,11 @@ impl<'a> Harvest<'a> {
             Ok(response) => Ok(vec![(name, body, piece.cells(), response)]),
             Err(error) if self.source.api.too_many_cells(&error) => {
                 tracing::warn!(piece = %name, of = count, cells = piece.cells(), "refused as too many cells; split smaller");
-                let parts = plan::replan(piece, dimensions, limits).map_err(|source| {
-                    PxwebError::Plan {
+                let parts =
+                    plan::replan(piece, dimensions, limits).map_err(|source| PxwebError::Plan {
                         table: self.source.api.table_id().into(),
                         source,
-                    }
-                })?;
+                    })?;
                 let mut answers = Vec::with_capacity(parts.len());
                 for (j, part) in parts.iter().enumerate() {
                     let (body, response) = send(part).await;

@@ -73,9 +73,9 @@ pub struct Piece {
 impl Piece {
     /// Cells the request asks for: the product of the ranges' lengths (saturating).
     pub fn cells(&self) -> u64 {
-        self.ranges
-            .iter()
-            .fold(1, |cells: u64, range| cells.saturating_mul(range.len() as u64))
+        self.ranges.iter().fold(1, |cells: u64, range| {
+            cells.saturating_mul(range.len() as u64)
+        })
     }
 
     /// Values the request names: the sum of the ranges' lengths (what v1's `maxValues` counts).
@@ -333,7 +333,12 @@ impl Search {
     /// The best grid's number of requests and chunks per dimension in input order, or `None`
     /// when no grid this search may use fits.
     fn best(mut self) -> Option<(u128, Vec<usize>)> {
-        self.descend(&mut Vec::new(), self.max_cells, self.max_values, Cost::UNCUT);
+        self.descend(
+            &mut Vec::new(),
+            self.max_cells,
+            self.max_values,
+            Cost::UNCUT,
+        );
         let (cost, chunks) = self.best?;
         let mut by_input = vec![0; chunks.len()];
         for (&i, count) in self.order.iter().zip(chunks) {
@@ -434,7 +439,11 @@ fn grid(axes: &[Vec<Range<usize>>]) -> Vec<Piece> {
     let mut at = vec![0; axes.len()];
     loop {
         pieces.push(Piece {
-            ranges: axes.iter().zip(&at).map(|(axis, &j)| axis[j].clone()).collect(),
+            ranges: axes
+                .iter()
+                .zip(&at)
+                .map(|(axis, &j)| axis[j].clone())
+                .collect(),
         });
         let Some(turn) = (0..axes.len()).rev().find(|&d| at[d] + 1 < axes[d].len()) else {
             return pieces;

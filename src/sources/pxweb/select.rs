@@ -441,13 +441,13 @@ mod tests {
         assert_eq!(
             variables,
             [
-                ("Region", vec!["01", "0114", "0115"]),
+                ("Region", vec!["01", "0114", "0115", "0180"]),
                 ("ContentsCode", vec!["BE0101N2"]),
                 ("Tid", vec!["2023", "2024"]),
             ]
         );
         assert_eq!(expanded.eliminated, ["Kon"]);
-        assert_eq!(expanded.cells(), 6);
+        assert_eq!(expanded.cells(), 8);
         assert_eq!(expanded.variables[2].role, Role::Time);
         assert_eq!(expanded.variables[1].role, Role::Content);
     }
