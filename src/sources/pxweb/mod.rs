@@ -12,6 +12,7 @@
 //! Files: `v1.rs` and `v2.rs` know each API's URLs, bodies and refusals, `meta.rs` reads their
 //! metadata, `select.rs` expands a pipeline's `select`, `plan.rs` splits the query.
 
+pub mod listing;
 pub mod meta;
 pub mod plan;
 pub mod select;

@@ -4,6 +4,8 @@
 //! cells, non-null cells, raw status markers) as text or one JSON object.
 //! Must not: map, validate or write anything.
 
+pub mod remote;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
