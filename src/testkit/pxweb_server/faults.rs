@@ -25,7 +25,7 @@ pub enum Fault {
     /// "Metadata changes between planning and fetching": after the next metadata request for
     /// this table's id (v1 GET on the table, v2 `/metadata`), it replaces the served table,
     /// e.g. with `updated` moved or a value added or removed.
-    ChangeAfterMetadata(PxTable),
+    ChangeAfterMetadata(Box<PxTable>),
 }
 
 /// What a data request meets.

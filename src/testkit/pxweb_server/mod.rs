@@ -217,7 +217,7 @@ impl PxWebServer {
         let mut inner = self.shared.inner();
         match fault {
             Fault::Data { fault, times } => inner.data_faults.push_back((fault, times)),
-            Fault::ChangeAfterMetadata(table) => inner.changes.push(table),
+            Fault::ChangeAfterMetadata(table) => inner.changes.push(*table),
         }
     }
 }

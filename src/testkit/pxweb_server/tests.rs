@@ -576,7 +576,7 @@ async fn metadata_can_change_between_planning_and_fetching() {
     let mut changed = small();
     changed.updated = "2024-02-01T08:00:00Z".to_owned();
     changed.variables[3].values.pop();
-    server.inject(Fault::ChangeAfterMetadata(changed));
+    server.inject(Fault::ChangeAfterMetadata(Box::new(changed)));
     let (_, _, meta) = get(&format!("{}/tables/TAB9000/metadata", server.v2_root())).await;
     assert_eq!(
         meta["size"],
