@@ -62,10 +62,24 @@ enum Command {
     },
     /// Loads pipelines (all, or those named: ids or files), their schemas and code lists, and
     /// reports every problem.
-    Check { pipelines: Vec<String> },
-    /// Decodes a file and shows its dimensions, sizes, cells and statuses.
+    Check {
+        pipelines: Vec<String>,
+        /// Also ask each network pipeline's table for its metadata (no data) and check its
+        /// `select` against it.
+        #[arg(long)]
+        online: bool,
+    },
+    /// Shows a file (decoded), or a PxWeb table (its metadata, the host's limits and the
+    /// requests a harvest would send): a v1 table URL, or a v2 API root with --table.
     Inspect {
-        file: PathBuf,
+        /// A file, a PxWeb v1 table URL, or a PxWebApi 2.0 root.
+        target: String,
+        /// The PxWebApi 2.0 table id (`TAB638`), with the API root as target.
+        #[arg(long)]
+        table: Option<String>,
+        /// The PxWebApi 2.0 language (default sv).
+        #[arg(long)]
+        lang: Option<String>,
         /// One JSON object instead of text.
         #[arg(long)]
         json: bool,
@@ -78,6 +92,16 @@ enum Command {
         /// CSV encoding (utf-8, windows-1252, iso-8859-1).
         #[arg(long)]
         encoding: Option<String>,
+    },
+    /// Lists the tables of a PxWebApi 2.0 host whose text matches a query.
+    Tables {
+        /// The API root, e.g. https://statistikdatabasen.scb.se/api/v2
+        url: String,
+        #[arg(long)]
+        query: String,
+        /// Language of the labels (default sv).
+        #[arg(long, default_value = "sv")]
+        lang: String,
     },
     /// Lists the pipelines.
     Pipelines,
@@ -138,14 +162,32 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             run(&settings, &pipelines, all, force)
         }
-        Command::Check { pipelines } => check(&settings, &pipelines),
+        Command::Check { pipelines, online } => check(&settings, &pipelines, online),
         Command::Inspect {
-            file,
+            target,
+            table,
+            lang,
             json,
             format,
             delimiter,
             encoding,
         } => {
+            if target.starts_with("http://") || target.starts_with("https://") {
+                let api = inspect::remote::locate(&target, table.as_deref(), lang.as_deref())?;
+                let survey =
+                    online(|cx| async move { inspect::remote::inspect_table(api, &cx).await })?;
+                if json {
+                    let json = inspect::remote::to_json(&survey);
+                    println!("{}", serde_json::to_string_pretty(&json)?);
+                } else {
+                    print!("{}", inspect::remote::render(&survey));
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            if table.is_some() || lang.is_some() {
+                bail!("--table and --lang are for a PxWebApi 2.0 URL, not a file");
+            }
+            let file = PathBuf::from(target);
             let options = InspectOptions {
                 format,
                 delimiter,
@@ -157,6 +199,13 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 print!("{report}");
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Tables { url, query, lang } => {
+            let tables = online(|cx| async move {
+                inspect::remote::find_tables(&url, &query, &lang, &cx).await
+            })?;
+            print!("{}", inspect::remote::render_tables(&tables));
             Ok(ExitCode::SUCCESS)
         }
         Command::Pipelines => {
@@ -223,21 +272,43 @@ fn exit_for(problems: &[Problem]) -> ExitCode {
     }
 }
 
-fn check(settings: &Settings, names: &[String]) -> anyhow::Result<ExitCode> {
+/// Runs one network request (or a few) of a command on a runtime of its own, stopping at
+/// Ctrl-C.
+fn online<T, E, F>(work: impl FnOnce(indikator::sources::FetchContext) -> F) -> anyhow::Result<T>
+where
+    F: std::future::Future<Output = Result<T, E>>,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let cx = indikator::sources::FetchContext::default();
+        let cancel = cx.cancel.clone();
+        tokio::select! {
+            result = work(cx) => Ok(result?),
+            _ = tokio::signal::ctrl_c() => {
+                cancel.cancel();
+                bail!("interrupted")
+            }
+        }
+    })
+}
+
+fn check(settings: &Settings, names: &[String], online_too: bool) -> anyhow::Result<ExitCode> {
     let (schemas, mut problems) = match Schemas::load(&settings.schemas_dir) {
         Ok(schemas) => (schemas, Vec::new()),
         Err(problems) => (Schemas::default(), problems),
     };
-    let checked = if names.is_empty() {
+    let mut pipelines = Vec::new();
+    if names.is_empty() {
         let loaded = pipeline::load_all(settings, &schemas);
         problems.extend(loaded.problems);
-        loaded.pipelines.len()
+        pipelines = loaded.pipelines;
     } else {
-        let (mut checked, mut directory) = (0, None);
+        let mut directory = None;
         for name in names {
             let found = match find(settings, &schemas, name, &mut directory) {
-                Ok((_, warnings)) => {
-                    checked += 1;
+                Ok((pipeline, warnings)) => {
+                    pipelines.push(pipeline);
                     warnings
                 }
                 Err(found) => found,
@@ -249,8 +320,17 @@ fn check(settings: &Settings, names: &[String]) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        checked
-    };
+    }
+    if online_too {
+        let pipelines = &pipelines;
+        let found = online(|cx| async move {
+            Ok::<_, std::convert::Infallible>(
+                pipeline::online::check_online(pipelines, &cx.http, &cx.cancel).await,
+            )
+        })?;
+        problems.extend(found);
+    }
+    let checked = pipelines.len();
     report_problems(&problems);
     let errors = problems.iter().filter(|p| p.is_error()).count();
     let warnings = problems.len() - errors;

@@ -36,9 +36,9 @@ pub fn locate(url: &str, table: Option<&str>, lang: Option<&str>) -> Result<Api,
         None if lang.is_some() => Err("--lang is for a PxWebApi 2.0 root with --table; a v1 \
              table URL carries its language"
             .to_string()),
-        None => V1Table::parse(url, None).map(Api::V1).map_err(|e| {
-            format!("{e}; for a PxWebApi 2.0 host give its root and --table TAB638")
-        }),
+        None => V1Table::parse(url, None)
+            .map(Api::V1)
+            .map_err(|e| format!("{e}; for a PxWebApi 2.0 host give its root and --table TAB638")),
     }
     .map_err(RemoteError::Url)
 }
@@ -121,7 +121,12 @@ pub fn render(survey: &Survey) -> String {
     if !about.is_empty() {
         let _ = writeln!(text, "  {}", about.join("; "));
     }
-    let width = table.variables.iter().map(|v| v.code.len()).max().unwrap_or(0);
+    let width = table
+        .variables
+        .iter()
+        .map(|v| v.code.len())
+        .max()
+        .unwrap_or(0);
     for variable in &table.variables {
         let first: Vec<&str> = variable
             .values
@@ -129,7 +134,11 @@ pub fn render(survey: &Survey) -> String {
             .take(FIRST_CODES)
             .map(|v| v.code.as_str())
             .collect();
-        let more = if variable.values.len() > FIRST_CODES { ", …" } else { "" };
+        let more = if variable.values.len() > FIRST_CODES {
+            ", …"
+        } else {
+            ""
+        };
         let mut marks = Vec::new();
         if variable.time {
             marks.push("time".to_string());
@@ -172,7 +181,11 @@ pub fn render(survey: &Survey) -> String {
     } else {
         format!(" (splitting {})", split.join(", "))
     };
-    let _ = writeln!(text, "requests for the whole table: {}{split}", survey.plan.len());
+    let _ = writeln!(
+        text,
+        "requests for the whole table: {}{split}",
+        survey.plan.len()
+    );
     for notice in &survey.notices {
         let _ = writeln!(text, "notice: {notice}");
     }

@@ -7,6 +7,7 @@
 
 mod catalogs;
 pub mod check;
+pub mod online;
 mod partitions;
 pub mod run;
 pub mod spec;
