@@ -94,6 +94,13 @@ impl Service {
         self
     }
 
+    /// The same service sending its requests through `http` (tests use one that ignores the
+    /// environment's proxies and gives up sooner).
+    pub fn with_http(mut self, http: HttpClient) -> Self {
+        self.http = http;
+        self
+    }
+
     /// The ledger runs are recorded in (for `history`, and tests).
     pub fn ledger(&self) -> &Ledger {
         &self.ledger

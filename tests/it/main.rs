@@ -6,6 +6,7 @@ mod cli;
 mod crash;
 mod messages;
 mod payloads;
+mod pxweb;
 mod readers;
 mod service;
 mod skips;

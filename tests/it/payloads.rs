@@ -7,10 +7,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use arrow_array::{Array, Float64Array, RecordBatch, StringArray, UInt64Array};
-use arrow_schema::DataType;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use crate::util::{Project, text};
+use crate::util::{Project, read_parquet, strings, text};
 
 const PIPELINE: &str = "pieces";
 
@@ -87,36 +85,6 @@ fn csv_pipeline() -> String {
          period = {{ column = \"ar\", kind = \"year\" }}\nsex = \"kon\"\nvalue = \"andel\"\n\
          unit = \"percent\"\n"
     )
-}
-
-/// Every batch of a Parquet file; panics if it is not readable Parquet.
-fn read_parquet(file: &Path) -> Vec<RecordBatch> {
-    ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(file).unwrap())
-        .unwrap_or_else(|e| panic!("{} is not readable Parquet: {e}", file.display()))
-        .build()
-        .unwrap()
-        .map(|batch| batch.unwrap_or_else(|e| panic!("{}: {e}", file.display())))
-        .collect()
-}
-
-/// A column of every batch as text (nulls as `""`).
-fn strings(batches: &[RecordBatch], column: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    for batch in batches {
-        let array = batch
-            .column_by_name(column)
-            .unwrap_or_else(|| panic!("no column `{column}`"));
-        let text = arrow_cast::cast(array, &DataType::Utf8).unwrap();
-        let text = text.as_any().downcast_ref::<StringArray>().unwrap();
-        out.extend((0..text.len()).map(|i| {
-            if text.is_valid(i) {
-                text.value(i).to_string()
-            } else {
-                String::new()
-            }
-        }));
-    }
-    out
 }
 
 /// One year partition of the pipeline: its rows, the sum of `value`, and its area codes sorted.

@@ -5,10 +5,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
 
+use arrow_array::{Array, RecordBatch, StringArray};
+use arrow_schema::DataType;
 use indikator::ledger::RunStatus;
 use indikator::pipeline::{Pipeline, Trigger};
 use indikator::service::{RunRequest, Service};
 use indikator::warehouse::Warehouse;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use tokio_util::sync::CancellationToken;
 
 /// The repository root.
@@ -144,4 +147,34 @@ pub fn run_in_service(
         .unwrap();
     assert_eq!(outcome.error, None);
     outcome.status
+}
+
+/// Every batch of a Parquet file; panics if it is not readable Parquet.
+pub fn read_parquet(file: &Path) -> Vec<RecordBatch> {
+    ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(file).unwrap())
+        .unwrap_or_else(|e| panic!("{} is not readable Parquet: {e}", file.display()))
+        .build()
+        .unwrap()
+        .map(|batch| batch.unwrap_or_else(|e| panic!("{}: {e}", file.display())))
+        .collect()
+}
+
+/// A column of every batch as text (nulls as `""`).
+pub fn strings(batches: &[RecordBatch], column: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for batch in batches {
+        let array = batch
+            .column_by_name(column)
+            .unwrap_or_else(|| panic!("no column `{column}`"));
+        let text = arrow_cast::cast(array, &DataType::Utf8).unwrap();
+        let text = text.as_any().downcast_ref::<StringArray>().unwrap();
+        out.extend((0..text.len()).map(|i| {
+            if text.is_valid(i) {
+                text.value(i).to_string()
+            } else {
+                String::new()
+            }
+        }));
+    }
+    out
 }
