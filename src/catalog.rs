@@ -1,5 +1,5 @@
-//! The catalogues beside the observations: indicators and areas (from `schemas/`) and coverage
-//! (from what the warehouse holds).
+//! The catalogues beside the observations: indicators and areas (from `schemas/`), coverage
+//! (from what the warehouse holds), and the tables and code labels network sources described.
 //!
 //! Owns: the Arrow shape of `catalog/*.parquet`, and
 //! counting coverage (pipeline × indicator × area level) from observation batches.
@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{Status, col};
 use crate::schemas::{Indicator, Schemas};
+use crate::sources::About;
 
 /// `catalog/indicators.parquet`.
 pub fn indicators_batch(schemas: &Schemas) -> RecordBatch {
@@ -41,6 +42,57 @@ pub fn indicators_batch(schemas: &Schemas) -> RecordBatch {
         ("license", text(|i| i.license.as_deref())),
     ];
     RecordBatch::try_from_iter(columns).expect("columns of one length")
+}
+
+/// `catalog/tables.parquet`: one row per pipeline whose source described its table (both ids,
+/// label, language, licence, notes), so that a figure can be traced to the producer's table.
+pub fn tables_batch(abouts: &[(String, About)]) -> RecordBatch {
+    let text = |f: &dyn Fn(&(String, About)) -> Option<&str>| -> ArrayRef {
+        Arc::new(abouts.iter().map(f).collect::<StringArray>())
+    };
+    let notes: Vec<String> = abouts.iter().map(|(_, a)| a.notes.join("\n\n")).collect();
+    let columns: Vec<(&str, ArrayRef, bool)> = vec![
+        ("pipeline", text(&|(p, _)| Some(p)), false),
+        (col::SOURCE_TABLE, text(&|(_, a)| Some(&a.table)), false),
+        ("table_id", text(&|(_, a)| a.table_id.as_deref()), true),
+        ("path", text(&|(_, a)| a.path.as_deref()), true),
+        ("label", text(&|(_, a)| Some(&a.label)), false),
+        (col::SOURCE_URL, text(&|(_, a)| Some(&a.url)), false),
+        ("updated", text(&|(_, a)| a.updated.as_deref()), true),
+        ("language", text(&|(_, a)| Some(&a.language)), false),
+        ("license", text(&|(_, a)| a.license.as_deref()), true),
+        (
+            "notes",
+            Arc::new(StringArray::from_iter_values(&notes)),
+            false,
+        ),
+    ];
+    RecordBatch::try_from_iter_with_nullable(columns).expect("columns of one length")
+}
+
+/// `catalog/codes.parquet`: the label of every code each pipeline fetched, per source column
+/// (`Region` `0180` → `Stockholm`), in the language it was fetched in.
+pub fn codes_batch(abouts: &[(String, About)]) -> RecordBatch {
+    let (mut pipelines, mut columns, mut codes, mut labels, mut languages) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (pipeline, about) in abouts {
+        for code in &about.codes {
+            pipelines.push(pipeline.as_str());
+            columns.push(code.column.as_str());
+            codes.push(code.code.as_str());
+            labels.push(code.label.as_str());
+            languages.push(about.language.as_str());
+        }
+    }
+    let text = |values: Vec<&str>| -> ArrayRef { Arc::new(StringArray::from(values)) };
+    RecordBatch::try_from_iter([
+        ("pipeline", text(pipelines)),
+        ("source_column", text(columns)),
+        ("code", text(codes)),
+        ("label", text(labels)),
+        ("language", text(languages)),
+    ])
+    .expect("columns of one length")
 }
 
 /// `catalog/areas.parquet` (empty when there is no area catalogue).

@@ -70,9 +70,17 @@ CREATE TABLE validators (
 );
 ";
 
-/// Version 3: a skipped run records why (`unchanged`), for operators and the admin API.
+/// Version 3: a skipped run records why (`unchanged`), for operators and the admin API; what a
+/// network source said about its table (labels, notes, licence) is kept per (warehouse,
+/// pipeline) for the catalogues, as coverage is.
 const V3: &str = "
 ALTER TABLE runs ADD COLUMN reason TEXT;
+CREATE TABLE about (
+    warehouse TEXT NOT NULL,
+    pipeline  TEXT NOT NULL,
+    about     TEXT NOT NULL,
+    PRIMARY KEY (warehouse, pipeline)
+);
 ";
 
 /// The steps in order: `STEPS[i]` takes a ledger from version `i` to `i + 1` (version 0 = an
@@ -315,9 +323,9 @@ CREATE TABLE IF NOT EXISTS coverage (
             .unwrap();
         let mut connection = Connection::open(&path).unwrap();
         let err = migrate(&mut connection, Path::new("state/ledger.sqlite")).unwrap_err();
-        insta::assert_snapshot!(err, @"the ledger state/ledger.sqlite has schema version 3, but this indikator knows versions up to 2: a newer indikator wrote it. Run that version or a later one against this state directory, or give this one a state directory of its own");
+        insta::assert_snapshot!(err, @"the ledger state/ledger.sqlite has schema version 4, but this indikator knows versions up to 3: a newer indikator wrote it. Run that version or a later one against this state directory, or give this one a state directory of its own");
         drop(connection);
         assert!(Ledger::open(dir.path()).is_err());
-        assert_eq!(versions(dir.path()), [1, 2, 3]);
+        assert_eq!(versions(dir.path()), [1, 2, 3, 4]);
     }
 }

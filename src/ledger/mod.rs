@@ -508,6 +508,37 @@ impl Ledger {
         transaction.commit().map_err(self.sql())
     }
 
+    /// Keeps what `pipeline`'s source said about its table (JSON), replacing what it said
+    /// before in this warehouse.
+    pub fn store_about(
+        &self,
+        pipeline: &str,
+        warehouse: &str,
+        about: &str,
+    ) -> Result<(), LedgerError> {
+        self.connection()
+            .execute(
+                "INSERT INTO about (warehouse, pipeline, about) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (warehouse, pipeline) DO UPDATE SET about = excluded.about",
+                params![warehouse, pipeline, about],
+            )
+            .map_err(self.sql())?;
+        Ok(())
+    }
+
+    /// What every pipeline's source said about its table in `warehouse`: (pipeline, JSON).
+    pub fn about(&self, warehouse: &str) -> Result<Vec<(String, String)>, LedgerError> {
+        let connection = self.connection();
+        let mut statement = connection
+            .prepare("SELECT pipeline, about FROM about WHERE warehouse = ?1 ORDER BY pipeline")
+            .map_err(self.sql())?;
+        statement
+            .query_map(params![warehouse], |row| Ok((row.get(0)?, row.get(1)?)))
+            .map_err(self.sql())?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(self.sql())
+    }
+
     /// The latest `limit` runs, newest first, of one pipeline or of all.
     pub fn history(
         &self,

@@ -1,5 +1,5 @@
-//! `catalog/` rewritten after a committed run: indicators and areas from `schemas/`, coverage
-//! from the ledger's rows of every pipeline of the warehouse.
+//! `catalog/` rewritten after a committed run: indicators and areas from `schemas/`; coverage,
+//! tables and code labels from the ledger's rows of every pipeline of the warehouse.
 //!
 //! Owns: which catalog files there are and where each one's rows come from.
 //! Must not: build their Arrow shape (catalog does) or decide when they are rewritten (run does).
@@ -10,9 +10,10 @@ use super::run::RunError;
 use crate::catalog::{self, CoverageRow};
 use crate::ledger::Ledger;
 use crate::schemas::Schemas;
+use crate::sources::About;
 use crate::warehouse::Warehouse;
 
-/// Rewrites `catalog/{indicators,areas,coverage}.parquet` of `warehouse`.
+/// Rewrites `catalog/{indicators,areas,coverage,tables,codes}.parquet` of `warehouse`.
 pub(super) fn write_catalogs(
     warehouse: &Warehouse,
     ledger: &Ledger,
@@ -29,5 +30,16 @@ pub(super) fn write_catalogs(
         }
     }
     warehouse.write_catalog("coverage", &catalog::coverage_batch(&rows), cancel)?;
+    let mut abouts: Vec<(String, About)> = Vec::new();
+    for (pipeline, json) in ledger.about(&warehouse.key())? {
+        match serde_json::from_str::<About>(&json) {
+            Ok(about) => abouts.push((pipeline, about)),
+            Err(error) => {
+                tracing::warn!(pipeline, %error, "a table description in the ledger is unreadable")
+            }
+        }
+    }
+    warehouse.write_catalog("tables", &catalog::tables_batch(&abouts), cancel)?;
+    warehouse.write_catalog("codes", &catalog::codes_batch(&abouts), cancel)?;
     Ok(())
 }

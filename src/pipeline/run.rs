@@ -28,7 +28,7 @@ use crate::problem::error_chain;
 use crate::rejects::Report;
 use crate::schemas::Schemas;
 use crate::sources::http::HttpClient;
-use crate::sources::{FetchContext, Fetched, Source, SourceError};
+use crate::sources::{About, FetchContext, Fetched, Source, SourceError};
 use crate::validate::ValidateError;
 use crate::warehouse::{Staged, Warehouse, WarehouseError};
 
@@ -240,12 +240,13 @@ pub async fn run(
         notices: Vec::new(),
     };
     let result = execute(&pipeline, &cx, &run_id, started, &mut outcome).await;
-    let (coverage, content_hash, validators) = match result {
+    let (coverage, content_hash, validators, about) = match result {
         Ok(Executed {
             coverage,
             content_hash,
             validators,
-        }) => (coverage, content_hash, validators),
+            about,
+        }) => (coverage, content_hash, validators, about),
         Err(error) => {
             let message = error_chain(&error);
             if matches!(error, RunError::Cancelled) {
@@ -256,7 +257,7 @@ pub async fn run(
                 outcome.status = RunStatus::Failed;
             }
             outcome.error = Some(message);
-            (None, None, Vec::new())
+            (None, None, Vec::new(), None)
         }
     };
     outcome.elapsed_ms = clock.elapsed().as_millis();
@@ -290,6 +291,14 @@ pub async fn run(
     if let Err(error) = store_validators(&cx, &pipeline.id, validators).await {
         tracing::warn!(error = %error_chain(&error), "source validators not stored");
     }
+    if let Some(about) = about.filter(|_| committed) {
+        let json = serde_json::to_string(&about).expect("a table's description serialises");
+        let (ledger, id, warehouse) = (cx.ledger.clone(), pipeline.id.clone(), cx.warehouse.key());
+        // Catalogue text, not data: a failure leaves the last commit's labels until the next.
+        if let Err(error) = blocking(move || ledger.store_about(&id, &warehouse, &json)).await {
+            tracing::warn!(error = %error_chain(&error), "table description not stored");
+        }
+    }
     // After a skip too: catalogs are small, and one left stale by a crash or a failed write
     // would otherwise stay stale for as long as the source does not change.
     if committed || outcome.status == RunStatus::Skipped {
@@ -312,6 +321,8 @@ struct Executed {
     content_hash: Option<String>,
     /// What the source said about its resources, to keep for the next fetch.
     validators: Vec<Validator>,
+    /// What the source said about its table, for the catalogues (committed runs only).
+    about: Option<About>,
 }
 
 async fn execute(
@@ -342,6 +353,7 @@ async fn execute(
                 coverage: None,
                 content_hash: Some(last),
                 validators: with_setup(fetched.validators, setup),
+                about: None,
             });
         }
         tracing::info!(
@@ -385,9 +397,11 @@ async fn execute(
             coverage: None,
             content_hash: Some(content_hash),
             validators: with_setup(fetched.validators, setup),
+            about: None,
         });
     }
     let validators = with_setup(std::mem::take(&mut fetched.validators), setup);
+    let about = fetched.about.take();
     let staging = {
         let (pipeline, cx, run_id) = (pipeline.clone(), cx.clone(), run_id.to_string());
         blocking(move || stage_run(&pipeline, &cx, &run_id, started, fetched)).await?
@@ -453,6 +467,7 @@ async fn execute(
         coverage: Some(processed.coverage.finish(&pipeline.id, run_id)),
         content_hash: Some(content_hash),
         validators,
+        about,
     })
 }
 

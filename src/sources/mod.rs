@@ -58,6 +58,36 @@ impl Payload {
     }
 }
 
+/// What a source says about the table it fetched, for the catalogues analysts read it by
+/// (`catalog/tables.parquet`, `catalog/codes.parquet`).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct About {
+    /// The table as the model's `source_table` names it (`TAB638`, `BefolkningNy`).
+    pub table: String,
+    /// The producer's stable id (`TAB638`), also for a v1 table when its answer gives it.
+    pub table_id: Option<String>,
+    /// Where a v1 table sits below its language (`ssd/BE/BE0101/BE0101A/BefolkningNy`).
+    pub path: Option<String>,
+    pub label: String,
+    pub url: String,
+    pub updated: Option<String>,
+    /// The language of the labels.
+    pub language: String,
+    /// As the host's config states it.
+    pub license: Option<String>,
+    pub notes: Vec<String>,
+    /// The label of every code fetched, per source column.
+    pub codes: Vec<CodeLabel>,
+}
+
+/// One code of one source column and its label.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CodeLabel {
+    pub column: String,
+    pub code: String,
+    pub label: String,
+}
+
 /// Everything a source fetched for one run.
 #[derive(Debug, Clone, Default)]
 pub struct Fetched {
@@ -73,6 +103,8 @@ pub struct Fetched {
     pub unchanged: bool,
     /// What the source wants the operator to know about the table (discontinued, stale).
     pub notices: Vec<String>,
+    /// What the source knows about the table beyond its cells; `None` for files.
+    pub about: Option<About>,
 }
 
 impl Fetched {
@@ -106,6 +138,11 @@ impl Fetched {
 
     pub fn with_notices(mut self, notices: Vec<String>) -> Self {
         self.notices = notices;
+        self
+    }
+
+    pub fn with_about(mut self, about: About) -> Self {
+        self.about = Some(about);
         self
     }
 

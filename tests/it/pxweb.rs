@@ -207,6 +207,32 @@ fn assert_exact(warehouse: &Path, table: &PxTable) {
     }
 }
 
+/// `catalog/tables.parquet` names the table by both ids; `catalog/codes.parquet` has the label
+/// of every code fetched.
+fn assert_catalogued(warehouse: &Path, api: Api, table: &PxTable) {
+    let tables = read_parquet(&warehouse.join("catalog/tables.parquet"));
+    assert_eq!(strings(&tables, "pipeline"), [PIPELINE]);
+    assert_eq!(
+        strings(&tables, "table_id"),
+        [TABLE],
+        "v1 answers carry the v2 id too"
+    );
+    let path = match api {
+        Api::V1 => table.v1_path.clone(),
+        Api::V2 => String::new(),
+    };
+    assert_eq!(strings(&tables, "path"), [path]);
+    assert_eq!(strings(&tables, "label"), [table.label.clone()]);
+    let codes = read_parquet(&warehouse.join("catalog/codes.parquet"));
+    let [columns, values, labels] = ["source_column", "code", "label"].map(|c| strings(&codes, c));
+    let fetched: usize = table.variables.iter().map(|v| v.values.len()).sum();
+    assert_eq!(columns.len(), fetched);
+    let stockholm = (0..columns.len())
+        .find(|&i| columns[i] == "Region" && values[i] == "0180")
+        .expect("Stockholm's code is catalogued");
+    assert_eq!(labels[stockholm], "label 0180");
+}
+
 fn two_million_cells_arrive_exact_within_the_limits(api: Api) {
     let limits = ServerLimits {
         max_cells: 150_000,
@@ -249,6 +275,7 @@ fn two_million_cells_arrive_exact_within_the_limits(api: Api) {
         posts as u64, stats.data_requests,
         "the manifest names every data request"
     );
+    assert_catalogued(bed.warehouse.root(), api, &table);
 
     // Unchanged: the metadata requests only, and a skip that says why.
     let before = bed.server.stats();

@@ -31,7 +31,7 @@ use self::v1::V1Table;
 use self::v2::V2Table;
 use super::http::{Expect, HostLimits, HttpClient, HttpError, LimitHints, Response, host_key};
 use super::manifest::{Exchange, MANIFEST_NAME, Manifest};
-use super::{FetchContext, Fetched, Payload, Source, SourceError};
+use super::{About, CodeLabel, FetchContext, Fetched, Payload, Source, SourceError};
 use crate::ledger::Validator;
 
 /// Cells per request when a host states no limit: Folkhälsodata's `maxCells`, the smallest a
@@ -206,6 +206,8 @@ struct Harvest<'a> {
     /// Metadata answers, archived beside the pieces and not decoded.
     records: Vec<Payload>,
     notices: Vec<String>,
+    /// The host's licence, as its config states it.
+    license: Option<String>,
 }
 
 impl<'a> Harvest<'a> {
@@ -224,6 +226,7 @@ impl<'a> Harvest<'a> {
             },
             records: Vec::new(),
             notices: Vec::new(),
+            license: None,
         })
     }
 
@@ -256,9 +259,11 @@ impl<'a> Harvest<'a> {
                         self.manifest.to_bytes(),
                     )])
                     .collect();
+                let about = self.about(&survey, &after, &pieces);
                 return Ok(Fetched::new(pieces, vec![self.validator(&after)])
                     .with_records(records)
-                    .with_notices(std::mem::take(&mut self.notices)));
+                    .with_notices(std::mem::take(&mut self.notices))
+                    .with_about(about));
             }
             tracing::warn!(
                 attempt,
@@ -276,6 +281,47 @@ impl<'a> Harvest<'a> {
             info = after;
         }
         unreachable!("the loop returns on its last attempt")
+    }
+
+    /// The table's description for the catalogues: labels of every code fetched, both ids.
+    fn about(&self, survey: &Survey, after: &TableInfo, pieces: &[Payload]) -> About {
+        let codes = survey
+            .expanded
+            .variables
+            .iter()
+            .flat_map(|variable| {
+                variable.values.iter().map(|value| CodeLabel {
+                    column: variable.code.clone(),
+                    code: value.code.clone(),
+                    label: value.label.clone(),
+                })
+            })
+            .collect();
+        let (table_id, path, language) = match &self.source.api {
+            Api::V1(table) => (
+                pieces.first().and_then(|piece| px_table_id(&piece.bytes)),
+                Some(table.path.clone()),
+                table.language.clone(),
+            ),
+            Api::V2(table) => (Some(table.id.clone()), None, table.lang.clone()),
+        };
+        About {
+            table: self
+                .source
+                .api
+                .table_id()
+                .trim_end_matches(".px")
+                .to_string(),
+            table_id,
+            path,
+            label: survey.table.label.clone(),
+            url: self.source.api.table_url(),
+            updated: after.updated.clone(),
+            language,
+            license: self.license.clone(),
+            notes: survey.table.notes.clone(),
+            codes,
+        }
     }
 
     fn validator(&self, info: &TableInfo) -> Validator {
@@ -297,6 +343,10 @@ impl<'a> Harvest<'a> {
             Ok(response) => {
                 let config: Json = serde_json::from_slice(&response.bytes).unwrap_or_default();
                 limiter.learn_config(&self.host, LimitHints::from_pxweb_config(&config));
+                self.license = config
+                    .get("license")
+                    .and_then(Json::as_str)
+                    .map(str::to_string);
             }
             Err(PxwebError::Http(error))
                 if error
@@ -553,6 +603,25 @@ impl<'a> Harvest<'a> {
             cells,
         });
     }
+}
+
+/// `extension.px.tableid` of a json-stat2 answer (`TAB638`): SCB's v1 answers carry the v2 id
+/// there. Read by serde, skipping everything else.
+fn px_table_id(bytes: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        extension: Option<Extension>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Extension {
+        px: Option<Px>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Px {
+        tableid: Option<String>,
+    }
+    let answer: Answer = serde_json::from_slice(bytes).ok()?;
+    answer.extension?.px?.tableid
 }
 
 /// The planner's view of an expanded query.

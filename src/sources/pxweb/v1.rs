@@ -24,6 +24,10 @@ pub struct V1Table {
     pub level_url: String,
     /// `<language level>/?config`, or the pipeline's `config_url`.
     pub config_url: String,
+    /// The URL's language segment (`sv`).
+    pub language: String,
+    /// The table below its language: database, levels and table (`ssd/BE/BE0101/BE0101A/BefolkningNy`).
+    pub path: String,
 }
 
 impl V1Table {
@@ -70,6 +74,8 @@ impl V1Table {
             u.to_string()
         };
         Ok(Self {
+            language: segments[language].to_string(),
+            path: segments[language + 1..].join("/"),
             id: segments[segments.len() - 1].to_string(),
             level_url: prefix(segments.len() - 1),
             config_url: config_url.map_or_else(
@@ -124,6 +130,8 @@ mod tests {
             scb.config_url,
             "https://api.scb.se/OV0104/v1/doris/sv/?config"
         );
+        assert_eq!(scb.language, "sv");
+        assert_eq!(scb.path, "ssd/BE/BE0101/BE0101A/BefolkningNy");
         let fohm = V1Table::parse(
             "https://fohm-app.folkhalsomyndigheten.se/Folkhalsodata/api/v1/sv/A_Folkhalsodata/C_HBSC/Regionalt/Skolan/Mobbning/MobbningReg.px",
             None,
