@@ -440,3 +440,109 @@ fn a_table_that_changes_between_planning_and_fetching_is_fetched_again() {
     let manifests = bed.server.stats();
     assert!(manifests.data_requests > 1, "fetched twice");
 }
+
+#[test]
+fn an_edited_pipeline_fetches_an_unchanged_table_again() {
+    let bed = Bed::new(small, small_limits());
+    let pipeline = bed.pipeline(Api::V1);
+    assert_eq!(bed.run(&pipeline, false).status, RunStatus::Succeeded);
+    let skipped = bed.run(&pipeline, false);
+    assert_eq!(skipped.status, RunStatus::Skipped);
+    let before = bed.server.stats().data_requests;
+    // The same table, another mapping: the stored `updated` must not skip it.
+    let file = bed
+        .project
+        .path()
+        .join(format!("pipelines/{PIPELINE}.toml"));
+    let edited = std::fs::read_to_string(&file).unwrap().replace(
+        "id = \"pxweb-folkmangd\"",
+        "id = \"pxweb-folkmangd\"\ndescription = \"edited\"",
+    );
+    std::fs::write(&file, edited).unwrap();
+    let settings = Settings::load(None, bed.project.path()).unwrap();
+    let schemas = Schemas::load(&settings.schemas_dir).unwrap();
+    let (edited, _) = indikator::pipeline::check_file(&file, &settings, &schemas).unwrap();
+    let outcome = bed.run(&Arc::new(edited), false);
+    assert_eq!(outcome.status, RunStatus::Succeeded, "{:?}", outcome.error);
+    assert!(bed.server.stats().data_requests > before, "fetched again");
+}
+
+#[test]
+fn a_forced_run_fetches_an_unchanged_table() {
+    let bed = Bed::new(small, small_limits());
+    let pipeline = bed.pipeline(Api::V2);
+    assert_eq!(bed.run(&pipeline, false).status, RunStatus::Succeeded);
+    let before = bed.server.stats().data_requests;
+    assert_eq!(bed.run(&pipeline, true).status, RunStatus::Succeeded);
+    assert!(bed.server.stats().data_requests > before);
+}
+
+#[test]
+fn run_all_without_the_network_fails_the_network_pipeline_and_runs_the_samples() {
+    let project = Project::with_samples();
+    // Port 1 on loopback: nothing listens, as no host answers on a machine without a network.
+    project.write(
+        "pipelines/unreachable.toml",
+        "id = \"unreachable\"\n[source]\nkind = \"pxweb2\"\nurl = \"http://127.0.0.1:1/api/v2\"\n\
+         table = \"TAB638\"\nproducer = \"scb\"\n[source.select]\nTid = \"*\"\n\
+         [map]\nindicator = \"folkmangd_0_17\"\narea = \"Region\"\nperiod = \"Tid\"\nunit = \"count\"\n",
+    );
+    let output = project.run(&["run", "--all"]);
+    let text = crate::util::text(&output);
+    assert!(!output.status.success(), "{text}");
+    assert!(text.contains("unreachable: failed"), "{text}");
+    assert!(
+        text.contains("cannot reach http://127.0.0.1:1/api/v2/config"),
+        "{text}"
+    );
+    for sample in [
+        "lupp-trygghet",
+        "scb-folkmangd-barn",
+        "skolverket-behorighet",
+    ] {
+        assert!(text.contains(&format!("{sample}: succeeded")), "{text}");
+    }
+}
+
+#[test]
+fn a_piece_the_server_still_finds_too_big_is_split_once_more() {
+    for api in [Api::V1, Api::V2] {
+        let bed = Bed::new(small, small_limits());
+        // Believing the host allows twice what it does: every piece is refused once, then halved.
+        let file = bed.project.write(
+            &format!("pipelines/{PIPELINE}.toml"),
+            pipeline_file(api, &bed.server).replace(
+                "producer = \"scb\"",
+                "producer = \"scb\"\nserver_max_cells = 200",
+            ),
+        );
+        let settings = Settings::load(None, bed.project.path()).unwrap();
+        let schemas = Schemas::load(&settings.schemas_dir).unwrap();
+        let (pipeline, _) = indikator::pipeline::check_file(&file, &settings, &schemas).unwrap();
+        let outcome = bed.run(&Arc::new(pipeline), false);
+        assert_eq!(
+            outcome.status,
+            RunStatus::Succeeded,
+            "{api:?}: {:?}",
+            outcome.error
+        );
+        assert_eq!(outcome.rows_written, 21 * 3 * 5);
+        assert!(
+            bed.server.stats().too_many_cells > 0,
+            "{api:?}: the server refused"
+        );
+
+        // Four times what it allows: halving once is not enough, and the run says what to set.
+        let file = bed.project.write(
+            &format!("pipelines/{PIPELINE}.toml"),
+            pipeline_file(api, &bed.server).replace(
+                "producer = \"scb\"",
+                "producer = \"scb\"\nserver_max_cells = 315",
+            ),
+        );
+        let (pipeline, _) = indikator::pipeline::check_file(&file, &settings, &schemas).unwrap();
+        let outcome = bed.run(&Arc::new(pipeline), true);
+        let error = outcome.error.clone().unwrap_or_default();
+        assert!(error.contains("set `server_max_cells`"), "{api:?}: {error}");
+    }
+}
