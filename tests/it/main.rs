@@ -7,6 +7,7 @@ mod crash;
 mod messages;
 mod payloads;
 mod pxweb;
+mod pxweb_bed;
 mod readers;
 mod service;
 mod skips;
