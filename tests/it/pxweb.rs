@@ -150,7 +150,7 @@ fn two_million_cells_arrive_exact_within_the_limits(api: Api) {
         "{} data requests for a minimum of {minimum}",
         stats.data_requests
     );
-    assert_exact(&bed.warehouse.root().to_path_buf(), &table);
+    assert_exact(bed.warehouse.root(), &table);
     let raw = bed
         .warehouse
         .root()
