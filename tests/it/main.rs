@@ -5,6 +5,7 @@ mod bad_input;
 mod cli;
 mod crash;
 mod messages;
+mod network_pipelines;
 mod payloads;
 mod pxweb;
 mod pxweb_bed;
