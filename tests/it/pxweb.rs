@@ -6,20 +6,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arrow_array::{Array, Float64Array};
-use indikator::config::Settings;
 use indikator::ledger::RunStatus;
-use indikator::pipeline::{Pipeline, RunOutcome, Trigger};
-use indikator::schemas::Schemas;
-use indikator::service::{RunRequest, Service};
-use indikator::sources::http::{HttpClient, HttpSettings, ProxyPolicy, RetryPolicy};
+use indikator::pipeline::{Pipeline, RunOutcome};
 use indikator::testkit::pxweb_server::{
     DataFault, Fault, PxTable, PxWebServer, Role, ServerLimits,
 };
-use indikator::warehouse::Warehouse;
-use tokio_util::sync::CancellationToken;
 
-use crate::util::{Project, read_parquet, strings};
+use crate::pxweb_bed::{Bed, observation_batches, values};
+use crate::util::{Project, strings};
 
 const PIPELINE: &str = "pxweb-folkmangd";
 const TABLE: &str = "TAB9001";
@@ -90,102 +84,27 @@ fn pipeline_file(api: Api, server: &PxWebServer) -> String {
     )
 }
 
-/// A test bed: a runtime serving the test server, a project, and a service whose client goes
-/// straight to loopback and retries quickly.
-struct Bed {
-    runtime: tokio::runtime::Runtime,
-    server: PxWebServer,
-    project: Project,
-    service: Service,
-    warehouse: Warehouse,
-}
-
 impl Bed {
-    fn new(tables: impl FnOnce(&Project) -> Vec<PxTable>, limits: ServerLimits) -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let project = Project::with_samples();
-        let tables = tables(&project);
-        let server = runtime.block_on(async { PxWebServer::start(tables, limits) });
-        let settings = Settings::load(None, project.path()).unwrap();
-        let schemas = Schemas::load(&settings.schemas_dir).unwrap();
-        let warehouse = Warehouse::new(&settings.warehouse_dir);
-        let http = HttpClient::new(HttpSettings {
-            timeout: Duration::from_secs(5),
-            retry: RetryPolicy {
-                base: Duration::from_millis(20),
-                cap: Duration::from_millis(200),
-                attempts: 3,
-                ..RetryPolicy::default()
-            },
-            proxy: ProxyPolicy::Direct,
-            ..HttpSettings::default()
-        });
-        let service = Service::open(settings, schemas).unwrap().with_http(http);
-        Self {
-            runtime,
-            server,
-            project,
-            service,
-            warehouse,
-        }
-    }
-
+    /// This file's pipeline, harvesting the table through `api`.
     fn pipeline(&self, api: Api) -> Arc<Pipeline> {
-        let file = self.project.write(
-            &format!("pipelines/{PIPELINE}.toml"),
-            pipeline_file(api, &self.server),
-        );
-        let settings = Settings::load(None, self.project.path()).unwrap();
-        let schemas = Schemas::load(&settings.schemas_dir).unwrap();
-        let (pipeline, _) = indikator::pipeline::check_file(&file, &settings, &schemas)
-            .unwrap_or_else(|problems| panic!("{problems:?}"));
-        Arc::new(pipeline)
-    }
-
-    fn run(&self, pipeline: &Arc<Pipeline>, force: bool) -> RunOutcome {
-        let request = RunRequest {
-            trigger: Trigger::Manual,
-            force,
-            warehouse: self.warehouse.clone(),
-            cancel: CancellationToken::new(),
-            progress: Arc::new(|_| {}),
-        };
-        self.runtime
-            .block_on(self.service.run(pipeline.clone(), request))
-            .unwrap()
+        self.check(PIPELINE, &pipeline_file(api, &self.server)).0
     }
 }
 
 /// Every observation of the pipeline as (area, period, sex, age) → value.
 fn observations(warehouse: &Path) -> HashMap<(String, String, String, String), Option<f64>> {
-    let dir = warehouse.join(format!("observations/pipeline={PIPELINE}"));
+    let batches = observation_batches(warehouse, PIPELINE);
+    let [areas, periods, sexes, ages] =
+        ["area_code", "period", "sex", "age"].map(|c| strings(&batches, c));
     let mut found = HashMap::new();
-    for year in std::fs::read_dir(&dir).unwrap() {
-        for file in std::fs::read_dir(year.unwrap().path()).unwrap() {
-            let batches = read_parquet(&file.unwrap().path());
-            let [areas, periods, sexes, ages] =
-                ["area_code", "period", "sex", "age"].map(|c| strings(&batches, c));
-            let mut values = Vec::new();
-            for batch in &batches {
-                let column = batch.column_by_name("value").unwrap();
-                let column = column.as_any().downcast_ref::<Float64Array>().unwrap();
-                values
-                    .extend((0..column.len()).map(|i| column.is_valid(i).then(|| column.value(i))));
-            }
-            for (i, value) in values.into_iter().enumerate() {
-                let key = (
-                    areas[i].clone(),
-                    periods[i].clone(),
-                    sexes[i].clone(),
-                    ages[i].clone(),
-                );
-                assert!(found.insert(key, value).is_none(), "a row twice");
-            }
-        }
+    for (i, value) in values(&batches).into_iter().enumerate() {
+        let key = (
+            areas[i].clone(),
+            periods[i].clone(),
+            sexes[i].clone(),
+            ages[i].clone(),
+        );
+        assert!(found.insert(key, value).is_none(), "a row twice");
     }
     found
 }
@@ -257,7 +176,7 @@ fn two_million_cells_arrive_exact_within_the_limits(api: Api) {
         "{} data requests for a minimum of {minimum}",
         stats.data_requests
     );
-    assert_exact(&bed.warehouse.root().to_path_buf(), &table);
+    assert_exact(bed.warehouse.root(), &table);
     let raw = bed
         .warehouse
         .root()
