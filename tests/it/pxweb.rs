@@ -13,7 +13,7 @@ use indikator::testkit::pxweb_server::{
 };
 
 use crate::pxweb_bed::{Bed, observation_batches, values};
-use crate::util::{Project, strings};
+use crate::util::{Project, read_parquet, strings};
 
 const PIPELINE: &str = "pxweb-folkmangd";
 const TABLE: &str = "TAB9001";
@@ -369,19 +369,12 @@ fn an_edited_pipeline_fetches_an_unchanged_table_again() {
     assert_eq!(skipped.status, RunStatus::Skipped);
     let before = bed.server.stats().data_requests;
     // The same table, another mapping: the stored `updated` must not skip it.
-    let file = bed
-        .project
-        .path()
-        .join(format!("pipelines/{PIPELINE}.toml"));
-    let edited = std::fs::read_to_string(&file).unwrap().replace(
+    let edited = pipeline_file(Api::V1, &bed.server).replace(
         "id = \"pxweb-folkmangd\"",
         "id = \"pxweb-folkmangd\"\ndescription = \"edited\"",
     );
-    std::fs::write(&file, edited).unwrap();
-    let settings = Settings::load(None, bed.project.path()).unwrap();
-    let schemas = Schemas::load(&settings.schemas_dir).unwrap();
-    let (edited, _) = indikator::pipeline::check_file(&file, &settings, &schemas).unwrap();
-    let outcome = bed.run(&Arc::new(edited), false);
+    let (edited, _) = bed.check(PIPELINE, &edited);
+    let outcome = bed.run(&edited, false);
     assert_eq!(outcome.status, RunStatus::Succeeded, "{:?}", outcome.error);
     assert!(bed.server.stats().data_requests > before, "fetched again");
 }
@@ -428,17 +421,14 @@ fn a_piece_the_server_still_finds_too_big_is_split_once_more() {
     for api in [Api::V1, Api::V2] {
         let bed = Bed::new(small, small_limits());
         // Believing the host allows twice what it does: every piece is refused once, then halved.
-        let file = bed.project.write(
-            &format!("pipelines/{PIPELINE}.toml"),
-            pipeline_file(api, &bed.server).replace(
+        let believing = |cells: u64| {
+            let text = pipeline_file(api, &bed.server).replace(
                 "producer = \"scb\"",
-                "producer = \"scb\"\nserver_max_cells = 200",
-            ),
-        );
-        let settings = Settings::load(None, bed.project.path()).unwrap();
-        let schemas = Schemas::load(&settings.schemas_dir).unwrap();
-        let (pipeline, _) = indikator::pipeline::check_file(&file, &settings, &schemas).unwrap();
-        let outcome = bed.run(&Arc::new(pipeline), false);
+                &format!("producer = \"scb\"\nserver_max_cells = {cells}"),
+            );
+            bed.check(PIPELINE, &text).0
+        };
+        let outcome = bed.run(&believing(200), false);
         assert_eq!(
             outcome.status,
             RunStatus::Succeeded,
@@ -452,15 +442,7 @@ fn a_piece_the_server_still_finds_too_big_is_split_once_more() {
         );
 
         // Four times what it allows: halving once is not enough, and the run says what to set.
-        let file = bed.project.write(
-            &format!("pipelines/{PIPELINE}.toml"),
-            pipeline_file(api, &bed.server).replace(
-                "producer = \"scb\"",
-                "producer = \"scb\"\nserver_max_cells = 315",
-            ),
-        );
-        let (pipeline, _) = indikator::pipeline::check_file(&file, &settings, &schemas).unwrap();
-        let outcome = bed.run(&Arc::new(pipeline), true);
+        let outcome = bed.run(&believing(315), true);
         let error = outcome.error.clone().unwrap_or_default();
         assert!(error.contains("set `server_max_cells`"), "{api:?}: {error}");
     }
