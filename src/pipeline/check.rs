@@ -358,7 +358,12 @@ impl Checker<'_> {
             overrides,
             max_table_cells: limits.max_table_cells,
         };
-        Some((SourceKind::Pxweb(source), Format::Jsonstat, limits, origin))
+        Some((
+            SourceKind::Pxweb(Box::new(source)),
+            Format::Jsonstat,
+            limits,
+            origin,
+        ))
     }
 
     /// The checked `select`: every form parsed, and each kept to the API that has it.

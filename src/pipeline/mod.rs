@@ -61,7 +61,7 @@ pub struct Origin {
 pub enum SourceKind {
     File(FileSource),
     /// Both PxWeb APIs: one harvest, two protocols.
-    Pxweb(PxwebSource),
+    Pxweb(Box<PxwebSource>),
 }
 
 impl Source for SourceKind {
