@@ -141,7 +141,10 @@ fn assert_catalogued(warehouse: &Path, api: Api, table: &PxTable) {
         Api::V2 => String::new(),
     };
     assert_eq!(strings(&tables, "path"), [path]);
-    assert_eq!(strings(&tables, "label"), [table.label.clone()]);
+    assert_eq!(
+        strings(&tables, "label"),
+        std::slice::from_ref(&table.label)
+    );
     let codes = read_parquet(&warehouse.join("catalog/codes.parquet"));
     let [columns, values, labels] = ["source_column", "code", "label"].map(|c| strings(&codes, c));
     let fetched: usize = table.variables.iter().map(|v| v.values.len()).sum();
