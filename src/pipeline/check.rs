@@ -23,6 +23,7 @@ use crate::problem::Problem;
 use crate::schemas::{self, Fingerprint, Schemas, TableSchemaError};
 use crate::sources::file::FileSource;
 use crate::sources::http::LimitHints;
+use crate::sources::pxweb::meta;
 use crate::sources::pxweb::select::{self, Choice, Selection, Values, Via};
 use crate::sources::pxweb::v1::V1Table;
 use crate::sources::pxweb::v2::V2Table;
@@ -310,10 +311,13 @@ impl Checker<'_> {
                     "`config_url` is a pxweb key; pxweb2 reads <url>/config",
                 );
                 match &spec.table {
-                    Some(table) if is_v2_table_id(table) => {
-                        V2Table::new(&spec.url, table, spec.lang.as_deref().unwrap_or("sv"))
-                            .map(Api::V2)
-                    }
+                    // `tab638` is TAB638 to the server; `source_table` spells it TAB638.
+                    Some(table) if is_v2_table_id(table) => V2Table::new(
+                        &spec.url,
+                        &table.to_ascii_uppercase(),
+                        spec.lang.as_deref().unwrap_or("sv"),
+                    )
+                    .map(Api::V2),
                     Some(table) => Err(format!(
                         "`table = \"{table}\"` is not a PxWebApi 2.0 table id; they look like \"TAB638\""
                     )),
@@ -339,7 +343,13 @@ impl Checker<'_> {
         let overrides = self.server_overrides(spec);
         let limits = self.limits(spec.max_table_cells);
         let url = api.table_url();
-        let producer = match spec.producer.clone().or_else(|| producer_of(&url)) {
+        // Lowercase, as the model's `source` column is (`SCB` and `scb` are one producer).
+        let producer = match spec
+            .producer
+            .as_deref()
+            .map(str::to_lowercase)
+            .or_else(|| producer_of(&url))
+        {
             Some(producer) => producer,
             None => {
                 self.error("source.producer", format!("no producer is known for {url}; set `producer` (the model's `source` column, e.g. \"helsingborg\")"));
@@ -368,9 +378,21 @@ impl Checker<'_> {
 
     /// The checked `select`: every form parsed, and each kept to the API that has it.
     fn selection(&mut self, select: &BTreeMap<String, SelectSpec>, api: &Api) -> Selection {
-        let mut choices = Vec::new();
+        let mut choices: Vec<Choice> = Vec::new();
+        let mut seen: Vec<&str> = Vec::new();
         for (variable, spec) in select {
             let key = format!("source.select.{variable}");
+            if let Some(twin) = seen.iter().find(|seen| meta::same_code(seen, variable)) {
+                self.error(
+                    &key,
+                    format!(
+                        "`{twin}` and `{variable}` are one variable (PxWeb codes ignore case); \
+                         select it once"
+                    ),
+                );
+                continue;
+            }
+            seen.push(variable);
             let (via, values) = match spec {
                 SelectSpec::Values(values) => (Via::Table, values),
                 SelectSpec::Table(table) => {
@@ -873,5 +895,91 @@ mod tests {
             "{START}[map]\nindicator = \"i\"\narea = {{ column = 1 }}\nperiod = \"T\"\nunit = \"count\"\n"
         );
         assert_eq!(key_of(&text), "map.area");
+    }
+}
+
+#[cfg(test)]
+mod pxweb_tests {
+    use super::*;
+
+    const MAP: &str =
+        "[map]\nindicator = \"i\"\narea = \"Region\"\nperiod = \"Tid\"\nunit = \"count\"\n";
+
+    /// The errors of a PxWeb pipeline with `source` as its `[source]` keys, as `key: message`.
+    fn errors(source: &str) -> Vec<String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        std::fs::write(&path, format!("id = \"p\"\n[source]\n{source}\n{MAP}")).unwrap();
+        let settings = Settings::load(None, dir.path()).unwrap();
+        match check_file(&path, &settings, &Schemas::default()) {
+            Ok(_) => Vec::new(),
+            Err(problems) => problems
+                .into_iter()
+                .filter(Problem::is_error)
+                .map(|p| format!("{}: {}", p.key, p.message))
+                .collect(),
+        }
+    }
+
+    fn checked(source: &str) -> Pipeline {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        std::fs::write(&path, format!("id = \"p\"\n[source]\n{source}\n{MAP}")).unwrap();
+        let settings = Settings::load(None, dir.path()).unwrap();
+        check_file(&path, &settings, &Schemas::default()).unwrap().0
+    }
+
+    const V1: &str = "kind = \"pxweb\"\nurl = \"https://api.scb.se/OV0104/v1/doris/sv/ssd/BE/BE0101/BE0101A/BefolkningNy\"\n";
+    const V2: &str = "kind = \"pxweb2\"\nurl = \"https://statistikdatabasen.scb.se/api/v2\"\n";
+
+    #[test]
+    fn the_model_columns_come_from_the_table_and_its_host() {
+        let v2 = checked(&format!("{V2}table = \"tab638\"\n"));
+        assert_eq!(v2.origin.producer, "scb");
+        assert_eq!(v2.origin.table, "TAB638");
+        assert_eq!(
+            v2.origin.url,
+            "https://statistikdatabasen.scb.se/api/v2/tables/TAB638"
+        );
+        let v1 = checked(V1);
+        assert_eq!(v1.origin.table, "BefolkningNy");
+        let own = checked(
+            "kind = \"pxweb\"\nurl = \"https://statistik.helsingborg.se/PXWeb/api/v1/sv/helsingborg/Befolkning/Bef01.px\"\nproducer = \"Helsingborg\"\n",
+        );
+        assert_eq!(
+            (own.origin.producer.as_str(), own.origin.table.as_str()),
+            ("helsingborg", "Bef01")
+        );
+    }
+
+    #[test]
+    fn each_api_refuses_the_others_keys_and_a_bad_selection() {
+        let found = errors(&format!(
+            "{V1}table = \"TAB638\"\n[source.select]\nRegion = {{ codelist = \"vs_X\", values = \"*\" }}\n\
+             Tid = \"top:0\"\nAlder = {{ filter = \"agg:Ålder5år\", values = \"*\" }}\nKon = []\n\
+             kon = \"1\"\n"
+        ));
+        insta::assert_snapshot!(found.join("\n"), @r#"
+        source.table: `table` is a pxweb2 key; for kind = "pxweb" `url` is the table URL
+        source.select.Alder: a v1 value set or aggregation needs its codes listed (`values = ["0114", …]`): v1 metadata does not list them, and PxWeb refuses wildcards with `agg:`
+        source.select.Kon: the list of codes is empty; leave the variable out to eliminate it
+        source.select.Region: `codelist` is a PxWebApi 2.0 key; PxWeb v1 names a `filter = "vs:…"`
+        source.select.Tid: `top:0`: top:N needs a whole number of values above 0, e.g. "top:5"
+        source.select.kon: `Kon` and `kon` are one variable (PxWeb codes ignore case); select it once
+        "#);
+        let found = errors(&format!(
+            "{V2}table = \"BefolkningNy\"\nconfig_url = \"x\"\n"
+        ));
+        insta::assert_snapshot!(found.join("\n"), @r#"
+        source.config_url: `config_url` is a pxweb key; pxweb2 reads <url>/config
+        source.table: `table = "BefolkningNy"` is not a PxWebApi 2.0 table id; they look like "TAB638"
+        "#);
+        let found = errors(
+            "kind = \"pxweb\"\nurl = \"http://127.0.0.1/api/v1/sv/ssd/T\"\nserver_max_cells = 0\n",
+        );
+        insta::assert_snapshot!(found.join("\n"), @r#"
+        source.server_max_cells: must be at least 1
+        source.producer: no producer is known for http://127.0.0.1/api/v1/sv/ssd/T; set `producer` (the model's `source` column, e.g. "helsingborg")
+        "#);
     }
 }

@@ -27,6 +27,9 @@ use tokio_util::sync::CancellationToken;
 pub const DEFAULT_MAX_CALLS: u32 = 10;
 /// Window length when nothing is known about a host.
 pub const DEFAULT_WINDOW: Duration = Duration::from_secs(10);
+/// Longest window believed, from any party: a host counting calls over more than an hour is
+/// taken to count them over an hour.
+pub const MAX_WINDOW: Duration = Duration::from_secs(3600);
 /// Longest a server's "no calls left until …" (`X-Rate-Limit-Remaining: 0` with a reset time) is
 /// believed; a reset further away is taken as a clock error, not as an order to stop for hours.
 pub const MAX_SERVER_PAUSE: Duration = Duration::from_secs(300);
@@ -219,7 +222,9 @@ impl HostState {
         HostLimits {
             // A zero from an override would block the host for ever; one call per window is the least.
             max_calls: hints.max_calls.unwrap_or(DEFAULT_MAX_CALLS).max(1),
-            window: hints.window.unwrap_or(DEFAULT_WINDOW),
+            // A server's window is believed up to an hour: `timeWindow: 1e12` would stop the
+            // host for ever (and overflow the clock).
+            window: hints.window.unwrap_or(DEFAULT_WINDOW).min(MAX_WINDOW),
             max_cells: hints.max_cells,
             max_values: hints.max_values,
         }
@@ -454,6 +459,14 @@ mod tests {
                 ..expected
             }
         );
+    }
+
+    #[test]
+    fn a_window_of_years_is_taken_as_an_hour() {
+        let limiter = RateLimiter::default();
+        let config = serde_json::json!({"maxCalls": 1, "timeWindow": 1e19});
+        limiter.learn_config("h:80", LimitHints::from_pxweb_config(&config));
+        assert_eq!(limiter.limits("h:80").window, MAX_WINDOW);
     }
 
     #[test]

@@ -24,8 +24,8 @@ pub use client::{
     install_crypto_provider,
 };
 pub use limiter::{
-    Cancelled, DEFAULT_MAX_CALLS, DEFAULT_WINDOW, HostLimits, LimitHints, MAX_SERVER_PAUSE, Permit,
-    RateHeaders, RateLimiter,
+    Cancelled, DEFAULT_MAX_CALLS, DEFAULT_WINDOW, HostLimits, LimitHints, MAX_SERVER_PAUSE,
+    MAX_WINDOW, Permit, RateHeaders, RateLimiter,
 };
 pub use redact::{Redacted, SECRET_QUERY_KEYS};
 pub use retry::{

@@ -143,15 +143,26 @@ pub fn plan(dims: &[Dimension], limits: &Limits) -> Result<Vec<Piece>, PlanError
             variables: dims.iter().map(|dim| dim.code.clone()).collect(),
         });
     }
+    let cells = dims
+        .iter()
+        .fold(1, |cells: u128, dim| cells.saturating_mul(dim.size as u128));
+    // No grid needs fewer requests than this: refuse a hopeless query before searching it
+    // (a search over a hundred huge dimensions takes minutes).
+    let at_least = cells.div_ceil(limits.max_cells as u128);
+    if at_least > MAX_REQUESTS {
+        return Err(PlanError::TooManyRequests {
+            cells,
+            requests: at_least,
+            max_cells: limits.max_cells,
+        });
+    }
     let (requests, chunks) = Search::new(dims, limits, Whole::Kept)
         .best()
         .or_else(|| Search::new(dims, limits, Whole::MayCut).best())
         .expect("one value of each dimension fits both limits: checked above");
     if requests > MAX_REQUESTS {
         return Err(PlanError::TooManyRequests {
-            cells: dims
-                .iter()
-                .fold(1, |cells: u128, dim| cells.saturating_mul(dim.size as u128)),
+            cells,
             requests,
             max_cells: limits.max_cells,
         });

@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use super::meta::{Codelist, TableMeta, Value, Variable};
+use super::meta::{self, Codelist, TableMeta, Value, Variable};
 use super::plan::Role;
 
 /// How many valid choices an error lists before "…".
@@ -172,10 +172,10 @@ pub enum SelectError {
     )]
     Mandatory { table: String, variable: String },
     #[error(
-        "table {table}, variable `{variable}`: the code list `{codelist}` was not fetched; \
-         check its id (code list ids are case-sensitive; the variable offers {choices})"
+        "table {table}, variable `{variable}` has no code list `{codelist}`; it offers \
+         {choices} (code list ids are case-sensitive). Fix `select.{variable}` in [source]"
     )]
-    MissingCodelist {
+    UnknownCodelist {
         table: String,
         variable: String,
         codelist: String,
@@ -194,12 +194,14 @@ pub fn expand(
         let position = table
             .variables
             .iter()
-            .position(|v| v.code.eq_ignore_ascii_case(&choice.variable))
+            .position(|v| meta::same_code(&v.code, &choice.variable))
             .ok_or_else(|| SelectError::UnknownVariable {
                 table: table.id.clone(),
                 variable: choice.variable.clone(),
                 choices: list(table.variables.iter().map(|v| v.code.as_str())),
             })?;
+        // Check refuses two keys for one variable; a second one here would be silently lost.
+        debug_assert!(chosen[position].is_none(), "two choices for one variable");
         chosen[position] = Some(choice);
     }
     let mut expanded = Expanded {
@@ -247,9 +249,9 @@ fn select_values(
     let offered: &[Value] = match &choice.via {
         Via::Table => &variable.values,
         Via::Codelist(id) => match codelists.get(id) {
-            Some(codelist) => &codelist.values,
-            None => {
-                return Err(SelectError::MissingCodelist {
+            Some(codelist) if variable.codelists.iter().any(|c| c.id == *id) => &codelist.values,
+            _ => {
+                return Err(SelectError::UnknownCodelist {
                     table: table.id.clone(),
                     variable: variable.code.clone(),
                     codelist: id.clone(),
@@ -262,13 +264,16 @@ fn select_values(
             let Values::Codes(codes) = &choice.values else {
                 unreachable!("check admits only listed codes with a v1 filter")
             };
-            return Ok(codes
-                .iter()
-                .map(|code| Value {
-                    code: code.clone(),
-                    label: code.clone(),
-                })
-                .collect());
+            let mut selected: Vec<Value> = Vec::with_capacity(codes.len());
+            for code in codes {
+                if !selected.iter().any(|v| v.code == *code) {
+                    selected.push(Value {
+                        code: code.clone(),
+                        label: code.clone(),
+                    });
+                }
+            }
+            return Ok(selected);
         }
     };
     let choices = || list(offered.iter().map(|v| v.code.as_str()));
@@ -285,7 +290,7 @@ fn select_values(
             for code in codes {
                 let value = offered
                     .iter()
-                    .find(|v| v.code.eq_ignore_ascii_case(code))
+                    .find(|v| meta::same_code(&v.code, code))
                     .ok_or_else(|| SelectError::UnknownCode {
                         table: table.id.clone(),
                         variable: variable.code.clone(),
@@ -373,6 +378,7 @@ fn list<'a>(items: impl Iterator<Item = &'a str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sources::pxweb::meta::CodelistRef;
 
     fn value(code: &str) -> Value {
         Value {
@@ -506,11 +512,36 @@ mod tests {
             ["vs_RegionKommun07"]
         );
         let lists = HashMap::from([(kommuner.id.clone(), kommuner)]);
-        let expanded = expand(&table(), &selection, &lists).unwrap();
+        let err = expand(&table(), &selection, &lists).unwrap_err();
+        insta::assert_snapshot!(err, @"table TAB638, variable `Region` has no code list `vs_RegionKommun07`; it offers none (code list ids are case-sensitive). Fix `select.Region` in [source]");
+        let mut table = table();
+        table.variables[0].codelists.push(CodelistRef {
+            id: "vs_RegionKommun07".into(),
+            label: "kommuner".into(),
+            kind: "Valueset".into(),
+        });
+        let expanded = expand(&table, &selection, &lists).unwrap();
         assert_eq!(codes(&expanded.variables[0]), ["0114", "0115", "0180"]);
         assert_eq!(expanded.cells(), 15);
-        let err = expand(&table(), &selection, &HashMap::new()).unwrap_err();
-        assert!(matches!(err, SelectError::MissingCodelist { .. }), "{err}");
+        let err = expand(&table, &selection, &HashMap::new()).unwrap_err();
+        assert!(matches!(err, SelectError::UnknownCodelist { .. }), "{err}");
+    }
+
+    #[test]
+    fn variables_and_codes_match_in_any_script_case() {
+        let mut table = table();
+        table.variables[1].code = "Ålder".into();
+        table.variables[1].values = vec![value("Ö1"), value("Ö2")];
+        let selection = Selection {
+            choices: vec![
+                choice("ålder", "ö2"),
+                choice("ContentsCode", "*"),
+                choice("Tid", "*"),
+            ],
+        };
+        let expanded = expand(&table, &selection, &HashMap::new()).unwrap();
+        assert_eq!(expanded.variables[0].code, "Ålder");
+        assert_eq!(codes(&expanded.variables[0]), ["Ö2"]);
     }
 
     #[test]

@@ -281,7 +281,9 @@ fn unique<'a>(
 
 /// PxWeb matches variable and value codes ignoring case; Unicode case, since FoHM's codes are
 /// Swedish words (`Ålder`).
-fn same_code(a: &str, b: &str) -> bool {
+/// Whether two codes are one, as PxWeb compares them: case-insensitively, in any script
+/// (`Ålder` = `ålder`).
+pub fn same_code(a: &str, b: &str) -> bool {
     folded(a).eq(folded(b))
 }
 
