@@ -333,36 +333,35 @@ async fn execute(
     outcome: &mut RunOutcome,
 ) -> Result<Executed, RunError> {
     let setup = setup_hash(pipeline, &cx.schemas, &cx.program_version);
+    // Read before the fetch: this run holds the pipeline's lock, so no other commit of it can
+    // come between.
+    let (last, held) = last_and_held(pipeline, cx).await?;
     // A forced run asks for everything again: "not modified" would leave it nothing to write.
     let validators = if cx.force {
         Vec::new()
     } else {
         let (ledger, id, warehouse) = (cx.ledger.clone(), pipeline.id.clone(), cx.warehouse.key());
         let stored = blocking(move || ledger.validators(&id, &warehouse)).await?;
-        source_validators(stored, &setup)
+        source_validators(stored, &setup, last.as_deref(), held.as_deref())
     };
     let mut fetched = fetch(pipeline, cx, validators).await?;
-    if fetched.unchanged {
-        let (last, held) = last_and_held(pipeline, cx).await?;
-        if let Some(last) = last.filter(|last| held.as_ref() == Some(last)) {
-            tracing::info!("the source reports no change since the last run; nothing fetched");
-            outcome.status = RunStatus::Skipped;
-            outcome.reason =
-                Some("unchanged: the source's `updated` has not moved since the last run".into());
-            return Ok(Executed {
-                coverage: None,
-                content_hash: Some(last),
-                validators: with_setup(fetched.validators, setup),
-                about: None,
-            });
-        }
-        tracing::info!(
-            "the source reports no change, but this warehouse does not hold the last commit; \
-             fetching in full"
-        );
-        fetched = fetch(pipeline, cx, Vec::new()).await?;
-    }
     outcome.notices = std::mem::take(&mut fetched.notices);
+    // Validators are given only with a commit the warehouse holds, so an unchanged source has
+    // one to skip to.
+    if fetched.unchanged
+        && let Some(last) = last.clone()
+    {
+        tracing::info!("the source reports no change since the last run; nothing fetched");
+        outcome.status = RunStatus::Skipped;
+        outcome.reason =
+            Some("unchanged: the source's `updated` has not moved since the last run".into());
+        return Ok(Executed {
+            coverage: None,
+            validators: with_setup(fetched.validators, &setup, &last),
+            content_hash: Some(last),
+            about: None,
+        });
+    }
     (cx.progress)(Step::Fetched {
         bytes: fetched.total_bytes(),
     });
@@ -385,7 +384,6 @@ async fn execute(
         .await
     };
     let mut fetched = fetched;
-    let (last, held) = last_and_held(pipeline, cx).await?;
     let unchanged = [last.as_deref(), held.as_deref()] == [Some(content_hash.as_str()); 2];
     if !cx.force && unchanged {
         tracing::info!(
@@ -395,12 +393,16 @@ async fn execute(
         outcome.reason = Some("unchanged: the content is the last commit's".into());
         return Ok(Executed {
             coverage: None,
+            validators: with_setup(fetched.validators, &setup, &content_hash),
             content_hash: Some(content_hash),
-            validators: with_setup(fetched.validators, setup),
             about: None,
         });
     }
-    let validators = with_setup(std::mem::take(&mut fetched.validators), setup);
+    let validators = with_setup(
+        std::mem::take(&mut fetched.validators),
+        &setup,
+        &content_hash,
+    );
     let about = fetched.about.take();
     let staging = {
         let (pipeline, cx, run_id) = (pipeline.clone(), cx.clone(), run_id.to_string());
@@ -503,18 +505,30 @@ async fn last_and_held(
     .await
 }
 
-/// The resource under which a run stores the [`setup_hash`] it ran with, beside the source's
-/// own validators.
+/// The resource under which a run stores what its validators belong to: the [`setup_hash`] it
+/// ran with and the content hash of the commit they describe.
 const SETUP_RESOURCE: &str = "indikator:setup";
 
-/// The source's validators, if they were stored by a run with this setup. A source that says
-/// "unchanged" by them (a PxWeb table's `updated`) skips without fetching, so they must not
-/// outlive an edit of the pipeline, its schemas or the program: those change the output too.
-fn source_validators(stored: Vec<Validator>, setup: &str) -> Vec<Validator> {
-    let same_setup = stored
+/// The source's validators, if they were stored with this setup for the commit this warehouse
+/// holds (`last` = the ledger's, `held` = the warehouse's). A source that says "unchanged" by
+/// them (a PxWeb table's `updated`) skips without fetching, so they must not outlive an edit of
+/// the pipeline, its schemas or the program, nor describe a commit that is no longer the one
+/// published (a later commit from another source kind, a wiped partition, another state
+/// directory writing here).
+fn source_validators(
+    stored: Vec<Validator>,
+    setup: &str,
+    last: Option<&str>,
+    held: Option<&str>,
+) -> Vec<Validator> {
+    let Some(last) = last.filter(|last| held == Some(*last)) else {
+        return Vec::new();
+    };
+    let belongs = setup_value(setup, last);
+    let same = stored
         .iter()
-        .any(|v| v.resource == SETUP_RESOURCE && v.updated.as_deref() == Some(setup));
-    if !same_setup {
+        .any(|v| v.resource == SETUP_RESOURCE && v.updated.as_deref() == Some(belongs.as_str()));
+    if !same {
         return Vec::new();
     }
     stored
@@ -523,17 +537,21 @@ fn source_validators(stored: Vec<Validator>, setup: &str) -> Vec<Validator> {
         .collect()
 }
 
-/// `validators` and the setup they were obtained under, to store.
-fn with_setup(mut validators: Vec<Validator>, setup: String) -> Vec<Validator> {
+/// `validators` with what they belong to (`setup`, and the commit of `content`), to store.
+fn with_setup(mut validators: Vec<Validator>, setup: &str, content: &str) -> Vec<Validator> {
     if !validators.is_empty() {
         validators.push(Validator {
             resource: SETUP_RESOURCE.into(),
             etag: None,
             last_modified: None,
-            updated: Some(setup),
+            updated: Some(setup_value(setup, content)),
         });
     }
     validators
+}
+
+fn setup_value(setup: &str, content: &str) -> String {
+    format!("{setup} {content}")
 }
 
 /// Keeps what the source said about its resources for the next fetch. Only a committed (or
@@ -746,6 +764,31 @@ mod tests {
         let t = parse_updated("2022-11-21T08:00:00").unwrap();
         assert_eq!(rfc3339(t), "2022-11-21T08:00:00.000Z");
         assert!(parse_updated("yesterday").is_none());
+    }
+
+    #[test]
+    fn validators_are_given_only_for_the_setup_and_the_commit_they_were_stored_with() {
+        let table = Validator {
+            resource: "https://host/api/v2/tables/TAB638".into(),
+            etag: None,
+            last_modified: None,
+            updated: Some("2026-01-01T08:00:00Z".into()),
+        };
+        let stored = with_setup(vec![table.clone()], "S", "H1");
+        let given = |setup, last, held| source_validators(stored.clone(), setup, last, held);
+        assert_eq!(given("S", Some("H1"), Some("H1")), [table.clone()]);
+        // An edited pipeline, or a program of another version.
+        assert!(given("S2", Some("H1"), Some("H1")).is_empty());
+        // A later commit (another source kind wrote H2, leaving the old validator behind).
+        assert!(given("S", Some("H2"), Some("H2")).is_empty());
+        // The warehouse holds something else (wiped, restored, written by another state dir).
+        assert!(given("S", Some("H1"), Some("H3")).is_empty());
+        assert!(given("S", Some("H1"), None).is_empty());
+        assert!(given("S", None, None).is_empty());
+        assert!(
+            with_setup(Vec::new(), "S", "H1").is_empty(),
+            "nothing to belong"
+        );
     }
 
     #[test]

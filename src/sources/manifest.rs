@@ -39,9 +39,15 @@ pub struct Exchange {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub body: Option<serde_json::Value>,
     pub status: u16,
+    /// The body's bytes; for a refusal, the bytes of its start that were kept.
     pub bytes: u64,
-    /// blake3 of the answer's body as received.
-    pub blake3: String,
+    /// blake3 of the answer's body as received; `None` for a refusal (no body is archived).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blake3: Option<String>,
+    /// Part of a harvest that was started again (the table changed meanwhile): archived, not
+    /// decoded.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub discarded: bool,
     /// For a data piece: the cells it asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cells: Option<u64>,

@@ -180,13 +180,7 @@ fn two_million_cells_arrive_exact_within_the_limits(api: Api) {
         stats.data_requests
     );
     assert_exact(bed.warehouse.root(), &table);
-    let raw = bed
-        .warehouse
-        .root()
-        .join(format!("raw/{PIPELINE}/{}", outcome.run_id));
-    let manifest =
-        zstd::decode_all(std::fs::File::open(raw.join("manifest.json.zst")).unwrap()).unwrap();
-    let manifest: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
+    let manifest = manifest(&bed, &outcome);
     let posts = manifest["requests"]
         .as_array()
         .unwrap()
@@ -351,16 +345,85 @@ fn a_response_slower_than_the_timeout_is_retried_then_fails_within_bounds() {
 
 #[test]
 fn a_table_that_changes_between_planning_and_fetching_is_fetched_again() {
+    for api in [Api::V1, Api::V2] {
+        let bed = Bed::new(small, small_limits());
+        let pipeline = bed.pipeline(api);
+        let mut changed = small(&bed.project).remove(0);
+        changed.updated = "2025-01-01T08:00:00Z".into();
+        bed.server
+            .inject(Fault::ChangeAfterMetadata(Box::new(changed)));
+        let outcome = bed.run(&pipeline, false);
+        assert_eq!(
+            outcome.status,
+            RunStatus::Succeeded,
+            "{api:?}: {:?}",
+            outcome.error
+        );
+        // 315 cells at 100 a request: 4 pieces, each asked in both attempts.
+        assert_eq!(bed.server.stats().data_requests, 2 * 4, "{api:?}");
+        let changed_at = chrono::DateTime::parse_from_rfc3339("2025-01-01T08:00:00Z")
+            .unwrap()
+            .timestamp_micros();
+        for batch in observation_batches(bed.warehouse.root(), PIPELINE) {
+            let column = batch.column_by_name("source_updated").unwrap();
+            let updated = column
+                .as_any()
+                .downcast_ref::<arrow_array::TimestampMicrosecondArray>()
+                .unwrap();
+            assert!(
+                updated.iter().all(|u| u == Some(changed_at)),
+                "{api:?}: every row from the table as changed"
+            );
+        }
+        let manifest = manifest(&bed, &outcome);
+        let requests = manifest["requests"].as_array().unwrap();
+        let discarded = requests.iter().filter(|r| r["discarded"] == true).count();
+        assert!(discarded >= 4, "{api:?}: the first attempt is kept, marked");
+        let names: std::collections::HashSet<&str> = requests
+            .iter()
+            .map(|r| r["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names.len(), requests.len(), "{api:?}: one name per request");
+        let raw = raw_dir(&bed, &outcome);
+        for name in names {
+            assert!(
+                raw.join(format!("{name}.zst")).is_file(),
+                "{api:?}: {name} archived"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_table_that_keeps_changing_fails_the_run_with_nothing_committed() {
     let bed = Bed::new(small, small_limits());
     let pipeline = bed.pipeline(Api::V2);
-    let mut changed = small(&bed.project).remove(0);
-    changed.updated = "2025-01-01T08:00:00Z".into();
-    bed.server
-        .inject(Fault::ChangeAfterMetadata(Box::new(changed)));
+    for updated in ["2025-01-01T08:00:00Z", "2025-02-01T08:00:00Z"] {
+        let mut changed = small(&bed.project).remove(0);
+        changed.updated = updated.into();
+        bed.server
+            .inject(Fault::ChangeAfterMetadata(Box::new(changed)));
+    }
     let outcome = bed.run(&pipeline, false);
-    assert_eq!(outcome.status, RunStatus::Succeeded, "{:?}", outcome.error);
-    let manifests = bed.server.stats();
-    assert!(manifests.data_requests > 1, "fetched twice");
+    let error = outcome.error.clone().unwrap_or_default();
+    assert!(
+        error.contains("changed twice while it was being fetched"),
+        "{error}"
+    );
+    assert_nothing_committed(&bed, &outcome);
+}
+
+/// The run's archive directory under `raw/`.
+fn raw_dir(bed: &Bed, outcome: &RunOutcome) -> std::path::PathBuf {
+    bed.warehouse
+        .root()
+        .join(format!("raw/{PIPELINE}/{}", outcome.run_id))
+}
+
+/// The run's `manifest.json`.
+fn manifest(bed: &Bed, outcome: &RunOutcome) -> serde_json::Value {
+    let file = std::fs::File::open(raw_dir(bed, outcome).join("manifest.json.zst")).unwrap();
+    serde_json::from_slice(&zstd::decode_all(file).unwrap()).unwrap()
 }
 
 #[test]
@@ -380,6 +443,29 @@ fn an_edited_pipeline_fetches_an_unchanged_table_again() {
     let outcome = bed.run(&edited, false);
     assert_eq!(outcome.status, RunStatus::Succeeded, "{:?}", outcome.error);
     assert!(bed.server.stats().data_requests > before, "fetched again");
+}
+
+#[test]
+fn a_discontinued_table_is_reported_by_every_run_skipped_or_not() {
+    let bed = Bed::new(
+        |project| {
+            let mut tables = small(project);
+            tables[0].discontinued = Some(true);
+            tables
+        },
+        small_limits(),
+    );
+    let pipeline = bed.pipeline(Api::V2);
+    let notice = format!(
+        "table {TABLE} is marked discontinued by {}",
+        bed.server.v2_root()
+    );
+    let first = bed.run(&pipeline, false);
+    assert_eq!(first.status, RunStatus::Succeeded, "{:?}", first.error);
+    assert_eq!(first.notices, [notice.clone()]);
+    let second = bed.run(&pipeline, false);
+    assert_eq!(second.status, RunStatus::Skipped);
+    assert_eq!(second.notices, [notice]);
 }
 
 #[test]

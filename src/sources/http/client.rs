@@ -301,6 +301,17 @@ impl HttpClient {
         fresh(self.send(&Request::get(url), cancel).await?, url)
     }
 
+    /// GETs `url`; the body as bytes, checked to be JSON when `expect` says so.
+    pub async fn get_expecting(
+        &self,
+        url: &str,
+        expect: Expect,
+        cancel: &CancellationToken,
+    ) -> Result<Response, HttpError> {
+        let request = Request::get(url).with_expect(expect);
+        fresh(self.send(&request, cancel).await?, url)
+    }
+
     /// POSTs `body` as JSON to `url`; the answer's body as bytes, checked to be JSON when
     /// `expect` says so.
     pub async fn post_bytes(
@@ -564,7 +575,8 @@ impl HttpClient {
 fn fresh(answer: Answer, url: &str) -> Result<Response, HttpError> {
     match answer {
         Answer::Fresh(response) => Ok(response),
-        // Only a conditional request may be answered 304; the plain methods send none.
+        // Only a conditional request may be answered 304; the plain methods send none, so a 304
+        // (a confused proxy) is an answer like any other 3xx: an error naming the URL.
         Answer::NotModified => Err(HttpError::Status {
             url: Redacted(url).to_string(),
             status: 304,
@@ -1081,6 +1093,18 @@ mod tests {
             arrival.header("if-modified-since"),
             Some("Wed, 21 Oct 2026 07:28:00 GMT")
         );
+    }
+
+    #[tokio::test]
+    async fn a_304_nobody_asked_for_is_an_error_naming_the_url_not_a_panic() {
+        let server = TestServer::start(|_| Reply::new(304, "application/json", "")).await;
+        let url = server.url("/api/v2/config");
+        let err = client(&server)
+            .get_expecting(&url, Expect::Json, &never())
+            .await
+            .unwrap_err();
+        assert_eq!(err.status(), Some(304));
+        assert!(err.to_string().contains("/api/v2/config"), "{err}");
     }
 
     #[tokio::test]
