@@ -776,7 +776,10 @@ mod tests {
         };
         let stored = with_setup(vec![table.clone()], "S", "H1");
         let given = |setup, last, held| source_validators(stored.clone(), setup, last, held);
-        assert_eq!(given("S", Some("H1"), Some("H1")), [table.clone()]);
+        assert_eq!(
+            given("S", Some("H1"), Some("H1")),
+            std::slice::from_ref(&table)
+        );
         // An edited pipeline, or a program of another version.
         assert!(given("S2", Some("H1"), Some("H1")).is_empty());
         // A later commit (another source kind wrote H2, leaving the old validator behind).
