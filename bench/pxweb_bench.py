@@ -78,6 +78,20 @@ def timestamp(text):
     return datetime.fromisoformat(head + "." + (frac + "000000")[:6] + "+00:00").timestamp()
 
 
+def indikator_phases(log_path):
+    """When the run's `fetched`, `decoded` and `committed` events were written (epoch seconds)."""
+    found = {}
+    for line in open(log_path, errors="replace"):
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        message = event.get("fields", {}).get("message")
+        if message in ("fetched", "decoded", "committed"):
+            found[message] = timestamp(event["timestamp"])
+    return found
+
+
 def indikator_requests(log_path):
     """(start, end, status, method, url) of every attempt in a `--log-format json` debug log:
     the `request` event is written when the answer is read, with `elapsed_ms` since the slot
@@ -153,6 +167,10 @@ def report(work, max_cells, max_calls, window, cells):
                     one["harvest"] = requests[-1][1] - requests[0][0]
                     late, held = slot_evidence(requests, max_calls, window)
                     one["late"], one["held"] = late, held
+                    phases = indikator_phases(os.path.join(d, "log.jsonl"))
+                    if len(phases) == 3:
+                        one["decode"] = phases["decoded"] - phases["fetched"]
+                        one["commit"] = phases["committed"] - phases["decoded"]
                 one["rows"] = r.get("rows")
             else:
                 contender = json.load(open(os.path.join(d, "pxwebpy.json")))
@@ -182,7 +200,7 @@ def report(work, max_cells, max_calls, window, cells):
     print("floor = (ceil(N/M) - 1) * W over the N admitted requests of a run; "
           "target wall <= 1.05 * floor + 0.5 s\n")
     head = ("client", "API", "data req", "min", "429s", "N req", "wall med", "harvest", "span",
-            "floor", "wall/floor", "target", "peak RSS")
+            "floor", "wall/floor", "harvest/floor", "target", "peak RSS")
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for r in rows:
@@ -190,11 +208,12 @@ def report(work, max_cells, max_calls, window, cells):
         ok = "ok" if r["wall"] <= target else "OVER"
         print(f"| {r['client']} | {r['api']} | {r['data']} | {minimum} | {r['r429']} | "
               f"{r['requests']} | {r['wall']:.2f} s | {r['harvest']:.2f} s | {r['span']:.2f} s | "
-              f"{r['floor']:.0f} s | {r['wall'] / r['floor']:.2f} | {target:.2f} s {ok} | "
+              f"{r['floor']:.0f} s | {r['wall'] / r['floor']:.2f} | {r['harvest'] / r['floor']:.2f} | "
+              f"{target:.2f} s {ok} | "
               f"{r['rss']:.0f} MiB |")
     print("\nwall = process wall time (indikator: harvest + decode + Parquet; pxwebpy: import + "
           "harvest + rows as dicts); harvest = first request start to last answer read "
-          "(indikator: its debug log; pxwebpy: timed in-process); span = server's first to last "
+          "(indikator: its debug log; pxwebpy: import to last row, timed in-process); span = server's first to last "
           "arrival. Median of the runs; 429s per run.")
     for r in rows:
         extra = []
@@ -215,6 +234,12 @@ def report(work, max_cells, max_calls, window, cells):
         tail = [p["wall"] - p["harvest"] for p in per if "harvest" in p]
         print(f"  harvest - floor: median {statistics.median(lost):.2f} s; "
               f"wall - harvest (start-up, decode, Parquet): median {statistics.median(tail):.2f} s")
+        decode = [p["decode"] for p in per if "decode" in p]
+        commit = [p["commit"] for p in per if "commit" in p]
+        if decode:
+            print(f"  after the last answer: `fetched` -> `decoded` median {statistics.median(decode):.2f} s,"
+                  f" `decoded` -> `committed` (harmonise, Parquet, raw archive, fsync) median "
+                  f"{statistics.median(commit):.2f} s")
 
 
 def main():
