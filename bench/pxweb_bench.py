@@ -69,7 +69,9 @@ def gnu_time(path):
         seconds = seconds * 60 + float(part)
     rss_kib = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", text).group(1))
     status = int(re.search(r"Exit status: (\d+)", text).group(1))
-    return seconds, rss_kib / 1024, status
+    cpu = sum(float(re.search(rf"{kind} time \(seconds\): (\S+)", text).group(1))
+              for kind in ("User", "System"))
+    return seconds, rss_kib / 1024, status, cpu
 
 
 def timestamp(text):
@@ -156,11 +158,11 @@ def report(work, max_cells, max_calls, window, cells):
         per = []
         for r in mine:
             d = os.path.join(work, r["dir"])
-            wall, rss, status = gnu_time(os.path.join(d, "time.txt"))
+            wall, rss, status, cpu = gnu_time(os.path.join(d, "time.txt"))
             seen = server_window(json.load(open(os.path.join(d, "stats-before.json"))),
                                  json.load(open(os.path.join(d, "stats-after.json"))))
             floor = (math.ceil(seen["requests"] / max_calls) - 1) * window
-            one = {"wall": wall, "rss": rss, "status": status, "floor": floor, **seen}
+            one = {"wall": wall, "rss": rss, "status": status, "cpu": cpu, "floor": floor, **seen}
             if client == "indikator":
                 requests = indikator_requests(os.path.join(d, "log.jsonl"))
                 if requests:
@@ -185,7 +187,8 @@ def report(work, max_cells, max_calls, window, cells):
             "too_many": sum(p["too_many"] for p in per),
             "requests": "/".join(sorted({str(p["requests"]) for p in per})),
             "wall": med("wall"), "harvest": med("harvest"), "span": med("span"),
-            "floor": med("floor"), "rss": med("rss"),
+            "floor": med("floor"), "rss": med("rss"), "cpu": med("cpu"),
+            "walls": "/".join(f"{p['wall']:.2f}" for p in per),
             "failed": sum(p["status"] != 0 for p in per),
             "rows": "/".join(sorted({str(p.get("rows")) for p in per})),
         })
@@ -200,7 +203,7 @@ def report(work, max_cells, max_calls, window, cells):
     print("floor = (ceil(N/M) - 1) * W over the N admitted requests of a run; "
           "target wall <= 1.05 * floor + 0.5 s\n")
     head = ("client", "API", "data req", "min", "429s", "N req", "wall med", "harvest", "span",
-            "floor", "wall/floor", "harvest/floor", "target", "peak RSS")
+            "floor", "wall/floor", "harvest/floor", "target", "peak RSS", "CPU")
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for r in rows:
@@ -210,18 +213,18 @@ def report(work, max_cells, max_calls, window, cells):
               f"{r['requests']} | {r['wall']:.2f} s | {r['harvest']:.2f} s | {r['span']:.2f} s | "
               f"{r['floor']:.0f} s | {r['wall'] / r['floor']:.2f} | {r['harvest'] / r['floor']:.2f} | "
               f"{target:.2f} s {ok} | "
-              f"{r['rss']:.0f} MiB |")
+              f"{r['rss']:.0f} MiB | {r['cpu']:.2f} s |")
     print("\nwall = process wall time (indikator: harvest + decode + Parquet; pxwebpy: import + "
           "harvest + rows as dicts); harvest = first request start to last answer read "
           "(indikator: its debug log; pxwebpy: import to last row, timed in-process); span = server's first to last "
-          "arrival. Median of the runs; 429s per run.")
+          "arrival; CPU = user + system. Median of the runs; 429s per run.")
     for r in rows:
         extra = []
         if r["failed"]:
             extra.append(f"{r['failed']} runs FAILED")
         if r["too_many"]:
             extra.append(f"{r['too_many']} too-many-cells refusals")
-        print(f"{r['client']} {r['api']}: {r['runs']} runs, rows {r['rows']}"
+        print(f"{r['client']} {r['api']}: {r['runs']} runs, rows {r['rows']}, walls {r['walls']} s"
               + (", " + ", ".join(extra) if extra else ""))
     for api, late, held, per in evidence:
         print(f"\nindikator {api}: a call that waited for the window started "
