@@ -6,7 +6,12 @@
 //!     --max-cells 150000 --max-calls 5 --window-secs 2 [--port 8080]
 //! ```
 //!
+//! `--population schemas/areas.csv` serves `TAB9001`, the integration tests' two-million-cell
+//! population table with the region codes of that file (as `PxTable::population` builds it),
+//! before any `--table`; `bench/pxweb.sh` runs it so.
+//!
 //! Prints the first table's v1 URL and the v2 root, one per line, then serves until killed.
+//! `GET /_stats` gives the server's counts as JSON (not counted, not rate limited).
 //!
 //! Owns: the command line. Must not: serve anything itself (`indikator::testkit::pxweb_server`).
 
@@ -16,12 +21,19 @@ use std::time::Duration;
 use clap::Parser;
 use indikator::testkit::pxweb_server::{PxTable, PxWebServer, ServerLimits};
 
+/// The id of the `--population` table, as in `tests/it/pxweb.rs`.
+const POPULATION: &str = "TAB9001";
+
 #[derive(Parser)]
 #[command(about = "A PxWeb test server (API v1 and PxWebApi 2.0) on 127.0.0.1")]
 struct Args {
     /// `ID:Var=N[:elim|:time|:content],…`; repeat for more tables.
-    #[arg(long, required = true, value_parser = PxTable::from_spec)]
+    #[arg(long, required_unless_present = "population", value_parser = PxTable::from_spec)]
     table: Vec<PxTable>,
+    /// An areas CSV (`schemas/areas.csv`: codes in the first column, a header line): serve
+    /// `TAB9001`, population by those regions × 20 ages × 3 sexes × 107 years.
+    #[arg(long, value_name = "AREAS_CSV")]
+    population: Option<std::path::PathBuf>,
     /// Cells one data request may select.
     #[arg(long, default_value_t = 150_000)]
     max_cells: u64,
@@ -51,9 +63,22 @@ async fn main() -> std::io::Result<()> {
         window: Duration::from_secs(args.window_secs),
         rate_headers: !args.no_rate_headers,
     };
-    let first = args.table[0].id.clone();
+    let mut tables = Vec::new();
+    if let Some(path) = &args.population {
+        let areas = std::fs::read_to_string(path)?;
+        let regions: Vec<String> = areas
+            .lines()
+            .skip(1)
+            .filter_map(|line| line.split(',').next())
+            .filter(|code| !code.is_empty())
+            .map(str::to_owned)
+            .collect();
+        tables.push(PxTable::population(POPULATION, &regions));
+    }
+    tables.extend(args.table);
+    let first = tables[0].id.clone();
     let addr = SocketAddr::from(([127, 0, 0, 1], args.port));
-    let server = PxWebServer::start_on(addr, args.table, limits)?;
+    let server = PxWebServer::start_on(addr, tables, limits)?;
     println!("{}", server.v1_table_url(&first));
     println!("{}", server.v2_root());
     std::future::pending::<()>().await;

@@ -34,28 +34,7 @@ fn population(project: &Project) -> PxTable {
         .skip(1)
         .map(|line| line.split(',').next().unwrap().to_string())
         .collect();
-    let mut table = PxTable::generated(
-        TABLE,
-        &[
-            ("Region", regions.len(), Role::Eliminable),
-            ("Alder", 20, Role::Plain),
-            ("Kon", 3, Role::Eliminable),
-            ("ContentsCode", 1, Role::Content),
-            ("Tid", 107, Role::Time),
-        ],
-    );
-    let rename = |table: &mut PxTable, variable: usize, codes: &[String]| {
-        for (value, code) in table.variables[variable].values.iter_mut().zip(codes) {
-            value.code = code.clone();
-            value.label = format!("label {code}");
-        }
-    };
-    rename(&mut table, 0, &regions);
-    let ages: Vec<String> = (0..20).map(|age| age.to_string()).collect();
-    rename(&mut table, 1, &ages);
-    rename(&mut table, 2, &["1".into(), "2".into(), "1+2".into()]);
-    rename(&mut table, 3, &["BE0101N1".into()]);
-    table
+    PxTable::population(TABLE, &regions)
 }
 
 fn source_keys(api: Api, server: &PxWebServer) -> String {

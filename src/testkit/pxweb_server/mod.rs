@@ -15,6 +15,7 @@
 //! | `GET /api/v2/tables/{id}/metadata` | json-stat2 without values |
 //! | `GET /api/v2/codelists/{id}` (or `codeLists`) | a code list |
 //! | `POST /api/v2/tables/{id}/data` | json-stat2 |
+//! | `GET /_stats` | test-only: [`Stats`] as JSON (counts, and the log with arrival times); outside the gate, so neither counted nor limited |
 //!
 //! Every request passes one gate first: a sliding window over admitted arrivals (429 with
 //! `Retry-After` beyond `max_calls` per `window`; a refused request does not take a slot, so a
@@ -86,7 +87,7 @@ impl ServerLimits {
 }
 
 /// What the server has received.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Stats {
     /// Admitted data requests (v1 POST on a table, v2 POST `/data`), whatever their answer.
     pub data_requests: u64,
@@ -101,8 +102,10 @@ pub struct Stats {
 }
 
 /// One request and the status it was answered with.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Logged {
+    /// Milliseconds from the server's start to the request's arrival at the gate.
+    pub at_ms: f64,
     pub method: String,
     pub path: String,
     pub query: Option<String>,
@@ -139,6 +142,7 @@ impl PxWebServer {
         let listener = tokio::net::TcpListener::from_std(listener)?;
         let shared = Arc::new(Shared {
             limits,
+            started: Instant::now(),
             base: format!("http://{addr}"),
             inner: Mutex::new(Inner {
                 tables: tables.into_iter().map(Arc::new).collect(),
@@ -225,6 +229,8 @@ impl PxWebServer {
 /// What the handlers share.
 struct Shared {
     limits: ServerLimits,
+    /// For [`Logged::at_ms`].
+    started: Instant,
     /// `http://127.0.0.1:PORT`, for links.
     base: String,
     inner: Mutex<Inner>,
@@ -352,7 +358,19 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v2/codeLists/{id}", get(v2::codelist))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(shared.clone(), gate))
+        // Added after the gate's layer, so the gate does not see it.
+        .route("/_stats", get(stats))
         .with_state(shared)
+}
+
+/// `GET /_stats`: what [`PxWebServer::stats`] returns, for a client in another process (the
+/// PxWeb bench reads it between runs). Test-only, like the whole server.
+async fn stats(State(shared): State<Arc<Shared>>) -> Response {
+    let stats = shared.inner().stats.clone();
+    json(
+        "application/json",
+        serde_json::to_vec(&stats).expect("plain numbers and strings serialise"),
+    )
 }
 
 fn is_v2(path: &str) -> bool {
@@ -368,12 +386,14 @@ async fn not_found(request: Request) -> Response {
 
 /// The rate limit, the request log and the rate-limit headers, around every request.
 async fn gate(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+    let at_ms = shared.started.elapsed().as_secs_f64() * 1000.0;
     let (parts, body) = request.into_parts();
     // Query bodies are small; an unreadable one is logged empty and the handler refuses it.
     let body = axum::body::to_bytes(body, usize::MAX)
         .await
         .unwrap_or_default();
     let mut logged = Logged {
+        at_ms,
         method: parts.method.to_string(),
         path: parts.uri.path().to_owned(),
         query: parts.uri.query().map(str::to_owned),

@@ -163,6 +163,34 @@ impl PxTable {
         }
     }
 
+    /// Population by region (`regions`, e.g. every code of `schemas/areas.csv`), age 0–19, sex
+    /// (`1`, `2`, `1+2`), one content (`BE0101N1`) and 107 years: with the 313 areas of the
+    /// repository about two million cells, the size of a real municipal history table. Real
+    /// region codes let the daemon's harmonisation accept every row; the end-to-end tests and
+    /// the example binary's `--population` (the PxWeb bench) share it.
+    pub fn population(id: &str, regions: &[String]) -> PxTable {
+        let mut table = Self::generated(
+            id,
+            &[
+                ("Region", regions.len(), Role::Eliminable),
+                ("Alder", 20, Role::Plain),
+                ("Kon", 3, Role::Eliminable),
+                ("ContentsCode", 1, Role::Content),
+                ("Tid", 107, Role::Time),
+            ],
+        );
+        let ages: Vec<String> = (0..20).map(|age| age.to_string()).collect();
+        let sexes = ["1", "2", "1+2"].map(String::from);
+        let codes: [&[String]; 4] = [regions, &ages, &sexes, &["BE0101N1".to_owned()]];
+        for (variable, codes) in table.variables.iter_mut().zip(codes) {
+            for (value, code) in variable.values.iter_mut().zip(codes) {
+                value.code = code.clone();
+                value.label = format!("label {code}");
+            }
+        }
+        table
+    }
+
     /// A generated table from the example binary's `--table` syntax:
     /// `TAB9000:Region=300,Kon=3:elim,ContentsCode=1:content,Tid=40:time`.
     pub fn from_spec(spec: &str) -> Result<PxTable, SpecError> {
