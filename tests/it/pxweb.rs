@@ -441,7 +441,7 @@ fn a_discontinued_table_is_reported_by_every_run_skipped_or_not() {
     );
     let first = bed.run(&pipeline, false);
     assert_eq!(first.status, RunStatus::Succeeded, "{:?}", first.error);
-    assert_eq!(first.notices, [notice.clone()]);
+    assert_eq!(first.notices, std::slice::from_ref(&notice));
     let second = bed.run(&pipeline, false);
     assert_eq!(second.status, RunStatus::Skipped);
     assert_eq!(second.notices, [notice]);
