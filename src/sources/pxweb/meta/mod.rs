@@ -9,10 +9,11 @@
 //! (`stale.rs`).
 //! Must not: send requests, or decide what to select (`select.rs`).
 //!
-//! Responses are untrusted: serde reads them into memory bounded by their bytes, and what they
-//! declare is checked against [`MAX_VARIABLES`] and [`MAX_VALUES`] before our own types are
-//! built from it. Unknown keys are ignored (servers add extensions), missing required ones are
-//! [`MetaError::NotJson`].
+//! Responses are untrusted: the HTTP layer's body limit bounds what serde reads into memory
+//! (a few times the body's bytes), and what that declares is checked against
+//! [`MAX_VARIABLES`] and [`MAX_VALUES`] before our own types, and the query plans made from
+//! them, are built. Unknown keys are ignored (servers add extensions), missing required ones
+//! are [`MetaError::NotJson`].
 
 mod stale;
 mod v1;
