@@ -41,22 +41,15 @@ fn server() -> PxWebServer {
 }
 
 async fn get(url: &str) -> (u16, String, Value) {
-    let response = client().get(url).send().await.unwrap();
-    let status = response.status().as_u16();
-    let content_type = response.headers()[CONTENT_TYPE]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let text = response.text().await.unwrap();
-    (
-        status,
-        content_type,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
+    answer(client().get(url).send().await.unwrap()).await
 }
 
 async fn post(url: &str, body: &Value) -> (u16, String, Value) {
-    let response = client().post(url).json(body).send().await.unwrap();
+    answer(client().post(url).json(body).send().await.unwrap()).await
+}
+
+/// Status, Content-Type and body (JSON if it parses, else the text as a JSON string).
+async fn answer(response: reqwest::Response) -> (u16, String, Value) {
     let status = response.status().as_u16();
     let content_type = response.headers()[CONTENT_TYPE]
         .to_str()

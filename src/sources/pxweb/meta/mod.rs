@@ -390,3 +390,21 @@ mod tests {
         assert!(found.value("To").is_none());
     }
 }
+
+/// Each variable of `meta` as (code, values, elimination, time, content), for tests to compare
+/// with what a fixture holds.
+#[cfg(test)]
+fn summary(meta: &TableMeta) -> Vec<(&str, usize, bool, bool, bool)> {
+    meta.variables
+        .iter()
+        .map(|v| {
+            (
+                v.code.as_str(),
+                v.values.len(),
+                v.elimination,
+                v.time,
+                v.content,
+            )
+        })
+        .collect()
+}

@@ -167,19 +167,7 @@ mod tests {
         let meta = v1_table(&bytes, "T1", ORIGIN).unwrap();
         assert_eq!(meta.id, "T1");
         assert!(meta.label.starts_with("Sammanräknad förvärvsinkomst"));
-        let summary: Vec<_> = meta
-            .variables
-            .iter()
-            .map(|v| {
-                (
-                    v.code.as_str(),
-                    v.values.len(),
-                    v.elimination,
-                    v.time,
-                    v.content,
-                )
-            })
-            .collect();
+        let summary = crate::sources::pxweb::meta::summary(&meta);
         assert_eq!(
             summary,
             [

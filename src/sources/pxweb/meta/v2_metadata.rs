@@ -285,19 +285,7 @@ mod tests {
         assert_eq!(meta.id, "TAB6471");
         assert!(meta.label.starts_with("Folkmängden per månad"));
         assert_eq!(meta.notes.len(), 4);
-        let summary: Vec<_> = meta
-            .variables
-            .iter()
-            .map(|v| {
-                (
-                    v.code.as_str(),
-                    v.values.len(),
-                    v.elimination,
-                    v.time,
-                    v.content,
-                )
-            })
-            .collect();
+        let summary = crate::sources::pxweb::meta::summary(&meta);
         assert_eq!(
             summary,
             [
@@ -354,19 +342,7 @@ mod tests {
         let meta = v2_table(&bytes, ORIGIN).unwrap();
         assert_eq!(meta.id, "TAB004");
         assert_eq!(meta.notes, ["Footnote text", ".. = Data not available"]);
-        let summary: Vec<_> = meta
-            .variables
-            .iter()
-            .map(|v| {
-                (
-                    v.code.as_str(),
-                    v.values.len(),
-                    v.elimination,
-                    v.time,
-                    v.content,
-                )
-            })
-            .collect();
+        let summary = crate::sources::pxweb::meta::summary(&meta);
         assert_eq!(
             summary,
             [
