@@ -325,6 +325,23 @@ fn too_large(origin: &str, what: &'static str, count: usize, limit: usize) -> Me
 mod tests {
     use super::*;
 
+    /// Each variable of `meta` as (code, values, elimination, time, content), for tests to
+    /// compare with what a fixture holds.
+    pub(super) fn summary(meta: &TableMeta) -> Vec<(&str, usize, bool, bool, bool)> {
+        meta.variables
+            .iter()
+            .map(|v| {
+                (
+                    v.code.as_str(),
+                    v.values.len(),
+                    v.elimination,
+                    v.time,
+                    v.content,
+                )
+            })
+            .collect()
+    }
+
     const ORIGIN: &str = "https://example.org/api/v1/sv/db/T1";
 
     /// v1 metadata with one variable per entry of `sizes`, coded `V0`, `V1`, …
@@ -389,22 +406,4 @@ mod tests {
         assert!(meta.variable("Alder").is_none());
         assert!(found.value("To").is_none());
     }
-}
-
-/// Each variable of `meta` as (code, values, elimination, time, content), for tests to compare
-/// with what a fixture holds.
-#[cfg(test)]
-fn summary(meta: &TableMeta) -> Vec<(&str, usize, bool, bool, bool)> {
-    meta.variables
-        .iter()
-        .map(|v| {
-            (
-                v.code.as_str(),
-                v.values.len(),
-                v.elimination,
-                v.time,
-                v.content,
-            )
-        })
-        .collect()
 }

@@ -167,7 +167,7 @@ mod tests {
         let meta = v1_table(&bytes, "T1", ORIGIN).unwrap();
         assert_eq!(meta.id, "T1");
         assert!(meta.label.starts_with("Sammanräknad förvärvsinkomst"));
-        let summary = crate::sources::pxweb::meta::summary(&meta);
+        let summary = crate::sources::pxweb::meta::tests::summary(&meta);
         assert_eq!(
             summary,
             [

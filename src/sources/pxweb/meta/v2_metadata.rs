@@ -285,7 +285,7 @@ mod tests {
         assert_eq!(meta.id, "TAB6471");
         assert!(meta.label.starts_with("Folkmängden per månad"));
         assert_eq!(meta.notes.len(), 4);
-        let summary = crate::sources::pxweb::meta::summary(&meta);
+        let summary = crate::sources::pxweb::meta::tests::summary(&meta);
         assert_eq!(
             summary,
             [
@@ -342,7 +342,7 @@ mod tests {
         let meta = v2_table(&bytes, ORIGIN).unwrap();
         assert_eq!(meta.id, "TAB004");
         assert_eq!(meta.notes, ["Footnote text", ".. = Data not available"]);
-        let summary = crate::sources::pxweb::meta::summary(&meta);
+        let summary = crate::sources::pxweb::meta::tests::summary(&meta);
         assert_eq!(
             summary,
             [
