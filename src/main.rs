@@ -211,13 +211,29 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Pipelines => {
             let schemas = Schemas::load(&settings.schemas_dir).map_err(Problems)?;
             let loaded = pipeline::load_all(&settings, &schemas);
+            let now = chrono::Utc::now();
             for pipeline in &loaded.pipelines {
                 println!(
-                    "{:<32} {:<14} {}",
+                    "{:<40} {}",
                     pipeline.id,
-                    pipeline.schedule.as_deref().unwrap_or("manual"),
                     relative(&pipeline.file, &settings.root).display()
                 );
+                match &pipeline.schedule {
+                    None => println!("    manual"),
+                    Some(schedule) => {
+                        let zone = schedule.timezone();
+                        let next: Vec<String> = schedule
+                            .upcoming(now, 3)
+                            .iter()
+                            .map(|t| {
+                                t.with_timezone(&zone)
+                                    .format("%Y-%m-%d %H:%M:%S")
+                                    .to_string()
+                            })
+                            .collect();
+                        println!("    {schedule}; next {}", next.join(", "));
+                    }
+                }
             }
             report_problems(&loaded.problems);
             Ok(exit_for(&loaded.problems))

@@ -20,6 +20,7 @@ use crate::harmonise::codes::{CodeList, canonical_age, canonical_grade, canonica
 use crate::harmonise::mapping::{AreaNaming, Field, Mapping, Marker, builtin_markers, defaults};
 use crate::model::Status;
 use crate::problem::Problem;
+use crate::schedule::{Schedule, ScheduleError};
 use crate::schemas::{self, Fingerprint, Schemas, TableSchemaError};
 use crate::sources::file::FileSource;
 use crate::sources::http::LimitHints;
@@ -210,17 +211,7 @@ impl Checker<'_> {
                 ),
             );
         }
-        if let Some(schedule) = &file.schedule {
-            let fields = schedule.split_whitespace().count();
-            if !(5..=6).contains(&fields) {
-                self.error(
-                    "schedule",
-                    format!(
-                        "`{schedule}` has {fields} fields; a crontab has 5 (or 6 with seconds)"
-                    ),
-                );
-            }
-        }
+        let schedule = self.schedule(&file);
         let max_reject_ratio = file.max_reject_ratio.unwrap_or(DEFAULT_MAX_REJECT_RATIO);
         if !(0.0..=1.0).contains(&max_reject_ratio) {
             self.error(
@@ -254,8 +245,7 @@ impl Checker<'_> {
         Some(Pipeline {
             id: file.id,
             file: self.path.to_path_buf(),
-            schedule: file.schedule,
-            timezone: file.timezone,
+            schedule,
             description: file.description,
             source,
             format,
@@ -266,6 +256,24 @@ impl Checker<'_> {
             max_reject_ratio,
             fingerprint: self.fingerprint.finish(),
         })
+    }
+
+    /// `schedule` in `timezone`; a zone without a schedule is checked too (it would be used
+    /// the day one is added).
+    fn schedule(&mut self, file: &PipelineFile) -> Option<Schedule> {
+        let timezone = file.timezone.as_deref();
+        let expression = file.schedule.as_deref().unwrap_or("0 0 * * *");
+        match Schedule::parse(expression, timezone) {
+            Ok(schedule) => file.schedule.as_ref().map(|_| schedule),
+            Err(error) => {
+                let key = match error {
+                    ScheduleError::Timezone { .. } => "timezone",
+                    ScheduleError::Expression { .. } => "schedule",
+                };
+                self.error(key, error.to_string());
+                None
+            }
+        }
     }
 
     /// The source, its format and the model's source columns, for every kind.
@@ -843,6 +851,20 @@ mod tests {
     }
 
     const MAP: &str = "[map]\nindicator = \"i\"\narea = \"R\"\nperiod = \"T\"\nunit = \"count\"\n";
+
+    #[test]
+    fn a_bad_schedule_or_zone_is_named_by_its_key() {
+        let keys = |head: &str| -> Vec<String> {
+            let text = format!("{head}{}{MAP}", &START["id = \"x\"\n".len()..]);
+            problems_of(&format!("id = \"x\"\n{text}"))
+                .into_iter()
+                .map(|p| p.key)
+                .collect()
+        };
+        assert_eq!(keys("schedule = \"30 25 * * *\"\n"), ["schedule"]);
+        assert_eq!(keys("timezone = \"Mars/Olympus\"\n"), ["timezone"]);
+        assert!(keys("schedule = \"*/10 * * * * *\"\ntimezone = \"UTC\"\n").is_empty());
+    }
 
     #[test]
     fn a_path_named_twice_is_a_problem() {

@@ -17,6 +17,7 @@ use std::path::PathBuf;
 
 use crate::formats::{DecodeLimits, Format};
 use crate::harmonise::Mapping;
+use crate::schedule::Schedule;
 use crate::sources::file::FileSource;
 use crate::sources::pxweb::PxwebSource;
 use crate::sources::{FetchContext, Fetched, Source, SourceError};
@@ -31,8 +32,8 @@ pub struct Pipeline {
     pub id: String,
     /// The pipeline file it was read from.
     pub file: PathBuf,
-    pub schedule: Option<String>,
-    pub timezone: Option<String>,
+    /// When the daemon runs it; `None` = only by hand.
+    pub schedule: Option<Schedule>,
     pub description: Option<String>,
     pub source: SourceKind,
     pub format: Format,
