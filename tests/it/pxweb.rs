@@ -304,6 +304,27 @@ fn a_truncated_json_or_an_html_page_on_200_fails_naming_the_url() {
 }
 
 #[test]
+fn an_answer_that_is_not_the_piece_asked_for_fails_naming_it() {
+    // Well-formed json-stat2, but one region and one year: a cached or default answer.
+    let other = r#"{"version":"2.0","class":"dataset","id":["Region","Tid"],"size":[1,1],
+        "dimension":{"Region":{"category":{"index":{"01":0}}},"Tid":{"category":{"index":{"2024":0}}}},
+        "value":[1]}"#;
+    for api in [Api::V1, Api::V2] {
+        let fault = Fault::Data {
+            fault: DataFault::OtherJson(other.into()),
+            times: 1,
+        };
+        let (bed, outcome) = with_fault(api, fault);
+        let error = outcome.error.clone().unwrap_or_default();
+        assert!(
+            error.contains("is not the piece asked for") && error.contains("got Region 1 × Tid 1"),
+            "{api:?}: {error}"
+        );
+        assert_nothing_committed(&bed, &outcome);
+    }
+}
+
+#[test]
 fn a_response_slower_than_the_timeout_is_retried_then_fails_within_bounds() {
     let fault = Fault::Data {
         fault: DataFault::Slow(Duration::from_secs(30)),

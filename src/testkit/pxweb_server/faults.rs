@@ -43,6 +43,9 @@ pub enum DataFault {
     Slow(Duration),
     /// 200 `text/html` error page, as a proxy in front of a PxWeb server sends one.
     HtmlPage,
+    /// 200 with this JSON instead of the answer, as a caching proxy or a server that ignored
+    /// the selection gives (a well-formed dataset of another shape).
+    OtherJson(String),
 }
 
 /// The answer to a data request that meets `fault`; `real` makes the real answer.
@@ -60,6 +63,12 @@ pub(super) async fn answer(fault: Option<DataFault>, real: impl FnOnce() -> Resp
             [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
             "<!DOCTYPE html><html><head><title>Fel</title></head>\
              <body><h1>Ett fel har uppstått</h1><p>Försök igen senare.</p></body></html>",
+        )
+            .into_response(),
+        Some(DataFault::OtherJson(json)) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json; charset=UTF-8")],
+            json,
         )
             .into_response(),
         Some(DataFault::Slow(delay)) => {
