@@ -37,13 +37,6 @@ enum PxwebApi {
     V2,
 }
 
-/// `TAB` and digits (`TAB638`), as PxWebApi 2.0 names tables.
-fn is_v2_table_id(id: &str) -> bool {
-    id.len() > 3
-        && id[..3].eq_ignore_ascii_case("TAB")
-        && id[3..].bytes().all(|b| b.is_ascii_digit())
-}
-
 /// The producer a known PxWeb host publishes for: the model's `source` column.
 fn producer_of(url: &str) -> Option<String> {
     let host = reqwest::Url::parse(url)
@@ -320,7 +313,7 @@ impl Checker<'_> {
                 );
                 match &spec.table {
                     // `tab638` is TAB638 to the server; `source_table` spells it TAB638.
-                    Some(table) if is_v2_table_id(table) => V2Table::new(
+                    Some(table) if V2Table::is_table_id(table) => V2Table::new(
                         &spec.url,
                         &table.to_ascii_uppercase(),
                         spec.lang.as_deref().unwrap_or("sv"),

@@ -5,11 +5,11 @@
 //! host the server believes it is (SCB's point at production even behind a proxy), so the next
 //! page is asked of the root the operator gave.
 
-use reqwest::Url;
 use tokio_util::sync::CancellationToken;
 
 use super::PxwebError;
 use super::meta::{self, TableInfo};
+use super::v2;
 use crate::sources::http::{HttpClient, HttpError};
 
 /// Tables asked per page: the reference server's default is 20, which makes SCB's 4 000
@@ -49,21 +49,11 @@ pub async fn find_tables(
 }
 
 fn page_url(root: &str, query: &str, lang: &str, page: u64) -> Result<String, PxwebError> {
-    let invalid = || HttpError::InvalidUrl {
-        url: root.to_string(),
-    };
-    let mut url = Url::parse(root).map_err(|_| invalid())?;
-    url.path_segments_mut()
-        .map_err(|()| invalid())?
-        .pop_if_empty()
-        .push("tables");
-    url.query_pairs_mut()
-        .append_pair("lang", lang)
-        .append_pair("query", query)
-        .append_pair("includeDiscontinued", "true")
-        .append_pair("pageSize", &PAGE_SIZE.to_string())
-        .append_pair("pageNumber", &page.to_string());
-    Ok(url.to_string())
+    v2::tables_url(root, query, lang, page, PAGE_SIZE).ok_or_else(|| {
+        PxwebError::Http(HttpError::InvalidUrl {
+            url: root.to_string(),
+        })
+    })
 }
 
 #[cfg(test)]

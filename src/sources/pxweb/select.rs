@@ -10,7 +10,7 @@
 //! Everything is expanded to codes before planning: a `top:5` or a `*` sent as such could not
 //! be split, and the planner must count cells exactly.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
 use super::meta::{self, Codelist, TableMeta, Value, Variable};
@@ -264,16 +264,10 @@ fn select_values(
             let Values::Codes(codes) = &choice.values else {
                 unreachable!("check admits only listed codes with a v1 filter")
             };
-            let mut selected: Vec<Value> = Vec::with_capacity(codes.len());
-            for code in codes {
-                if !selected.iter().any(|v| v.code == *code) {
-                    selected.push(Value {
-                        code: code.clone(),
-                        label: code.clone(),
-                    });
-                }
-            }
-            return Ok(selected);
+            return Ok(distinct(codes.iter().map(|code| Value {
+                code: code.clone(),
+                label: code.clone(),
+            })));
         }
     };
     let choices = || list(offered.iter().map(|v| v.code.as_str()));
@@ -286,23 +280,20 @@ fn select_values(
             .cloned()
             .collect(),
         Values::Codes(codes) => {
-            let mut selected: Vec<Value> = Vec::with_capacity(codes.len());
-            for code in codes {
-                let value = offered
-                    .iter()
-                    .find(|v| meta::same_code(&v.code, code))
+            let by_code: HashMap<String, &Value> =
+                offered.iter().map(|v| (meta::folded(&v.code), v)).collect();
+            let found = codes.iter().map(|code| {
+                by_code
+                    .get(&meta::folded(code))
+                    .map(|v| (*v).clone())
                     .ok_or_else(|| SelectError::UnknownCode {
                         table: table.id.clone(),
                         variable: variable.code.clone(),
                         code: code.clone(),
                         choices: choices(),
-                    })?;
-                // A code written twice would be sent twice, and every cell of it doubled.
-                if !selected.iter().any(|v| v.code == value.code) {
-                    selected.push(value.clone());
-                }
-            }
-            selected
+                    })
+            });
+            distinct(found.collect::<Result<Vec<_>, _>>()?.into_iter())
         }
     };
     if selected.is_empty() {
@@ -314,6 +305,13 @@ fn select_values(
         });
     }
     Ok(selected)
+}
+
+/// `values` with each code once, first place kept: a code written twice would be sent twice,
+/// and every cell of it doubled.
+fn distinct(values: impl Iterator<Item = Value>) -> Vec<Value> {
+    let mut seen = HashSet::new();
+    values.filter(|v| seen.insert(v.code.clone())).collect()
 }
 
 fn describe(values: &Values) -> String {

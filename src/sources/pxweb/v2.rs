@@ -71,15 +71,14 @@ impl V2Table {
     }
 
     fn url(&self, segments: &[&str], query: &[(&str, &str)]) -> String {
-        let mut url = Url::parse(&self.root).expect("checked in new");
-        url.path_segments_mut()
-            .expect("an http(s) URL has a path")
-            .pop_if_empty()
-            .extend(segments);
-        if !query.is_empty() {
-            url.query_pairs_mut().extend_pairs(query);
-        }
-        url.to_string()
+        api_url(&self.root, segments, query).expect("checked in new")
+    }
+
+    /// Whether `id` is a PxWebApi 2.0 table id: `TAB` and digits (`TAB638`), in any case.
+    pub fn is_table_id(id: &str) -> bool {
+        id.len() > 3
+            && id[..3].eq_ignore_ascii_case("TAB")
+            && id[3..].bytes().all(|b| b.is_ascii_digit())
     }
 
     /// The body of a data request for the variables of one piece (always POST: a GET over
@@ -121,6 +120,42 @@ impl V2Table {
             _ => false,
         }
     }
+}
+
+/// Page `page` of the tables of the host at `root` matching `query` (`/tables?…`); `None` if
+/// `root` is not a URL.
+pub fn tables_url(
+    root: &str,
+    query: &str,
+    lang: &str,
+    page: u64,
+    page_size: u64,
+) -> Option<String> {
+    let (page, page_size) = (page.to_string(), page_size.to_string());
+    api_url(
+        root,
+        &["tables"],
+        &[
+            ("lang", lang),
+            ("query", query),
+            ("includeDiscontinued", "true"),
+            ("pageSize", &page_size),
+            ("pageNumber", &page),
+        ],
+    )
+}
+
+/// `root` with `segments` appended (each one percent-encoded path segment) and `query`.
+fn api_url(root: &str, segments: &[&str], query: &[(&str, &str)]) -> Option<String> {
+    let mut url = Url::parse(root).ok()?;
+    url.path_segments_mut()
+        .ok()?
+        .pop_if_empty()
+        .extend(segments);
+    if !query.is_empty() {
+        url.query_pairs_mut().extend_pairs(query);
+    }
+    Some(url.to_string())
 }
 
 #[cfg(test)]

@@ -269,7 +269,7 @@ fn unique<'a>(
 ) -> Result<(), MetaError> {
     let mut seen = HashSet::new();
     for code in codes {
-        if !seen.insert(folded(code).collect::<String>()) {
+        if !seen.insert(folded(code)) {
             return Err(MetaError::DuplicateCode {
                 origin: origin.to_string(),
                 holder: holder.to_string(),
@@ -285,10 +285,16 @@ fn unique<'a>(
 /// Whether two codes are one, as PxWeb compares them: case-insensitively, in any script
 /// (`Ålder` = `ålder`).
 pub fn same_code(a: &str, b: &str) -> bool {
-    folded(a).eq(folded(b))
+    folded_chars(a).eq(folded_chars(b))
 }
 
-fn folded(code: &str) -> impl Iterator<Item = char> + '_ {
+/// `code` as [`same_code`] compares it, for keys of a map: two codes are one iff their folded
+/// forms are equal.
+pub fn folded(code: &str) -> String {
+    folded_chars(code).collect()
+}
+
+fn folded_chars(code: &str) -> impl Iterator<Item = char> + '_ {
     code.chars().flat_map(char::to_lowercase)
 }
 
