@@ -536,3 +536,44 @@ fn a_piece_the_server_still_finds_too_big_is_split_once_more() {
         assert!(error.contains("set `server_max_cells`"), "{api:?}: {error}");
     }
 }
+
+#[test]
+fn a_host_without_a_config_is_harvested_within_the_default_limits() {
+    let bed = Bed::new(small, small_limits());
+    // A v1 host that answers its `?config` 404, as some municipal installations do.
+    let missing = format!("{}/no-config-here", bed.server.v1_root());
+    let text = pipeline_file(Api::V1, &bed.server).replace(
+        "producer = \"scb\"",
+        &format!("producer = \"scb\"\nconfig_url = \"{missing}\"\nserver_max_cells = 100"),
+    );
+    let (pipeline, _) = bed.check(PIPELINE, &text);
+    let outcome = bed.run(&pipeline, false);
+    assert_eq!(outcome.status, RunStatus::Succeeded, "{:?}", outcome.error);
+    assert_eq!(outcome.rows_written, 21 * 3 * 5);
+    let config = bed
+        .server
+        .stats()
+        .log
+        .into_iter()
+        .find(|r| r.path.ends_with("no-config-here"))
+        .expect("the config was asked for");
+    assert_eq!(config.status, 404);
+}
+
+#[test]
+fn a_selection_over_max_table_cells_is_refused_before_any_data_request() {
+    let bed = Bed::new(small, small_limits());
+    let text = pipeline_file(Api::V2, &bed.server).replace(
+        "producer = \"scb\"",
+        "producer = \"scb\"\nmax_table_cells = 300",
+    );
+    let (pipeline, _) = bed.check(PIPELINE, &text);
+    let outcome = bed.run(&pipeline, false);
+    let error = outcome.error.clone().unwrap_or_default();
+    assert!(
+        error.contains("the selection has 315 cells, more than max_table_cells = 300"),
+        "{error}"
+    );
+    assert_eq!(bed.server.stats().data_requests, 0);
+    assert_nothing_committed(&bed, &outcome);
+}
