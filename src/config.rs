@@ -34,6 +34,10 @@ pub struct SettingsFile {
     pub pipelines_dir: PathBuf,
     /// Where `indicators.toml`, `areas.csv`, `codelists/` and table schemas live.
     pub schemas_dir: PathBuf,
+    pub serve: ServeSettings,
+    pub admin: AdminFile,
+    pub retention: RetentionSettings,
+    pub alerts: AlertSettings,
 }
 
 impl Default for SettingsFile {
@@ -43,8 +47,95 @@ impl Default for SettingsFile {
             state_dir: DEFAULT_STATE_DIR.into(),
             pipelines_dir: DEFAULT_PIPELINES_DIR.into(),
             schemas_dir: DEFAULT_SCHEMAS_DIR.into(),
+            serve: ServeSettings::default(),
+            admin: AdminFile::default(),
+            retention: RetentionSettings::default(),
+            alerts: AlertSettings::default(),
         }
     }
+}
+
+/// `[serve]`: how the daemon runs pipelines.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeSettings {
+    /// Runs at once, all pipelines together; a run waiting for a slot is `queued`.
+    pub max_concurrent_runs: usize,
+    /// How long a shutdown lets running runs finish before cancelling them.
+    pub grace_secs: u64,
+    /// At start-up, one run of each pipeline that missed a fire time while the daemon was down.
+    pub catch_up: bool,
+}
+
+impl Default for ServeSettings {
+    fn default() -> Self {
+        Self {
+            max_concurrent_runs: 2,
+            grace_secs: 30,
+            catch_up: true,
+        }
+    }
+}
+
+/// `[admin]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminFile {
+    /// Where the admin API listens (`host:port`).
+    pub bind: String,
+    /// A file holding the bearer token (used when `INDIKATOR_ADMIN_TOKEN` is not set).
+    pub token_file: Option<PathBuf>,
+    /// Where `indikator trigger` and `status` find the API (default: `http://` + `bind`).
+    pub url: Option<String>,
+}
+
+impl Default for AdminFile {
+    fn default() -> Self {
+        Self {
+            bind: DEFAULT_ADMIN_BIND.into(),
+            token_file: None,
+            url: None,
+        }
+    }
+}
+
+/// Default for [`AdminFile::bind`]: loopback only.
+pub const DEFAULT_ADMIN_BIND: &str = "127.0.0.1:8080";
+
+/// `[admin]`, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdminSettings {
+    pub bind: std::net::SocketAddr,
+    /// Resolved against the settings' root.
+    pub token_file: Option<PathBuf>,
+    pub url: String,
+}
+
+/// `[retention]`: what months of running may leave behind.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionSettings {
+    /// The raw payloads of this many last runs per pipeline are kept.
+    pub raw_runs: usize,
+    /// Rejects files older than this many days are removed.
+    pub rejects_days: u64,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        Self {
+            raw_runs: 5,
+            rejects_days: 90,
+        }
+    }
+}
+
+/// `[alerts]`: who hears of failed runs.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertSettings {
+    /// Gets a JSON POST for every failed run.
+    pub webhook_url: Option<String>,
 }
 
 /// Checked settings: absolute-or-resolved directories.
@@ -58,6 +149,10 @@ pub struct Settings {
     pub state_dir: PathBuf,
     pub pipelines_dir: PathBuf,
     pub schemas_dir: PathBuf,
+    pub serve: ServeSettings,
+    pub admin: AdminSettings,
+    pub retention: RetentionSettings,
+    pub alerts: AlertSettings,
 }
 
 impl Settings {
@@ -80,7 +175,43 @@ impl Settings {
             .and_then(|f| f.parent())
             .map(|p| cwd.join(p))
             .unwrap_or_else(|| cwd.to_path_buf());
+        let problem = |key: &str, message: String| {
+            let file = file.clone().unwrap_or_else(|| cwd.join(SETTINGS_FILE));
+            vec![Problem::error(&file, key, message)]
+        };
+        let bind: std::net::SocketAddr = parsed.admin.bind.parse().map_err(|_| {
+            problem(
+                "admin.bind",
+                format!(
+                    "`{}` is not an address and port such as {DEFAULT_ADMIN_BIND}",
+                    parsed.admin.bind
+                ),
+            )
+        })?;
+        if parsed.serve.max_concurrent_runs == 0 {
+            return Err(problem(
+                "serve.max_concurrent_runs",
+                "must be at least 1 (runs at once)".into(),
+            ));
+        }
+        if let Some(url) = &parsed.alerts.webhook_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(problem(
+                "alerts.webhook_url",
+                format!("`{url}` is not an http:// or https:// URL"),
+            ));
+        }
+        let admin = AdminSettings {
+            bind,
+            token_file: parsed.admin.token_file.map(|f| resolve(&root, &f)),
+            url: parsed.admin.url.unwrap_or_else(|| format!("http://{bind}")),
+        };
         Ok(Settings {
+            serve: parsed.serve,
+            admin,
+            retention: parsed.retention,
+            alerts: parsed.alerts,
             warehouse_dir: resolve(&root, &parsed.warehouse_dir),
             state_dir: resolve(&root, &parsed.state_dir),
             pipelines_dir: resolve(&root, &parsed.pipelines_dir),
@@ -184,6 +315,37 @@ mod tests {
         let settings = Settings::load(Some(&file), dir.path()).unwrap();
         assert_eq!(settings.warehouse_dir, PathBuf::from("/srv/wh"));
         assert_eq!(settings.state_dir, dir.path().join("etc/st"));
+    }
+
+    #[test]
+    fn service_sections_are_read_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("indikator.toml");
+        std::fs::write(
+            &file,
+            "[serve]\nmax_concurrent_runs = 4\ncatch_up = false\n[admin]\nbind = \"0.0.0.0:9000\"\n\
+             token_file = \"secret/token\"\n[retention]\nraw_runs = 2\n\
+             [alerts]\nwebhook_url = \"http://127.0.0.1:9/hook\"\n",
+        )
+        .unwrap();
+        let settings = Settings::load(None, dir.path()).unwrap();
+        assert_eq!(settings.serve.max_concurrent_runs, 4);
+        assert!(!settings.serve.catch_up);
+        assert_eq!(settings.serve.grace_secs, 30);
+        assert_eq!(settings.admin.bind.port(), 9000);
+        assert_eq!(settings.admin.url, "http://0.0.0.0:9000");
+        assert_eq!(
+            settings.admin.token_file,
+            Some(dir.path().join("secret/token"))
+        );
+        assert_eq!(settings.retention.raw_runs, 2);
+        assert_eq!(settings.retention.rejects_days, 90);
+        std::fs::write(&file, "[admin]\nbind = \"localhost\"\n").unwrap();
+        let problems = Settings::load(None, dir.path()).unwrap_err();
+        assert_eq!(problems[0].key, "admin.bind", "{}", problems[0]);
+        std::fs::write(&file, "[serve]\nmax_concurrent_runs = 0\n").unwrap();
+        let problems = Settings::load(None, dir.path()).unwrap_err();
+        assert_eq!(problems[0].key, "serve.max_concurrent_runs");
     }
 
     #[test]

@@ -462,10 +462,12 @@ fn run(settings: &Settings, names: &[String], all: bool, force: bool) -> anyhow:
             }
             let bar = progress_bar(&pipeline.id);
             let request = RunRequest {
+                run_id: None,
                 trigger: Trigger::Manual,
                 force,
                 warehouse: warehouse.clone(),
                 cancel: shutdown.child_token(),
+                stop: Default::default(),
                 progress: std::sync::Arc::new(progress_of(bar.clone())),
             };
             let id = pipeline.id.clone();

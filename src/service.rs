@@ -15,7 +15,7 @@ use crate::blocking::blocking;
 use crate::config::Settings;
 use crate::ledger::{Ledger, LedgerError, PipelineLock, RunStatus, RunningRun, StateShare};
 use crate::pipeline::run::{PROGRAM_VERSION, new_run_id, rfc3339};
-use crate::pipeline::{self, Pipeline, Progress, RunContext, RunOutcome, Trigger};
+use crate::pipeline::{self, Pipeline, Progress, RunContext, RunOutcome, StopCause, Trigger};
 use crate::schemas::Schemas;
 use crate::sources::http::HttpClient;
 use crate::warehouse::{Warehouse, WarehouseError};
@@ -51,11 +51,16 @@ pub struct Recovered {
 /// One request to run a pipeline.
 #[derive(Clone)]
 pub struct RunRequest {
+    /// The run's id when the caller gave one out before the run started (the daemon's queue);
+    /// else a new one.
+    pub run_id: Option<String>,
     pub trigger: Trigger,
     /// Rewrite even when the content is unchanged.
     pub force: bool,
     pub warehouse: Warehouse,
     pub cancel: CancellationToken,
+    /// Why `cancel` was cancelled (see [`StopCause`]).
+    pub stop: StopCause,
     pub progress: Progress,
 }
 
@@ -194,7 +199,8 @@ impl Service {
         pipeline: Arc<Pipeline>,
         request: RunRequest,
     ) -> Result<RunOutcome, ServiceError> {
-        let run_id = new_run_id(Utc::now(), &pipeline.id);
+        let run_id =
+            (request.run_id.clone()).unwrap_or_else(|| new_run_id(Utc::now(), &pipeline.id));
         let (lock, recovered) = {
             let (service, id, run) = (self.clone(), pipeline.id.clone(), run_id.clone());
             let warehouse = request.warehouse.clone();
@@ -216,6 +222,7 @@ impl Service {
             trigger: request.trigger,
             force: request.force,
             cancel: request.cancel,
+            stop: request.stop,
             progress: request.progress,
             program_version: self.program_version.clone(),
             http: self.http.clone(),

@@ -83,9 +83,23 @@ CREATE TABLE about (
 );
 ";
 
+/// Version 4: the daemon's fire times, one row per (pipeline, scheduled time in UTC), so that a
+/// restart (even inside the repeated hour of a fall-back night) never fires one slot twice; runs
+/// may now also be `queued` (waiting for a slot) or `cancelled` (by an operator), found by status.
+const V4: &str = "
+CREATE TABLE fires (
+    pipeline      TEXT NOT NULL,
+    scheduled_utc TEXT NOT NULL,
+    fired         TEXT NOT NULL,
+    run_id        TEXT,
+    PRIMARY KEY (pipeline, scheduled_utc)
+);
+CREATE INDEX runs_by_status ON runs (status, started);
+";
+
 /// The steps in order: `STEPS[i]` takes a ledger from version `i` to `i + 1` (version 0 = an
 /// empty database).
-const STEPS: &[&str] = &[V1, V2, V3];
+const STEPS: &[&str] = &[V1, V2, V3, V4];
 
 /// The schema version this binary writes.
 pub const CURRENT: u32 = STEPS.len() as u32;
@@ -232,8 +246,8 @@ CREATE TABLE IF NOT EXISTS coverage (
         let dir = tempfile::tempdir().unwrap();
         first_release_ledger(dir.path());
         let ledger = Ledger::open(dir.path()).unwrap();
-        assert_eq!(versions(dir.path()), [1, 2, 3]);
-        assert_eq!(CURRENT, 3);
+        assert_eq!(versions(dir.path()), [1, 2, 3, 4]);
+        assert_eq!(CURRENT, 4);
 
         let old = &ledger.history(Some("p"), 10).unwrap()[0];
         assert_eq!(old.run_id, "r1");
@@ -276,7 +290,7 @@ CREATE TABLE IF NOT EXISTS coverage (
     fn an_empty_state_directory_gets_every_version() {
         let dir = tempfile::tempdir().unwrap();
         drop(Ledger::open(dir.path()).unwrap());
-        assert_eq!(versions(dir.path()), [1, 2, 3]);
+        assert_eq!(versions(dir.path()), [1, 2, 3, 4]);
     }
 
     #[test]
@@ -306,7 +320,7 @@ CREATE TABLE IF NOT EXISTS coverage (
         assert_eq!(dump(&connection), before);
         drop(connection);
         drop(Ledger::open(dir.path()).unwrap());
-        assert_eq!(versions(dir.path()), [1, 2, 3]);
+        assert_eq!(versions(dir.path()), [1, 2, 3, 4]);
     }
 
     #[test]
@@ -323,9 +337,9 @@ CREATE TABLE IF NOT EXISTS coverage (
             .unwrap();
         let mut connection = Connection::open(&path).unwrap();
         let err = migrate(&mut connection, Path::new("state/ledger.sqlite")).unwrap_err();
-        insta::assert_snapshot!(err, @"the ledger state/ledger.sqlite has schema version 4, but this indikator knows versions up to 3: a newer indikator wrote it. Run that version or a later one against this state directory, or give this one a state directory of its own");
+        insta::assert_snapshot!(err, @"the ledger state/ledger.sqlite has schema version 5, but this indikator knows versions up to 4: a newer indikator wrote it. Run that version or a later one against this state directory, or give this one a state directory of its own");
         drop(connection);
         assert!(Ledger::open(dir.path()).is_err());
-        assert_eq!(versions(dir.path()), [1, 2, 3, 4]);
+        assert_eq!(versions(dir.path()), [1, 2, 3, 4, 5]);
     }
 }

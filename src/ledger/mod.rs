@@ -20,6 +20,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::rejects::Report;
 
+mod fires;
 pub mod locks;
 mod migrations;
 
@@ -117,6 +118,10 @@ pub enum RunStatus {
     Interrupted,
     /// The input was unchanged since the last committed run: nothing was written.
     Skipped,
+    /// Waiting for a slot of the daemon (its run id already given to whoever asked).
+    Queued,
+    /// Stopped by an operator, queued or running; nothing committed.
+    Cancelled,
 }
 
 impl RunStatus {
@@ -128,17 +133,34 @@ impl RunStatus {
             Self::Failed => "failed",
             Self::Interrupted => "interrupted",
             Self::Skipped => "skipped",
+            Self::Queued => "queued",
+            Self::Cancelled => "cancelled",
         }
     }
 
+    /// Every status, for operators' filters and the metrics.
+    pub const ALL: [RunStatus; 7] = [
+        Self::Queued,
+        Self::Running,
+        Self::Succeeded,
+        Self::Skipped,
+        Self::Failed,
+        Self::Interrupted,
+        Self::Cancelled,
+    ];
+
+    /// The status named `text` as [`Self::as_str`] writes it.
+    pub fn from_name(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// Whether the run has ended (nothing will change its row again).
+    pub fn is_final(self) -> bool {
+        !matches!(self, Self::Queued | Self::Running)
+    }
+
     fn parse(text: &str) -> Self {
-        match text {
-            "running" => Self::Running,
-            "succeeded" => Self::Succeeded,
-            "skipped" => Self::Skipped,
-            "interrupted" => Self::Interrupted,
-            _ => Self::Failed,
-        }
+        Self::from_name(text).unwrap_or(Self::Failed)
     }
 }
 
@@ -170,6 +192,15 @@ pub struct RunRecord {
     pub reason: Option<String>,
     pub error: Option<String>,
     pub report: Option<Report>,
+}
+
+/// Which runs [`Ledger::runs`] lists.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunFilter {
+    pub pipeline: Option<String>,
+    pub status: Option<RunStatus>,
+    /// At most this many, newest first; all when `None`.
+    pub limit: Option<usize>,
 }
 
 /// The end of a run, as recorded.
@@ -320,7 +351,8 @@ impl Ledger {
     }
 
     /// Records that run `run_id` of `pipeline` started at `started` (RFC 3339), writing into the
-    /// warehouse directory `warehouse`. `trigger` is `manual`, `schedule` or `api`.
+    /// warehouse directory `warehouse`. `trigger` is `manual`, `schedule`, `api` or `replay`. A
+    /// run [queued](Self::queue_run) before keeps its row, now `running` from `started`.
     pub fn start_run(
         &self,
         run_id: &str,
@@ -332,11 +364,72 @@ impl Ledger {
         self.connection()
             .execute(
                 "INSERT INTO runs (run_id, pipeline, trigger, started, status, warehouse)
-                 VALUES (?1, ?2, ?3, ?4, 'running', ?5)",
+                 VALUES (?1, ?2, ?3, ?4, 'running', ?5)
+                 ON CONFLICT (run_id) DO UPDATE SET status = 'running', started = ?4,
+                 warehouse = ?5 WHERE status = 'queued'",
                 params![run_id, pipeline, trigger, started, warehouse],
             )
             .map_err(self.sql())?;
         Ok(())
+    }
+
+    /// Records run `run_id` of `pipeline` as `queued` at `queued`: asked for, waiting for a slot.
+    pub fn queue_run(
+        &self,
+        run_id: &str,
+        pipeline: &str,
+        trigger: &str,
+        queued: &str,
+    ) -> Result<(), LedgerError> {
+        self.connection()
+            .execute(
+                "INSERT INTO runs (run_id, pipeline, trigger, started, status)
+                 VALUES (?1, ?2, ?3, ?4, 'queued')",
+                params![run_id, pipeline, trigger, queued],
+            )
+            .map_err(self.sql())?;
+        Ok(())
+    }
+
+    /// Ends a run that never started (still `queued`) as `status` (`cancelled` by an operator,
+    /// `interrupted` by a shutdown) with `error` saying why; false if it had left the queue.
+    pub fn end_queued(
+        &self,
+        run_id: &str,
+        status: RunStatus,
+        finished: &str,
+        error: &str,
+    ) -> Result<bool, LedgerError> {
+        let changed = self
+            .connection()
+            .execute(
+                "UPDATE runs SET status = ?2, finished = ?3, error = ?4
+                 WHERE run_id = ?1 AND status = 'queued'",
+                params![run_id, status.as_str(), finished, error],
+            )
+            .map_err(self.sql())?;
+        Ok(changed > 0)
+    }
+
+    /// Ends as `interrupted` every run left `queued` by a daemon that stopped (call only while
+    /// holding the daemon's lock: no other daemon can be queueing). The ids, oldest first.
+    pub fn interrupt_queued(&self, finished: &str) -> Result<Vec<String>, LedgerError> {
+        let queued = self.runs(&RunFilter {
+            status: Some(RunStatus::Queued),
+            ..RunFilter::default()
+        })?;
+        let mut ended = Vec::new();
+        for run in queued.into_iter().rev() {
+            if self.end_queued(
+                &run.run_id,
+                RunStatus::Interrupted,
+                finished,
+                "the daemon stopped before the run left the queue",
+            )? {
+                ended.push(run.run_id);
+            }
+        }
+        Ok(ended)
     }
 
     /// Records how a run ended; for a committed run also replaces the coverage rows (JSON) of
@@ -545,18 +638,45 @@ impl Ledger {
         pipeline: Option<&str>,
         limit: usize,
     ) -> Result<Vec<RunRecord>, LedgerError> {
+        self.runs(&RunFilter {
+            pipeline: pipeline.map(str::to_string),
+            status: None,
+            limit: Some(limit),
+        })
+    }
+
+    /// Run `run_id` as recorded, `None` if this ledger never recorded it.
+    pub fn run(&self, run_id: &str) -> Result<Option<RunRecord>, LedgerError> {
+        Ok(self.select_runs("run_id = ?1", params![run_id])?.pop())
+    }
+
+    /// The runs `filter` picks, newest first.
+    pub fn runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, LedgerError> {
+        let limit = filter.limit.map_or(-1, |limit| limit as i64);
+        self.select_runs(
+            "(?1 IS NULL OR pipeline = ?1) AND (?2 IS NULL OR status = ?2)
+             ORDER BY started DESC, rowid DESC LIMIT ?3",
+            params![filter.pipeline, filter.status.map(RunStatus::as_str), limit],
+        )
+    }
+
+    /// The runs `condition` (the rest of a `WHERE` over `runs`) selects with `values`.
+    fn select_runs(
+        &self,
+        condition: &str,
+        values: impl rusqlite::Params,
+    ) -> Result<Vec<RunRecord>, LedgerError> {
         let connection = self.connection();
         let mut statement = connection
-            .prepare(
+            .prepare(&format!(
                 "SELECT run_id, pipeline, trigger, started, finished, status, rows_read,
                         rows_written, rows_rejected, content_hash, error, report, warehouse,
                         reason
-                 FROM runs WHERE ?1 IS NULL OR pipeline = ?1
-                 ORDER BY started DESC, rowid DESC LIMIT ?2",
-            )
+                 FROM runs WHERE {condition}"
+            ))
             .map_err(self.sql())?;
         let rows = statement
-            .query_map(params![pipeline, limit as i64], |row| {
+            .query_map(values, |row| {
                 Ok((
                     RunRecord {
                         run_id: row.get(0)?,
@@ -629,6 +749,77 @@ mod tests {
             .start_run(run_id, pipeline, "manual", started, warehouse)
             .unwrap();
         ledger.finish_run(run_id, &end(status, hash), None).unwrap();
+    }
+
+    #[test]
+    fn a_queued_run_keeps_its_row_when_it_starts_or_is_cancelled() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::open(dir.path()).unwrap();
+        ledger
+            .queue_run("r1", "p", "api", "2026-11-23T10:00:00Z")
+            .unwrap();
+        ledger
+            .queue_run("r2", "p", "api", "2026-11-23T10:00:01Z")
+            .unwrap();
+        ledger
+            .queue_run("r3", "q", "schedule", "2026-11-23T10:00:02Z")
+            .unwrap();
+        assert_eq!(ledger.status("r1").unwrap(), Some(RunStatus::Queued));
+        ledger
+            .start_run("r1", "p", "api", "2026-11-23T10:00:05Z", WAREHOUSE)
+            .unwrap();
+        let r1 = ledger.run("r1").unwrap().unwrap();
+        assert_eq!(
+            (r1.status, r1.started.as_str()),
+            (RunStatus::Running, "2026-11-23T10:00:05Z")
+        );
+        assert_eq!(r1.warehouse.as_deref(), Some(WAREHOUSE));
+        // Only a queued row is taken over: a second start changes nothing of a running run.
+        assert!(
+            ledger
+                .start_run("r1", "p", "api", "2026-11-23T10:00:06Z", WAREHOUSE)
+                .is_ok()
+        );
+        assert_eq!(
+            ledger.run("r1").unwrap().unwrap().started,
+            "2026-11-23T10:00:05Z"
+        );
+        assert!(
+            ledger
+                .end_queued(
+                    "r2",
+                    RunStatus::Cancelled,
+                    "2026-11-23T10:00:07Z",
+                    "cancelled by an operator"
+                )
+                .unwrap()
+        );
+        assert!(
+            !ledger
+                .end_queued("r1", RunStatus::Cancelled, "2026-11-23T10:00:07Z", "x")
+                .unwrap()
+        );
+        let r2 = ledger.run("r2").unwrap().unwrap();
+        assert_eq!(r2.status, RunStatus::Cancelled);
+        assert_eq!(r2.error.as_deref(), Some("cancelled by an operator"));
+        assert_eq!(
+            ledger.interrupt_queued("2026-11-23T10:01:00Z").unwrap(),
+            ["r3"]
+        );
+        assert_eq!(ledger.status("r3").unwrap(), Some(RunStatus::Interrupted));
+        let filter = RunFilter {
+            pipeline: Some("p".into()),
+            status: Some(RunStatus::Running),
+            limit: Some(5),
+        };
+        let running: Vec<String> = ledger
+            .runs(&filter)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.run_id)
+            .collect();
+        assert_eq!(running, ["r1"]);
+        assert_eq!(ledger.run("nope").unwrap(), None);
     }
 
     #[test]

@@ -7,12 +7,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use super::spec::{
     AreaBy, CodesSpec, DEFAULT_MAX_REJECT_RATIO, DimensionSpec, FileSpec, FormatKeys, FormatSpec,
     OrTable, PipelineFile, PxwebSpec, SelectSpec, SelectValues, SourceSpec,
 };
-use super::{Origin, Pipeline, SourceKind};
+use super::{MAX_JITTER_SECS, MAX_RETRIES, Origin, Pipeline, RunPolicy, SourceKind};
 use crate::config::{Settings, toml_problem};
 use crate::formats::csv::{CsvOptions, encoding_for};
 use crate::formats::{DecodeLimits, Format};
@@ -205,6 +206,7 @@ impl Checker<'_> {
             );
         }
         let schedule = self.schedule(&file);
+        let policy = self.policy(&file);
         let max_reject_ratio = file.max_reject_ratio.unwrap_or(DEFAULT_MAX_REJECT_RATIO);
         if !(0.0..=1.0).contains(&max_reject_ratio) {
             self.error(
@@ -239,6 +241,7 @@ impl Checker<'_> {
             id: file.id,
             file: self.path.to_path_buf(),
             schedule,
+            policy,
             description: file.description,
             source,
             format,
@@ -267,6 +270,36 @@ impl Checker<'_> {
                 None
             }
         }
+    }
+
+    /// `retries`, `timeout_secs` and `jitter_secs`, within bounds an operator would mean.
+    fn policy(&mut self, file: &PipelineFile) -> RunPolicy {
+        let mut policy = RunPolicy::default();
+        if let Some(retries) = file.retries {
+            if retries > MAX_RETRIES {
+                self.error(
+                    "retries",
+                    format!("{retries} is more than {MAX_RETRIES} retries of a whole run"),
+                );
+            }
+            policy.retries = retries.min(MAX_RETRIES);
+        }
+        if let Some(secs) = file.timeout_secs {
+            if secs == 0 {
+                self.error("timeout_secs", "must be at least 1 second");
+            }
+            policy.timeout = Some(Duration::from_secs(secs.max(1)));
+        }
+        if let Some(secs) = file.jitter_secs {
+            if secs > MAX_JITTER_SECS {
+                self.error(
+                    "jitter_secs",
+                    format!("{secs} is more than {MAX_JITTER_SECS} seconds (one hour)"),
+                );
+            }
+            policy.jitter = Duration::from_secs(secs.min(MAX_JITTER_SECS));
+        }
+        policy
     }
 
     /// The source, its format and the model's source columns, for every kind.

@@ -14,6 +14,7 @@ pub mod spec;
 mod years;
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::formats::{DecodeLimits, Format};
 use crate::harmonise::Mapping;
@@ -24,7 +25,7 @@ use crate::sources::{FetchContext, Fetched, Source, SourceError};
 use crate::validate::TableSchema;
 
 pub use check::{Loaded, check_file, load_all};
-pub use run::{Progress, RunContext, RunError, RunOutcome, Step, Trigger, run};
+pub use run::{Progress, RunContext, RunError, RunOutcome, Step, StopCause, Trigger, run};
 
 /// A checked pipeline: every path resolved, code list loaded and value checked.
 #[derive(Debug)]
@@ -34,6 +35,8 @@ pub struct Pipeline {
     pub file: PathBuf,
     /// When the daemon runs it; `None` = only by hand.
     pub schedule: Option<Schedule>,
+    /// How the daemon retries, times out and spreads its runs.
+    pub policy: RunPolicy,
     pub description: Option<String>,
     pub source: SourceKind,
     pub format: Format,
@@ -47,6 +50,34 @@ pub struct Pipeline {
     /// Hash of everything that shapes the output besides the data: the pipeline file, its table
     /// schema and code lists. Part of the content hash, so that editing a mapping reruns.
     pub fingerprint: String,
+}
+
+/// Default for [`RunPolicy::retries`].
+pub const DEFAULT_RETRIES: u32 = 3;
+/// Most retries `check` accepts.
+pub const MAX_RETRIES: u32 = 20;
+/// Most jitter `check` accepts.
+pub const MAX_JITTER_SECS: u64 = 3600;
+
+/// How the daemon treats a pipeline's runs (`retries`, `timeout_secs`, `jitter_secs`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunPolicy {
+    /// A run that failed transiently (network, 5xx) is run again this many times, with backoff.
+    pub retries: u32,
+    /// A run still going after this long is cancelled (and counts as a transient failure).
+    pub timeout: Option<Duration>,
+    /// Each fire waits a random delay up to this, so that pipelines on one minute spread out.
+    pub jitter: Duration,
+}
+
+impl Default for RunPolicy {
+    fn default() -> Self {
+        Self {
+            retries: DEFAULT_RETRIES,
+            timeout: None,
+            jitter: Duration::ZERO,
+        }
+    }
 }
 
 /// The model's source columns for a pipeline.

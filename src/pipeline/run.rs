@@ -50,6 +50,8 @@ pub struct RunContext {
     pub force: bool,
     /// Cancelled when the run is to stop: it stops at its next stage and commits nothing.
     pub cancel: CancellationToken,
+    /// Why `cancel` was cancelled: the status and error the run then ends with.
+    pub stop: StopCause,
     pub progress: Progress,
     /// Part of the content hash; [`PROGRAM_VERSION`] but in tests of an upgrade.
     pub program_version: String,
@@ -67,6 +69,8 @@ pub enum Trigger {
     Schedule,
     /// The admin API.
     Api,
+    /// `indikator replay`: an earlier run's raw payloads processed again.
+    Replay,
 }
 
 impl Trigger {
@@ -76,6 +80,28 @@ impl Trigger {
             Self::Manual => "manual",
             Self::Schedule => "schedule",
             Self::Api => "api",
+            Self::Replay => "replay",
+        }
+    }
+}
+
+/// Why a run's cancellation token was cancelled, which decides how its row ends: a shutdown
+/// (the default) ends it `interrupted`, an operator `cancelled`, a timeout `failed`. The first
+/// cause given wins; clones share it.
+#[derive(Debug, Clone, Default)]
+pub struct StopCause(Arc<std::sync::OnceLock<(RunStatus, String)>>);
+
+impl StopCause {
+    /// Records why the run is being stopped (before its token is cancelled).
+    pub fn set(&self, status: RunStatus, why: impl Into<String>) {
+        let _first_wins = self.0.set((status, why.into()));
+    }
+
+    /// The status a stopped run ends with, and why in words.
+    pub fn get(&self) -> (RunStatus, &str) {
+        match self.0.get() {
+            Some((status, why)) => (*status, why),
+            None => (RunStatus::Interrupted, "the process is shutting down"),
         }
     }
 }
@@ -248,10 +274,12 @@ pub async fn run(
             about,
         }) => (coverage, content_hash, validators, about),
         Err(error) => {
-            let message = error_chain(&error);
+            let mut message = error_chain(&error);
             if matches!(error, RunError::Cancelled) {
-                tracing::warn!(error = %message, "run cancelled");
-                outcome.status = RunStatus::Interrupted;
+                let (status, why) = cx.stop.get();
+                message = format!("{why}: {message}");
+                tracing::warn!(error = %message, %status, "run stopped");
+                outcome.status = status;
             } else {
                 tracing::error!(error = %message, "run failed");
                 outcome.status = RunStatus::Failed;

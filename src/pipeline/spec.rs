@@ -22,6 +22,12 @@ pub struct PipelineFile {
     /// Crontab (5 fields, or 6 with seconds), evaluated in `timezone`; used by the daemon.
     pub schedule: Option<String>,
     pub timezone: Option<String>,
+    /// How often the daemon runs a transiently failed run again (default 3).
+    pub retries: Option<u32>,
+    /// Longest a run may take before it is cancelled (default: no limit).
+    pub timeout_secs: Option<u64>,
+    /// Up to this many seconds' random delay after each fire time (default 0).
+    pub jitter_secs: Option<u64>,
     pub description: Option<String>,
     /// Largest share of source rows that may be refused before the run fails (0.0–1.0).
     #[serde(default)]

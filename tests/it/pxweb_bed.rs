@@ -80,6 +80,8 @@ impl Bed {
 
     pub fn run(&self, pipeline: &Arc<Pipeline>, force: bool) -> RunOutcome {
         let request = RunRequest {
+            run_id: None,
+            stop: Default::default(),
             trigger: Trigger::Manual,
             force,
             warehouse: self.warehouse.clone(),

@@ -136,6 +136,8 @@ pub fn run_in_service(
         .build()
         .unwrap();
     let request = RunRequest {
+        run_id: None,
+        stop: Default::default(),
         trigger: Trigger::Manual,
         force: false,
         warehouse: warehouse.clone(),
