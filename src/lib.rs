@@ -6,9 +6,11 @@
 //! the [`ledger`]. [`pipeline`] runs that flow for one pipeline; `main.rs` only parses the
 //! command line.
 
+pub mod admin;
 pub mod blocking;
 pub mod catalog;
 pub mod config;
+pub mod daemon;
 pub mod failpoint;
 #[cfg(test)]
 mod fixtures;
@@ -16,6 +18,7 @@ pub mod formats;
 pub mod harmonise;
 pub mod inspect;
 pub mod ledger;
+pub mod metrics;
 pub mod model;
 pub mod numbers;
 pub mod pipeline;
@@ -23,6 +26,7 @@ pub mod problem;
 pub mod rejects;
 pub mod schedule;
 pub mod schemas;
+pub mod serve;
 pub mod service;
 pub mod sources;
 pub mod testkit;

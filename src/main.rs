@@ -105,6 +105,21 @@ enum Command {
     },
     /// Lists the pipelines.
     Pipelines,
+    /// Runs the daemon: every pipeline on its schedule, and the admin API.
+    Serve,
+    /// Asks a running daemon to run a pipeline now.
+    Trigger {
+        pipeline: String,
+        /// Follow the run until it ends; exit 0 when it succeeded or was skipped, 1 when it
+        /// failed, was interrupted or cancelled.
+        #[arg(long)]
+        wait: bool,
+        /// Rewrite even when the source content is unchanged.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Shows a running daemon's pipelines: schedule, next fire, active and last run.
+    Status,
     /// Shows recent runs.
     History {
         pipeline: Option<String>,
@@ -238,6 +253,18 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             report_problems(&loaded.problems);
             Ok(exit_for(&loaded.problems))
         }
+        Command::Serve => {
+            let runtime =
+                tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            runtime.block_on(indikator::serve::serve(settings))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Trigger {
+            pipeline,
+            wait,
+            force,
+        } => Ok(admin_call(|| trigger(&settings, &pipeline, wait, force))),
+        Command::Status => Ok(admin_call(|| status(&settings))),
         Command::History { pipeline, limit } => {
             let ledger = Ledger::open(&settings.state_dir)?;
             for run in ledger.history(pipeline.as_deref(), limit)? {
@@ -255,6 +282,84 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Exit code of `trigger --wait` for a run that ended `status`.
+fn exit_for_status(status: &str) -> ExitCode {
+    match status {
+        "succeeded" | "skipped" => ExitCode::SUCCESS,
+        _ => ExitCode::FAILURE,
+    }
+}
+
+/// Runs a client command of the admin API: its exit code, or 2 (printed) when the API could
+/// not be asked or refused the request.
+fn admin_call(
+    call: impl FnOnce() -> Result<ExitCode, indikator::admin::client::ClientError>,
+) -> ExitCode {
+    match call() {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn client_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a current-thread runtime starts")
+}
+
+fn trigger(
+    settings: &Settings,
+    pipeline: &str,
+    wait: bool,
+    force: bool,
+) -> Result<ExitCode, indikator::admin::client::ClientError> {
+    let client = indikator::admin::client::Client::from_settings(settings)?;
+    client_runtime().block_on(async {
+        let run_id = client.trigger(pipeline, force).await?;
+        println!("{pipeline}: run {run_id} queued");
+        if !wait {
+            return Ok(ExitCode::SUCCESS);
+        }
+        let run = client.wait(&run_id).await?;
+        let status = run["status"].as_str().unwrap_or("unknown");
+        println!(
+            "{pipeline}: {status} (run {run_id}): {} rows read, {} written, {} rejected",
+            run["rows_read"], run["rows_written"], run["rows_rejected"]
+        );
+        for key in ["reason", "error"] {
+            if let Some(text) = run[key].as_str() {
+                println!("  {key}: {text}");
+            }
+        }
+        Ok(exit_for_status(status))
+    })
+}
+
+fn status(settings: &Settings) -> Result<ExitCode, indikator::admin::client::ClientError> {
+    let client = indikator::admin::client::Client::from_settings(settings)?;
+    let answer = client_runtime().block_on(client.pipelines())?;
+    if let Some(problem) = answer["config"]["problem"].as_str() {
+        println!("configuration: {problem}");
+    }
+    let text = |value: &serde_json::Value| value.as_str().unwrap_or("-").to_string();
+    for pipeline in answer["pipelines"].as_array().into_iter().flatten() {
+        let last = &pipeline["last_run"];
+        println!(
+            "{:<40} next {:<25} active {:<40} last {} {}",
+            text(&pipeline["id"]),
+            text(&pipeline["next_fire"]),
+            text(&pipeline["active_run"]),
+            text(&last["status"]),
+            text(&last["finished"]),
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn relative<'a>(path: &'a Path, root: &Path) -> &'a Path {

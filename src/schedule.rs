@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Timelike, Utc};
 use chrono_tz::Tz;
 use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
@@ -76,6 +76,9 @@ impl Schedule {
     /// The first fire time strictly after `after`; `None` if the expression never fires again
     /// (`0 0 30 2 *`).
     pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        // Whole seconds: croner keeps the fraction of its starting point, which would put every
+        // fire that far past its slot.
+        let after = after.with_nanosecond(0).unwrap_or(after);
         let local = after.with_timezone(&self.timezone);
         self.cron
             .find_next_occurrence(&local, false)
@@ -169,6 +172,18 @@ mod tests {
         ));
         let err = Schedule::parse("30 5 * * *", Some("Europe/Stockholmm")).unwrap_err();
         insta::assert_snapshot!(err, @r#"`Europe/Stockholmm` is not an IANA time zone; write e.g. "Europe/Stockholm" or "UTC""#);
+    }
+
+    #[test]
+    fn fire_times_fall_on_whole_seconds() {
+        let every_five = Schedule::parse("*/5 * * * * *", Some("UTC")).unwrap();
+        let after = DateTime::parse_from_rfc3339("2026-12-02T04:44:34.951Z")
+            .unwrap()
+            .to_utc();
+        assert_eq!(
+            every_five.next_after(after).unwrap().to_rfc3339(),
+            "2026-12-02T04:44:35+00:00"
+        );
     }
 
     #[test]

@@ -106,9 +106,23 @@ impl Service {
         self
     }
 
-    /// The ledger runs are recorded in (for `history`, and tests).
-    pub fn ledger(&self) -> &Ledger {
+    /// The ledger runs are recorded in (for `history`, the daemon, and tests).
+    pub fn ledger(&self) -> &Arc<Ledger> {
         &self.ledger
+    }
+
+    /// The process's HTTP client (for its counts by host).
+    pub fn http(&self) -> &HttpClient {
+        &self.http
+    }
+
+    /// The same service (ledger, client, state directory) running with `schemas`, as a
+    /// reloaded daemon does.
+    pub fn with_schemas(&self, schemas: Schemas) -> Self {
+        Self {
+            schemas: Arc::new(schemas),
+            ..self.clone()
+        }
     }
 
     /// Marks `interrupted` every run left `running` whose pipeline lock nobody holds (its

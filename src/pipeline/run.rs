@@ -136,6 +136,8 @@ pub struct RunOutcome {
     /// What the source said about the table that an operator should know (discontinued, no
     /// new period for too long).
     pub notices: Vec<String>,
+    /// The run failed in a way a later run may not (the network, a 5xx): the daemon retries it.
+    pub transient: bool,
 }
 
 /// Errors that end a run; each names the pipeline's file, URL or row through its source.
@@ -264,6 +266,7 @@ pub async fn run(
         error: None,
         reason: None,
         notices: Vec::new(),
+        transient: false,
     };
     let result = execute(&pipeline, &cx, &run_id, started, &mut outcome).await;
     let (coverage, content_hash, validators, about) = match result {
@@ -283,6 +286,7 @@ pub async fn run(
             } else {
                 tracing::error!(error = %message, "run failed");
                 outcome.status = RunStatus::Failed;
+                outcome.transient = matches!(&error, RunError::Fetch(e) if e.is_transient());
             }
             outcome.error = Some(message);
             (None, None, Vec::new(), None)

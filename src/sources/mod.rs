@@ -207,6 +207,18 @@ pub enum SourceError {
     Pxweb(#[from] pxweb::PxwebError),
 }
 
+impl SourceError {
+    /// Whether the daemon should run the pipeline again later (see [`HttpError::is_transient`]);
+    /// a table that kept changing while it was harvested will have settled too.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Http(error) | Self::Pxweb(pxweb::PxwebError::Http(error)) => error.is_transient(),
+            Self::Pxweb(pxweb::PxwebError::KeptChanging { .. }) => true,
+            Self::Read { .. } | Self::Pxweb(_) => false,
+        }
+    }
+}
+
 /// A kind of source.
 pub trait Source {
     /// Fetches every payload the spec names.

@@ -118,6 +118,24 @@ pub enum HttpError {
 }
 
 impl HttpError {
+    /// Whether trying the whole fetch again later may well succeed: the network, a timeout, a
+    /// cut answer, a 5xx or 429 that outlasted the retries, an error page in place of JSON. A
+    /// 4xx or a refused URL will answer the same next time.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Timeout { .. }
+            | Self::Connect { .. }
+            | Self::Cut { .. }
+            | Self::RateLimited { .. }
+            | Self::Format { .. } => true,
+            Self::Status { status, .. } => *status >= 500,
+            Self::InvalidUrl { .. }
+            | Self::Client { .. }
+            | Self::TooLarge { .. }
+            | Self::Cancelled { .. } => false,
+        }
+    }
+
     /// The HTTP status of an answer the server gave (a non-retried 4xx, a 5xx after retries).
     pub fn status(&self) -> Option<u16> {
         match self {

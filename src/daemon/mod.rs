@@ -1,0 +1,329 @@
+//! The daemon's state: the loaded pipelines (replaced whole by a reload that passes `check`),
+//! the runner, the counters, and what the admin API asks of them.
+//!
+//! Owns: the pipeline set and its reload, triggering by id (an unknown id is an answer, never a
+//! path), readiness, and turning ended runs into counts and log lines.
+//! Must not: serve HTTP (admin does), read signals (serve does), or run a pipeline itself (the
+//! runner hands runs to the service).
+
+pub mod runner;
+pub mod scheduler;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use chrono::Utc;
+use tokio::sync::watch;
+
+use crate::blocking::blocking;
+use crate::config::Settings;
+use crate::ledger::{Ledger, RunFilter, RunStatus};
+use crate::metrics::{Gauges, Metrics, RunCount};
+use crate::pipeline::{self, Pipeline, Trigger};
+use crate::problem::Problem;
+use crate::schemas::Schemas;
+use crate::service::Service;
+use crate::warehouse::Warehouse;
+
+use runner::{Ended, Runner, SubmitError};
+use scheduler::{Clock, Scheduler};
+
+/// One generation of loaded pipelines, with the service that runs them (its schemas).
+pub struct PipelineSet {
+    by_id: BTreeMap<String, Arc<Pipeline>>,
+    service: Service,
+}
+
+impl PipelineSet {
+    pub fn new(pipelines: Vec<Pipeline>, service: Service) -> Self {
+        Self {
+            by_id: (pipelines.into_iter())
+                .map(|p| (p.id.clone(), Arc::new(p)))
+                .collect(),
+            service,
+        }
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Arc<Pipeline>> {
+        self.by_id.get(id)
+    }
+
+    /// Every pipeline, by id.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Pipeline>> {
+        self.by_id.values()
+    }
+
+    /// The pipelines with a schedule.
+    pub fn scheduled(&self) -> impl Iterator<Item = &Arc<Pipeline>> {
+        self.iter().filter(|p| p.schedule.is_some())
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+}
+
+/// Why a trigger was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum TriggerError {
+    #[error("no pipeline has id `{0}`; GET /api/v1/pipelines lists them")]
+    Unknown(String),
+    #[error(transparent)]
+    Submit(#[from] SubmitError),
+}
+
+/// The state one `indikator serve` shares between its scheduler, runner and admin API.
+pub struct Daemon {
+    settings: Settings,
+    ledger: Arc<Ledger>,
+    warehouse: Warehouse,
+    set: watch::Sender<Arc<PipelineSet>>,
+    runner: Runner,
+    metrics: Arc<Metrics>,
+    /// Why the last reload was refused (`None`: the running set is the configuration's).
+    config_problem: Mutex<Option<String>>,
+    service: Service,
+}
+
+impl Daemon {
+    /// A daemon running `pipelines` through `service` into the settings' warehouse.
+    pub fn new(settings: Settings, service: Service, pipelines: PipelineSet) -> Arc<Self> {
+        let warehouse = Warehouse::new(&settings.warehouse_dir);
+        let (set, current) = watch::channel(Arc::new(pipelines));
+        let metrics = Arc::new(Metrics::default());
+        let execute: runner::Execute = Arc::new(move |pipeline, request| {
+            // The service of the set current when the run starts: a reload's schemas apply to
+            // the runs after it.
+            let service = current.borrow().service.clone();
+            Box::pin(async move { service.run(pipeline, request).await })
+        });
+        let on_end: runner::OnEnd = {
+            let metrics = metrics.clone();
+            Arc::new(move |ended: &Ended| count(&metrics, ended))
+        };
+        let runner = Runner::new(
+            execute,
+            on_end,
+            service.ledger().clone(),
+            warehouse.clone(),
+            settings.serve.max_concurrent_runs,
+        );
+        Arc::new(Self {
+            ledger: service.ledger().clone(),
+            warehouse,
+            set,
+            runner,
+            metrics,
+            config_problem: Mutex::new(None),
+            settings,
+            service,
+        })
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn ledger(&self) -> &Arc<Ledger> {
+        &self.ledger
+    }
+
+    pub fn warehouse(&self) -> &Warehouse {
+        &self.warehouse
+    }
+
+    pub fn runner(&self) -> &Runner {
+        &self.runner
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// The pipelines loaded now.
+    pub fn pipelines(&self) -> Arc<PipelineSet> {
+        self.set.borrow().clone()
+    }
+
+    /// A scheduler firing this daemon's pipelines by `clock`.
+    pub fn scheduler(&self, clock: Clock) -> Scheduler {
+        let metrics = self.metrics.clone();
+        Scheduler {
+            ledger: self.ledger.clone(),
+            runner: self.runner.clone(),
+            clock,
+            pipelines: self.set.subscribe(),
+            on_fire: Arc::new(move |_pipeline, lag| metrics.fired(lag)),
+        }
+    }
+
+    /// Queues a run of pipeline `id`; its run id at once.
+    pub async fn trigger(
+        &self,
+        id: &str,
+        trigger: Trigger,
+        force: bool,
+    ) -> Result<String, TriggerError> {
+        let pipeline = (self.pipelines().get(id).cloned())
+            .ok_or_else(|| TriggerError::Unknown(id.to_string()))?;
+        Ok(self.runner.submit(pipeline, trigger, force).await?)
+    }
+
+    /// Reads the settings file, schemas and pipelines again; the new set replaces the running
+    /// one only if it passes `check` without errors, else the old one stays and the reason is
+    /// kept for the API and the metrics. Directories and the admin address need a restart.
+    pub async fn reload(&self) -> Result<usize, String> {
+        let (settings, service) = (self.settings.clone(), self.service.clone());
+        let loaded = blocking(move || load_set(&settings, &service)).await;
+        let result = match loaded {
+            Ok(set) => {
+                let count = set.len();
+                self.set.send_replace(Arc::new(set));
+                tracing::info!(pipelines = count, "configuration reloaded");
+                Ok(count)
+            }
+            Err(problems) => {
+                let why = format!(
+                    "the new configuration was not loaded, the running pipelines stay: {problems}"
+                );
+                tracing::error!("{why}");
+                Err(why)
+            }
+        };
+        *self.problem() = result.as_ref().err().cloned();
+        result
+    }
+
+    fn problem(&self) -> std::sync::MutexGuard<'_, Option<String>> {
+        self.config_problem
+            .lock()
+            .expect("a panic while holding the reload problem is a bug")
+    }
+
+    /// Why the last reload was refused, if it was.
+    pub fn config_problem(&self) -> Option<String> {
+        self.problem().clone()
+    }
+
+    /// Whether runs can be recorded and written: the ledger answers, the warehouse is there.
+    pub async fn ready(&self) -> Result<(), String> {
+        let (ledger, warehouse) = (self.ledger.clone(), self.warehouse.clone());
+        blocking(move || {
+            ledger
+                .runs(&RunFilter {
+                    limit: Some(1),
+                    ..RunFilter::default()
+                })
+                .map_err(|e| format!("the ledger does not answer: {e}"))?;
+            warehouse
+                .create()
+                .map_err(|e| format!("the warehouse is not writable: {e}"))
+        })
+        .await
+    }
+
+    /// Sets each pipeline's last success from the ledger, for the metrics after a restart.
+    pub async fn load_last_successes(&self) {
+        let ids: Vec<String> = self.pipelines().iter().map(|p| p.id.clone()).collect();
+        let ledger = self.ledger.clone();
+        let found = blocking(move || {
+            let mut found = Vec::new();
+            for id in ids {
+                for status in [RunStatus::Succeeded, RunStatus::Skipped] {
+                    let filter = RunFilter {
+                        pipeline: Some(id.clone()),
+                        status: Some(status),
+                        limit: Some(1),
+                    };
+                    let last = ledger.runs(&filter)?.pop().and_then(|r| r.finished);
+                    found.extend(last.map(|finished| (id.clone(), finished)));
+                }
+            }
+            Ok::<_, crate::ledger::LedgerError>(found)
+        })
+        .await;
+        match found {
+            Ok(found) => {
+                for (id, finished) in found {
+                    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(&finished) {
+                        self.metrics
+                            .last_success(&id, t.timestamp_millis() as f64 / 1000.0);
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(%error, "cannot read the last successes for the metrics"),
+        }
+    }
+
+    /// The metrics text, with the gauges read now.
+    pub fn render_metrics(&self) -> String {
+        let (running, queued) = self.runner.load();
+        let hosts = Vec::new();
+        self.metrics.render(&Gauges {
+            pipelines: self.pipelines().len(),
+            running,
+            queued,
+            config_ok: self.config_problem().is_none(),
+            hosts,
+        })
+    }
+}
+
+/// The settings' pipelines, checked, as a set run by `service` with the schemas read now; or
+/// the problems that keep them from being loaded.
+pub fn load_set(settings: &Settings, service: &Service) -> Result<PipelineSet, String> {
+    let reread =
+        Settings::load(settings.file.as_deref(), &settings.root).map_err(|p| errors_of(&p))?;
+    if reread.state_dir != settings.state_dir
+        || reread.warehouse_dir != settings.warehouse_dir
+        || reread.admin != settings.admin
+    {
+        tracing::warn!(
+            "state_dir, warehouse_dir and [admin] changed in the settings file; they apply at the next start"
+        );
+    }
+    let schemas = Schemas::load(&reread.schemas_dir).map_err(|p| errors_of(&p))?;
+    let loaded = pipeline::load_all(&reread, &schemas);
+    if loaded.problems.iter().any(Problem::is_error) {
+        return Err(errors_of(&loaded.problems));
+    }
+    Ok(PipelineSet::new(
+        loaded.pipelines,
+        service.with_schemas(schemas),
+    ))
+}
+
+/// The errors among `problems`, one line each.
+pub fn errors_of(problems: &[Problem]) -> String {
+    let errors: Vec<String> = (problems.iter())
+        .filter(|p| p.is_error())
+        .map(Problem::to_string)
+        .collect();
+    errors.join("; ")
+}
+
+/// An ended run into the counters and the log.
+fn count(metrics: &Metrics, ended: &Ended) {
+    metrics.run_ended(&RunCount {
+        pipeline: &ended.pipeline,
+        status: ended.status.as_str(),
+        elapsed: ended.elapsed,
+        rows_written: ended.rows_written,
+        rows_rejected: ended.rows_rejected,
+        finished: Utc::now().timestamp_millis() as f64 / 1000.0,
+        retried: ended.retried,
+    });
+    tracing::info!(
+        pipeline = %ended.pipeline,
+        run_id = %ended.run_id,
+        trigger = ended.trigger.as_str(),
+        status = %ended.status,
+        elapsed_ms = ended.elapsed.as_millis() as u64,
+        rows_written = ended.rows_written,
+        "run ended"
+    );
+}
