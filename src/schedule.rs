@@ -16,6 +16,9 @@ use croner::parser::{CronParser, Seconds, Year};
 
 /// The zone a schedule is read in when the pipeline names none.
 pub const DEFAULT_TIMEZONE: Tz = chrono_tz::Europe::Stockholm;
+/// Most answers of croner walked through to find a fire time later than asked (see
+/// [`Schedule::next_after`]); a schedule needing more is treated as never firing.
+const MAX_STEPS: usize = 10_000;
 
 /// A checked schedule.
 #[derive(Debug, Clone)]
@@ -78,12 +81,25 @@ impl Schedule {
     pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
         // Whole seconds: croner keeps the fraction of its starting point, which would put every
         // fire that far past its slot.
-        let after = after.with_nanosecond(0).unwrap_or(after);
-        let local = after.with_timezone(&self.timezone);
-        self.cron
-            .find_next_occurrence(&local, false)
-            .ok()
-            .map(|next| next.with_timezone(&Utc))
+        let whole = after.with_nanosecond(0).unwrap_or(after);
+        // Inside the repeated hour of a fall-back night croner reads the local time at its
+        // earlier offset and may answer a slot already past (from 02:20 CET, the 02:30 CEST an
+        // hour ago): walk on from its answers until one is really later.
+        let mut from = whole;
+        for _ in 0..MAX_STEPS {
+            let local = from.with_timezone(&self.timezone);
+            let next = self.cron.find_next_occurrence(&local, false).ok()?;
+            let next = next.with_timezone(&Utc);
+            if next > after {
+                return Some(next);
+            }
+            from = if next == from {
+                from + chrono::Duration::seconds(1)
+            } else {
+                next
+            };
+        }
+        None
     }
 
     /// The next `n` fire times after `after`.
@@ -172,6 +188,23 @@ mod tests {
         ));
         let err = Schedule::parse("30 5 * * *", Some("Europe/Stockholmm")).unwrap_err();
         insta::assert_snapshot!(err, @r#"`Europe/Stockholmm` is not an IANA time zone; write e.g. "Europe/Stockholm" or "UTC""#);
+    }
+
+    #[test]
+    fn from_inside_the_repeated_hour_the_next_fire_is_later_not_past() {
+        let daily = Schedule::parse("30 2 * * *", None).unwrap();
+        for (from, next) in [
+            ("2026-10-25T00:20:00Z", "2026-10-25T00:30:00+00:00"),
+            ("2026-10-25T01:20:00Z", "2026-10-26T01:30:00+00:00"),
+            ("2026-10-25T01:40:00Z", "2026-10-26T01:30:00+00:00"),
+        ] {
+            let at = DateTime::parse_from_rfc3339(from).unwrap().to_utc();
+            assert_eq!(
+                daily.next_after(at).unwrap().to_rfc3339(),
+                next,
+                "from {from}"
+            );
+        }
     }
 
     #[test]

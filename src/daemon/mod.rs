@@ -8,6 +8,8 @@
 
 pub mod runner;
 pub mod scheduler;
+#[cfg(test)]
+mod testing;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -35,11 +37,9 @@ pub struct PipelineSet {
 }
 
 impl PipelineSet {
-    pub fn new(pipelines: Vec<Pipeline>, service: Service) -> Self {
+    pub fn new(pipelines: impl IntoIterator<Item = Arc<Pipeline>>, service: Service) -> Self {
         Self {
-            by_id: (pipelines.into_iter())
-                .map(|p| (p.id.clone(), Arc::new(p)))
-                .collect(),
+            by_id: (pipelines.into_iter()).map(|p| (p.id.clone(), p)).collect(),
             service,
         }
     }
@@ -292,7 +292,7 @@ pub fn load_set(settings: &Settings, service: &Service) -> Result<PipelineSet, S
         return Err(errors_of(&loaded.problems));
     }
     Ok(PipelineSet::new(
-        loaded.pipelines,
+        loaded.pipelines.into_iter().map(Arc::new),
         service.with_schemas(schemas),
     ))
 }

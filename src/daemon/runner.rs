@@ -465,3 +465,241 @@ struct Attempt {
     ended: Ended,
     transient: bool,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::daemon::scheduler::Clock;
+    use crate::daemon::testing::{Act, Script, pipeline};
+
+    struct Bed {
+        script: Arc<Script>,
+        runner: Runner,
+        ledger: Arc<Ledger>,
+        _dir: tempfile::TempDir,
+    }
+
+    fn bed(slots: usize, default: Act) -> Bed {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Arc::new(Ledger::open(dir.path()).unwrap());
+        let clock = Clock::starting_at(Utc::now());
+        let script = Script::new(ledger.clone(), clock, default);
+        let runner = script.runner(slots, &Warehouse::new(dir.path().join("w")));
+        Bed {
+            script,
+            runner,
+            ledger,
+            _dir: dir,
+        }
+    }
+
+    /// Waits (in tokio time) until `pipeline` has no active run.
+    async fn settled(runner: &Runner, pipeline: &str) {
+        for _ in 0..100_000 {
+            if runner.active_run(pipeline).is_none() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{pipeline} never settled");
+    }
+
+    fn status(ledger: &Ledger, run_id: &str) -> RunStatus {
+        ledger.status(run_id).unwrap().unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn at_most_the_slots_run_at_once_and_each_pipeline_once() {
+        let bed = bed(2, Act::succeeds_after(10));
+        let ids: Vec<String> = (0..5).map(|i| format!("p{i}")).collect();
+        for id in &ids {
+            let run_id = bed
+                .runner
+                .submit(pipeline(id, ""), Trigger::Api, false)
+                .await
+                .unwrap();
+            assert_eq!(status(&bed.ledger, &run_id), RunStatus::Queued);
+        }
+        // A second run of a pipeline is refused while its first is queued.
+        let busy = bed
+            .runner
+            .submit(pipeline("p4", ""), Trigger::Api, false)
+            .await;
+        assert!(
+            matches!(
+                busy,
+                Err(SubmitError::Busy {
+                    state: "queued",
+                    ..
+                })
+            ),
+            "{busy:?}"
+        );
+        for id in &ids {
+            settled(&bed.runner, id).await;
+        }
+        assert_eq!(bed.script.max_running(), 2);
+        let calls = bed.script.calls();
+        assert_eq!(calls.len(), 5);
+        assert!(
+            calls
+                .iter()
+                .all(|c| c.ended.unwrap().1 == RunStatus::Succeeded)
+        );
+        // Five runs of ten seconds through two slots: three rounds.
+        let first = calls.iter().map(|c| c.started).min().unwrap();
+        let last = calls.iter().map(|c| c.ended.unwrap().0).max().unwrap();
+        assert_eq!((last - first).num_seconds(), 30);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_transient_scheduled_failure_is_retried_with_growing_waits() {
+        let bed = bed(2, Act::succeeds_after(1));
+        let p = pipeline("p", "retries = 3");
+        bed.script.then(
+            "p",
+            &[
+                Act::fails_transiently_after(1),
+                Act::fails_transiently_after(1),
+            ],
+        );
+        bed.runner
+            .submit(p.clone(), Trigger::Schedule, false)
+            .await
+            .unwrap();
+        settled(&bed.runner, "p").await;
+        let calls = bed.script.calls_of("p");
+        let statuses: Vec<RunStatus> = calls.iter().map(|c| c.ended.unwrap().1).collect();
+        assert_eq!(
+            statuses,
+            [RunStatus::Failed, RunStatus::Failed, RunStatus::Succeeded]
+        );
+        // Each retry is a run of its own, after 30 s, then 60 s.
+        let gaps: Vec<i64> = (calls.windows(2))
+            .map(|w| (w[1].started - w[0].ended.unwrap().0).num_seconds())
+            .collect();
+        assert_eq!(gaps, [30, 60]);
+        let ids: std::collections::BTreeSet<_> = calls.iter().map(|c| &c.run_id).collect();
+        assert_eq!(ids.len(), 3);
+        let retried: Vec<bool> = bed.script.ends().iter().map(|e| e.retried).collect();
+        assert_eq!(retried, [true, true, false]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_stop_at_the_limit_and_spare_other_failures_and_manual_runs() {
+        let bed = bed(2, Act::fails_transiently_after(1));
+        bed.runner
+            .submit(pipeline("p", "retries = 2"), Trigger::Schedule, false)
+            .await
+            .unwrap();
+        settled(&bed.runner, "p").await;
+        assert_eq!(bed.script.calls_of("p").len(), 3, "the run and two retries");
+        // A failure a retry cannot mend (validation) is not retried.
+        bed.script.then(
+            "q",
+            &[Act {
+                transient: false,
+                ..Act::fails_transiently_after(1)
+            }],
+        );
+        bed.runner
+            .submit(pipeline("q", ""), Trigger::Schedule, false)
+            .await
+            .unwrap();
+        settled(&bed.runner, "q").await;
+        assert_eq!(bed.script.calls_of("q").len(), 1);
+        // An operator's run shows its failure at once: the operator is there to decide.
+        bed.runner
+            .submit(pipeline("r", ""), Trigger::Api, false)
+            .await
+            .unwrap();
+        settled(&bed.runner, "r").await;
+        assert_eq!(bed.script.calls_of("r").len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_run_over_its_time_limit_is_cancelled_and_fails() {
+        let bed = bed(2, Act::succeeds_after(100));
+        let p = pipeline("p", "timeout_secs = 10\nretries = 0");
+        let run_id = bed
+            .runner
+            .submit(p, Trigger::Schedule, false)
+            .await
+            .unwrap();
+        settled(&bed.runner, "p").await;
+        let call = &bed.script.calls_of("p")[0];
+        assert_eq!((call.ended.unwrap().0 - call.started).num_seconds(), 10);
+        let run = bed.ledger.run(&run_id).unwrap().unwrap();
+        assert_eq!(run.status, RunStatus::Failed);
+        assert!(run.error.unwrap().contains("timed out after 10 s"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn cancelled_runs_end_cancelled_queued_or_running() {
+        let bed = bed(1, Act::succeeds_after(60));
+        let running = bed
+            .runner
+            .submit(pipeline("a", ""), Trigger::Api, false)
+            .await
+            .unwrap();
+        let queued = bed
+            .runner
+            .submit(pipeline("b", ""), Trigger::Api, false)
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(status(&bed.ledger, &queued), RunStatus::Queued);
+        assert_eq!(bed.runner.cancel(&queued), Cancelled::Stopping);
+        assert_eq!(bed.runner.cancel(&running), Cancelled::Stopping);
+        settled(&bed.runner, "a").await;
+        settled(&bed.runner, "b").await;
+        assert_eq!(status(&bed.ledger, &running), RunStatus::Cancelled);
+        assert_eq!(status(&bed.ledger, &queued), RunStatus::Cancelled);
+        assert_eq!(
+            bed.script.calls_of("b").len(),
+            0,
+            "a cancelled queued run never starts"
+        );
+        assert_eq!(bed.runner.cancel(&running), Cancelled::NotActive);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_gives_running_runs_the_grace_period_then_interrupts_them() {
+        let bed = bed(1, Act::succeeds_after(5));
+        bed.script.then("slow", &[Act::succeeds_after(600)]);
+        let quick = bed
+            .runner
+            .submit(pipeline("quick", ""), Trigger::Api, false)
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let waiting = bed
+            .runner
+            .submit(pipeline("slow", ""), Trigger::Api, false)
+            .await
+            .unwrap();
+        let started = tokio::time::Instant::now();
+        bed.runner.shutdown(Duration::from_secs(30)).await;
+        // The quick run finished within the grace; the queued one never started.
+        assert_eq!(status(&bed.ledger, &quick), RunStatus::Succeeded);
+        assert_eq!(status(&bed.ledger, &waiting), RunStatus::Interrupted);
+        assert!(started.elapsed() < Duration::from_secs(30));
+        let refused = bed
+            .runner
+            .submit(pipeline("quick", ""), Trigger::Api, false)
+            .await;
+        assert!(matches!(refused, Err(SubmitError::ShuttingDown)));
+
+        let bed = self::bed(1, Act::succeeds_after(600));
+        let slow = bed
+            .runner
+            .submit(pipeline("slow", ""), Trigger::Api, false)
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let started = tokio::time::Instant::now();
+        bed.runner.shutdown(Duration::from_secs(30)).await;
+        assert_eq!(started.elapsed().as_secs(), 30);
+        assert_eq!(status(&bed.ledger, &slow), RunStatus::Interrupted);
+    }
+}

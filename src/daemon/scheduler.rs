@@ -289,3 +289,261 @@ mod tests {
         assert_eq!(jitter("p", "x", Duration::ZERO), Duration::ZERO);
     }
 }
+
+#[cfg(test)]
+mod fire_tests {
+    use super::*;
+    use crate::config::Settings;
+    use crate::daemon::testing::{Act, Script, pipeline};
+    use crate::schemas::Schemas;
+    use crate::service::Service;
+    use crate::warehouse::Warehouse;
+    use chrono::TimeZone;
+
+    fn utc(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text).unwrap().to_utc()
+    }
+
+    /// Scheduled pipelines over a real ledger, run by a script; each scheduler run a "process".
+    struct Bed {
+        ledger: Arc<Ledger>,
+        set: watch::Sender<Arc<PipelineSet>>,
+        service: Service,
+        _dir: tempfile::TempDir,
+    }
+
+    impl Bed {
+        fn new(pipelines: Vec<Arc<Pipeline>>) -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let settings = Settings::load(None, dir.path()).unwrap();
+            let service = Service::open(settings, Schemas::default()).unwrap();
+            let (set, _) = watch::channel(Arc::new(PipelineSet::new(pipelines, service.clone())));
+            Self {
+                ledger: service.ledger().clone(),
+                set,
+                service,
+                _dir: dir,
+            }
+        }
+
+        /// Runs a scheduler (a daemon's life) from `start` for `life`; what its script ran.
+        async fn live(
+            &self,
+            start: DateTime<Utc>,
+            life: Duration,
+            catch_up: bool,
+            slots: usize,
+            act: Act,
+        ) -> Arc<Script> {
+            let clock = Clock::starting_at(start);
+            let script = Script::new(self.ledger.clone(), clock.clone(), act);
+            let runner = script.runner(slots, &Warehouse::new(self._dir.path().join("w")));
+            let scheduler = Scheduler {
+                ledger: self.ledger.clone(),
+                runner: runner.clone(),
+                clock,
+                pipelines: self.set.subscribe(),
+                on_fire: Arc::new(|_, _| {}),
+            };
+            let stop = CancellationToken::new();
+            let task = tokio::spawn(scheduler.run(catch_up, stop.clone()));
+            tokio::time::sleep(life).await;
+            stop.cancel();
+            task.await.unwrap();
+            runner.shutdown(Duration::from_secs(3600)).await;
+            let _ = &self.service;
+            script
+        }
+    }
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    fn local_dates(script: &Script) -> Vec<String> {
+        let zone = chrono_tz::Europe::Stockholm;
+        (script.calls().iter())
+            .map(|c| {
+                c.started
+                    .with_timezone(&zone)
+                    .format("%Y-%m-%d %H:%M")
+                    .to_string()
+            })
+            .collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_0230_job_runs_once_on_both_dst_nights() {
+        let bed = Bed::new(vec![pipeline("p", "schedule = \"30 2 * * *\"")]);
+        let spring = bed
+            .live(
+                utc("2026-03-28T12:00:00Z"),
+                48 * HOUR,
+                true,
+                2,
+                Act::succeeds_after(1),
+            )
+            .await;
+        let nights = local_dates(&spring);
+        assert_eq!(nights.len(), 2, "{nights:?}");
+        assert_eq!(
+            nights
+                .iter()
+                .filter(|d| d.starts_with("2026-03-29"))
+                .count(),
+            1,
+            "{nights:?}"
+        );
+        let bed = Bed::new(vec![pipeline("p", "schedule = \"30 2 * * *\"")]);
+        let autumn = bed
+            .live(
+                utc("2026-10-24T12:00:00Z"),
+                48 * HOUR,
+                true,
+                2,
+                Act::succeeds_after(1),
+            )
+            .await;
+        assert_eq!(
+            local_dates(&autumn),
+            ["2026-10-25 02:30", "2026-10-26 02:30"],
+            "02:30 of the repeated hour fires once"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_restart_inside_the_repeated_hour_does_not_fire_again() {
+        let bed = Bed::new(vec![pipeline("p", "schedule = \"30 2 * * *\"")]);
+        let first = bed
+            .live(
+                utc("2026-10-25T00:00:00Z"),
+                HOUR,
+                true,
+                2,
+                Act::succeeds_after(1),
+            )
+            .await;
+        assert_eq!(local_dates(&first), ["2026-10-25 02:30"]);
+        // Back at 02:20 and at 02:40 of the second (CET) pass through the hour.
+        for restart in ["2026-10-25T01:20:00Z", "2026-10-25T01:40:00Z"] {
+            let again = bed
+                .live(utc(restart), 20 * HOUR, true, 2, Act::succeeds_after(1))
+                .await;
+            assert!(
+                again.calls().is_empty(),
+                "{restart}: {:?}",
+                local_dates(&again)
+            );
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn downtime_brings_one_catch_up_run_not_one_per_missed_slot() {
+        let bed = Bed::new(vec![pipeline(
+            "p",
+            "schedule = \"0 * * * *\"\ntimezone = \"UTC\"",
+        )]);
+        let first = bed
+            .live(
+                utc("2026-11-23T09:30:00Z"),
+                HOUR,
+                true,
+                2,
+                Act::succeeds_after(1),
+            )
+            .await;
+        assert_eq!(first.calls().len(), 1);
+        // Down from 10:30 to 15:10: the 11:00 … 15:00 slots were missed.
+        let back = utc("2026-11-23T15:10:00Z");
+        let second = bed
+            .live(
+                back,
+                Duration::from_secs(40 * 60),
+                true,
+                2,
+                Act::succeeds_after(1),
+            )
+            .await;
+        let calls = second.calls();
+        assert_eq!(calls.len(), 1, "{calls:?}");
+        assert!((calls[0].started - back).num_seconds() < 1);
+        assert_eq!(calls[0].trigger, "schedule");
+        assert_eq!(
+            bed.ledger.last_fire("p").unwrap().as_deref(),
+            Some("2026-11-23T15:00:00.000Z"),
+            "the catch-up fired the latest missed slot"
+        );
+        // A start right after fires nothing: the catch-up is recorded.
+        let third = bed
+            .live(
+                back + chrono::Duration::minutes(1),
+                Duration::from_secs(40 * 60),
+                true,
+                2,
+                Act::succeeds_after(1),
+            )
+            .await;
+        assert!(third.calls().is_empty());
+        // Off: missed slots are left missed.
+        let bed = Bed::new(vec![pipeline(
+            "p",
+            "schedule = \"0 * * * *\"\ntimezone = \"UTC\"",
+        )]);
+        bed.live(
+            utc("2026-11-23T09:30:00Z"),
+            HOUR,
+            false,
+            2,
+            Act::succeeds_after(1),
+        )
+        .await;
+        let off = bed
+            .live(
+                back,
+                Duration::from_secs(40 * 60),
+                false,
+                2,
+                Act::succeeds_after(1),
+            )
+            .await;
+        assert!(off.calls().is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pipeline_never_overlaps_itself_and_slots_limit_the_rest() {
+        let every_ten = "schedule = \"*/10 * * * * *\"\ntimezone = \"UTC\"";
+        let bed = Bed::new(vec![pipeline("slow", every_ten)]);
+        let script = bed
+            .live(
+                utc("2026-11-23T10:00:00Z"),
+                Duration::from_secs(120),
+                false,
+                2,
+                Act::succeeds_after(25),
+            )
+            .await;
+        let calls = script.calls();
+        assert!(calls.len() >= 3 && calls.len() < 12, "{calls:?}");
+        for pair in calls.windows(2) {
+            assert!(pair[1].started >= pair[0].ended.unwrap().0, "{pair:?}");
+        }
+        let minutely = "schedule = \"0 * * * * *\"\ntimezone = \"UTC\"";
+        let ids = ["a", "b", "c", "d"];
+        let bed = Bed::new(ids.iter().map(|id| pipeline(id, minutely)).collect());
+        let script = bed
+            .live(
+                utc("2026-11-23T10:00:30Z"),
+                Duration::from_secs(60),
+                false,
+                2,
+                Act::succeeds_after(20),
+            )
+            .await;
+        assert_eq!(script.calls().len(), 4);
+        assert_eq!(script.max_running(), 2);
+        let slot = Utc.with_ymd_and_hms(2026, 11, 23, 10, 1, 0).unwrap();
+        let ends: Vec<i64> = (script.calls().iter())
+            .map(|c| (c.ended.unwrap().0 - slot).num_seconds())
+            .collect();
+        assert_eq!(ends.iter().filter(|s| **s == 20).count(), 2, "{ends:?}");
+        assert_eq!(ends.iter().filter(|s| **s == 40).count(), 2, "{ends:?}");
+    }
+}
