@@ -6,6 +6,7 @@
 //! the [`ledger`]. [`pipeline`] runs that flow for one pipeline; `main.rs` only parses the
 //! command line.
 
+pub mod alerts;
 pub mod blocking;
 pub mod catalog;
 pub mod config;

@@ -732,7 +732,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::sources::http::testing::{Reply, TestServer};
+    use crate::sources::http::testing::{Reply, TestServer, fast};
     use crate::sources::http::{HostStats, LimitHints};
 
     const GZIPPED: [u8; 48] = [
@@ -740,22 +740,6 @@ mod tests {
         73, 173, 40, 81, 178, 82, 74, 175, 202, 44, 40, 72, 77, 81, 170, 5, 0, 38, 232, 68, 77, 28,
         0, 0, 0,
     ];
-
-    /// Small waits and limits, so that the whole suite stays fast.
-    fn fast() -> HttpSettings {
-        HttpSettings {
-            connect_timeout: Duration::from_secs(1),
-            timeout: Duration::from_secs(2),
-            max_body_bytes: 1 << 20,
-            retry: RetryPolicy {
-                attempts: 3,
-                base: Duration::from_millis(10),
-                cap: Duration::from_millis(50),
-                retry_after_cap: Duration::from_secs(2),
-            },
-            proxy: ProxyPolicy::Direct,
-        }
-    }
 
     /// A client for `server` with `settings` and a rate limit that never gets in the way.
     fn client_with(server: &TestServer, settings: HttpSettings) -> HttpClient {

@@ -16,7 +16,7 @@ mod redact;
 mod retry;
 mod stats;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 
 use std::time::Duration;
 
