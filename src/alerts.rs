@@ -103,16 +103,9 @@ impl Event {
         let by = host.map_or("indikator".to_string(), |h| format!("indikator on {h}"));
         match self {
             Self::RunFailed(run) => {
-                let error = run.error.as_deref().and_then(|e| e.lines().next()).map_or(
-                    String::new(),
-                    |line| {
-                        let mut line: String = line.chars().take(TEXT_ERROR_CHARS).collect();
-                        if line.len() < run.error.as_deref().unwrap_or_default().len() {
-                            line.push('…');
-                        }
-                        format!(": {line}")
-                    },
-                );
+                let error = run.error.as_deref().map_or(String::new(), |error| {
+                    format!(": {}", first_line(error, TEXT_ERROR_CHARS))
+                });
                 format!(
                     "{by}: pipeline {} failed (run {}, {}){error}",
                     run.pipeline, run.run_id, run.trigger
@@ -120,6 +113,22 @@ impl Event {
             }
         }
     }
+}
+
+/// The first line of `text`, at most `max` characters, `…` when anything was left out.
+fn first_line(text: &str, max: usize) -> String {
+    let text = text.trim_end();
+    let mut line: String = text
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .take(max)
+        .collect();
+    if line.len() < text.len() {
+        line.push('…');
+    }
+    line
 }
 
 enum Job {
