@@ -198,12 +198,17 @@ impl Alerter {
         };
         match webhook.queue.try_send(Job::Send(Box::new(alert))) {
             Ok(()) => Queued::Queued,
-            Err(_) => {
+            Err(mpsc::error::TrySendError::Full(_)) => {
                 tracing::warn!(
                     url = %webhook.shown,
                     queued = QUEUE_CAPACITY,
                     "alert dropped: the webhook is not keeping up"
                 );
+                Queued::Dropped
+            }
+            // The sender task is gone only with the runtime: the process is stopping.
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                tracing::warn!(url = %webhook.shown, "alert dropped: shutting down");
                 Queued::Dropped
             }
         }

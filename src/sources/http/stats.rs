@@ -26,7 +26,8 @@ pub struct HostStats {
     pub host: String,
     /// Attempts sent, retries included.
     pub requests: u64,
-    /// Attempts that were a retry of an earlier one (after a backoff or a `Retry-After`).
+    /// Failed attempts to be tried again (after a backoff or a `Retry-After`), counted when
+    /// decided: a retry cancelled during its wait counts too.
     pub retries: u64,
     /// Answers 429 Too Many Requests.
     pub rate_limited: u64,
