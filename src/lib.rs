@@ -7,6 +7,7 @@
 //! command line.
 
 pub mod admin;
+pub mod alerts;
 pub mod blocking;
 pub mod catalog;
 pub mod config;

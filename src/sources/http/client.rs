@@ -1,8 +1,9 @@
 //! The shared client: sends one request, politely, and reads its answer as asked.
 //!
 //! Owns: the reqwest client (rustls with ring, gzip, timeouts, `User-Agent`, proxies from the
-//! environment), the attempt loop (limiter slot → send → classify → wait → again), reading
-//! bodies within `max_body_bytes`, conditional requests and the per-request log lines.
+//! environment), the attempt loop (limiter slot → send → classify → wait → again, counted in
+//! `stats.rs`), reading bodies within `max_body_bytes`, conditional requests and the
+//! per-request log lines.
 //! Must not: know any source's protocol, or wait anywhere but the limiter and the backoff (both
 //! cancellable).
 //!
@@ -26,8 +27,9 @@ use tracing::Instrument as _;
 
 use super::HttpError;
 use super::limiter::{RateHeaders, RateLimiter};
-use super::redact::Redacted;
+use super::redact::{Redacted, Shown};
 use super::retry::{self, RetryPolicy};
+use super::stats::{HostCounters, HttpStats};
 use crate::ledger::Validator;
 
 /// Sent with every request, so that a server's operators can see who calls.
@@ -103,6 +105,8 @@ pub struct Request<'a> {
     json_body: Option<Vec<u8>>,
     expect: Expect,
     validator: Option<&'a Validator>,
+    shown: Shown,
+    timeout: Option<Duration>,
 }
 
 impl<'a> Request<'a> {
@@ -113,6 +117,8 @@ impl<'a> Request<'a> {
             json_body: None,
             expect: Expect::Bytes,
             validator: None,
+            shown: Shown::Redacted,
+            timeout: None,
         }
     }
 
@@ -137,6 +143,20 @@ impl<'a> Request<'a> {
     /// [`Answer::NotModified`]. `None` asks unconditionally.
     pub fn with_validator(mut self, validator: Option<&'a Validator>) -> Self {
         self.validator = validator;
+        self
+    }
+
+    /// How the URL appears in log lines, errors and [`Response::url`] (default
+    /// [`Shown::Redacted`]; [`Shown::Origin`] for a URL whose path is a secret).
+    pub fn with_shown(mut self, shown: Shown) -> Self {
+        self.shown = shown;
+        self
+    }
+
+    /// Longest each attempt may take, body included, instead of the client's
+    /// [`HttpSettings::timeout`] (a webhook that is not answering in seconds will not).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
         self
     }
 }
@@ -188,16 +208,17 @@ pub enum Answer {
 
 /// The key the limiter knows a URL's host by: `host:port` (`api.scb.se:443`).
 pub fn host_key(url: &str) -> Result<String, HttpError> {
-    let parsed = parse_url(url)?;
+    let parsed = parse_url(url, &Redacted(url).to_string())?;
     Ok(host_of(&parsed))
 }
 
-fn parse_url(url: &str) -> Result<Url, HttpError> {
+/// `url` parsed; `shown` is how an error names it.
+fn parse_url(url: &str, shown: &str) -> Result<Url, HttpError> {
     Url::parse(url)
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
         .ok_or_else(|| HttpError::InvalidUrl {
-            url: Redacted(url).to_string(),
+            url: shown.to_string(),
         })
 }
 
@@ -209,8 +230,9 @@ fn host_of(url: &Url) -> String {
     }
 }
 
-/// The HTTP client of a process: cheap to clone, every clone sharing one connection pool and one
-/// [`RateLimiter`], so that limits learnt from a host hold for every pipeline that calls it.
+/// The HTTP client of a process: cheap to clone, every clone sharing one connection pool, one
+/// [`RateLimiter`], so that limits learnt from a host hold for every pipeline that calls it, and
+/// one [`HttpStats`].
 ///
 /// The reqwest client inside is built at the first request, not here: building it loads the
 /// system's CA certificates, which a file-only run should neither pay for nor fail on.
@@ -218,6 +240,7 @@ fn host_of(url: &Url) -> String {
 pub struct HttpClient {
     client: Arc<OnceCell<reqwest::Client>>,
     limiter: RateLimiter,
+    stats: HttpStats,
     settings: Arc<HttpSettings>,
 }
 
@@ -226,6 +249,16 @@ impl Default for HttpClient {
     fn default() -> Self {
         Self::new(HttpSettings::default())
     }
+}
+
+/// Where one request goes, resolved once for all its attempts.
+struct Target<'a> {
+    url: Url,
+    /// The limiter's and the stats' key.
+    host: String,
+    /// The URL as logs and errors show it.
+    shown: &'a str,
+    counters: Arc<HostCounters>,
 }
 
 /// Why one attempt did not give an answer, and whether another may.
@@ -244,7 +277,8 @@ enum Retry {
 }
 
 enum BodyError {
-    TooLarge,
+    /// With the bytes read before the limit was seen to be passed.
+    TooLarge(u64),
     Transport(reqwest::Error, u64),
 }
 
@@ -254,6 +288,7 @@ impl HttpClient {
         Self {
             client: Arc::new(OnceCell::new()),
             limiter: RateLimiter::default(),
+            stats: HttpStats::default(),
             settings: Arc::new(settings),
         }
     }
@@ -288,6 +323,11 @@ impl HttpClient {
         &self.limiter
     }
 
+    /// Requests, retries, 429s, 5xx, errors and bytes per host, for the daemon's `/metrics`.
+    pub fn stats(&self) -> &HttpStats {
+        &self.stats
+    }
+
     pub fn settings(&self) -> &HttpSettings {
         &self.settings
     }
@@ -298,7 +338,8 @@ impl HttpClient {
         url: &str,
         cancel: &CancellationToken,
     ) -> Result<Response, HttpError> {
-        fresh(self.send(&Request::get(url), cancel).await?, url)
+        let request = Request::get(url);
+        fresh(self.send(&request, cancel).await?, &request)
     }
 
     /// GETs `url`; the body as bytes, checked to be JSON when `expect` says so.
@@ -309,7 +350,7 @@ impl HttpClient {
         cancel: &CancellationToken,
     ) -> Result<Response, HttpError> {
         let request = Request::get(url).with_expect(expect);
-        fresh(self.send(&request, cancel).await?, url)
+        fresh(self.send(&request, cancel).await?, &request)
     }
 
     /// POSTs `body` as JSON to `url`; the answer's body as bytes, checked to be JSON when
@@ -322,7 +363,7 @@ impl HttpClient {
         cancel: &CancellationToken,
     ) -> Result<Response, HttpError> {
         let request = Request::post_json(url, body).with_expect(expect);
-        fresh(self.send(&request, cancel).await?, url)
+        fresh(self.send(&request, cancel).await?, &request)
     }
 
     /// GETs `url` and parses the body as a `T` ([`HttpError::Format`] if it is not one).
@@ -354,9 +395,15 @@ impl HttpClient {
         request: &Request<'_>,
         cancel: &CancellationToken,
     ) -> Result<Answer, HttpError> {
-        let shown = Redacted(request.url).to_string();
-        let url = parse_url(request.url)?;
+        let shown = request.shown.show(request.url);
+        let url = parse_url(request.url, &shown)?;
         let host = host_of(&url);
+        let target = Target {
+            counters: self.stats.host(&host),
+            url,
+            host,
+            shown: &shown,
+        };
         let span = tracing::debug_span!("http", url = %shown, method = %request.method);
         async {
             let client = self.reqwest(&shown).await?;
@@ -367,11 +414,11 @@ impl HttpClient {
                 attempt += 1;
                 let permit = self
                     .limiter
-                    .acquire(&host, cancel)
+                    .acquire(&target.host, cancel)
                     .await
                     .map_err(|_| cancelled())?;
                 let result = tokio::select! {
-                    result = self.attempt(client, request, &url, &host, &shown, attempt) => result,
+                    result = self.attempt(client, request, &target, attempt) => result,
                     () = cancel.cancelled() => return Err(cancelled()),
                 };
                 drop(permit);
@@ -389,11 +436,11 @@ impl HttpClient {
                         (backoff, backoff)
                     }
                     Retry::After(retry_after) => {
-                        let window = self.limiter.limits(&host).window;
+                        let window = self.limiter.limits(&target.host).window;
                         let pause = policy.obey(retry_after.unwrap_or(window));
                         // A pause of the host holds every pipeline's calls to it, not only ours;
                         // the next `acquire` waits it out.
-                        self.limiter.pause(&host, pause);
+                        self.limiter.pause(&target.host, pause);
                         (Duration::ZERO, pause)
                     }
                 };
@@ -404,6 +451,7 @@ impl HttpClient {
                     error = %error,
                     "retrying"
                 );
+                target.counters.retried();
                 tokio::select! {
                     () = tokio::time::sleep(sleep) => {}
                     () = cancel.cancelled() => return Err(cancelled()),
@@ -419,13 +467,20 @@ impl HttpClient {
         &self,
         client: &reqwest::Client,
         request: &Request<'_>,
-        url: &Url,
-        host: &str,
-        shown: &str,
+        target: &Target<'_>,
         attempt: u32,
     ) -> Result<Answer, Failed> {
+        let Target {
+            url,
+            host,
+            shown,
+            counters,
+        } = target;
         let started = Instant::now();
         let mut builder = client.request(request.method.clone(), url.clone());
+        if let Some(timeout) = request.timeout {
+            builder = builder.timeout(timeout);
+        }
         if let Some(body) = &request.json_body {
             builder = builder
                 .header(CONTENT_TYPE, "application/json")
@@ -439,18 +494,22 @@ impl HttpClient {
                 builder = builder.header(IF_MODIFIED_SINCE, last_modified);
             }
         }
+        // Every way out of an attempt passes here once: the debug line and the bytes counted.
         let log = |status: Option<u16>, bytes: u64| {
+            counters.received(bytes);
             let elapsed_ms = started.elapsed().as_millis() as u64;
             tracing::debug!(status, bytes, elapsed_ms, attempt, "request");
         };
+        counters.sent();
         let mut response = match builder.send().await {
             Ok(response) => response,
             Err(err) => {
                 log(None, 0);
-                return Err(self.transport_failure(err, shown, attempt, 0));
+                return Err(self.transport_failure(err, request, target, attempt, 0));
             }
         };
         let status = response.status();
+        counters.answered(status.as_u16());
         let headers = response.headers().clone();
         self.limiter
             .learn_headers(host, &RateHeaders::parse(&headers, Utc::now()));
@@ -497,8 +556,8 @@ impl HttpClient {
 
         let bytes = match read_limited(&mut response, self.settings.max_body_bytes).await {
             Ok(bytes) => bytes,
-            Err(BodyError::TooLarge) => {
-                log(Some(status.as_u16()), self.settings.max_body_bytes);
+            Err(BodyError::TooLarge(read)) => {
+                log(Some(status.as_u16()), read);
                 return Err(Failed {
                     error: HttpError::TooLarge {
                         url: shown.to_string(),
@@ -509,7 +568,7 @@ impl HttpClient {
             }
             Err(BodyError::Transport(err, read)) => {
                 log(Some(status.as_u16()), read);
-                return Err(self.transport_failure(err, shown, attempt, read));
+                return Err(self.transport_failure(err, request, target, attempt, read));
             }
         };
         log(Some(status.as_u16()), bytes.len() as u64);
@@ -539,15 +598,20 @@ impl HttpClient {
     fn transport_failure(
         &self,
         err: reqwest::Error,
-        shown: &str,
+        request: &Request<'_>,
+        target: &Target<'_>,
         attempt: u32,
         read: u64,
     ) -> Failed {
-        let url = shown.to_string();
+        target.counters.failed();
+        // reqwest's message names the URL as sent, credentials and secrets included; ours names
+        // it as shown, so the cause goes on without it.
+        let err = err.without_url();
+        let url = target.shown.to_string();
         let error = if err.is_timeout() {
             HttpError::Timeout {
                 url,
-                timeout: self.settings.timeout,
+                timeout: request.timeout.unwrap_or(self.settings.timeout),
                 attempts: attempt,
             }
         } else if err.is_body() || err.is_decode() {
@@ -572,13 +636,13 @@ impl HttpClient {
     }
 }
 
-fn fresh(answer: Answer, url: &str) -> Result<Response, HttpError> {
+fn fresh(answer: Answer, request: &Request<'_>) -> Result<Response, HttpError> {
     match answer {
         Answer::Fresh(response) => Ok(response),
         // Only a conditional request may be answered 304; the plain methods send none, so a 304
         // (a confused proxy) is an answer like any other 3xx: an error naming the URL.
         Answer::NotModified => Err(HttpError::Status {
-            url: Redacted(url).to_string(),
+            url: request.shown.show(request.url),
             status: 304,
             body_start: String::new(),
             attempts: 1,
@@ -593,7 +657,7 @@ async fn read_limited(response: &mut reqwest::Response, limit: u64) -> Result<Ve
         .content_length()
         .is_some_and(|length| length > limit)
     {
-        return Err(BodyError::TooLarge);
+        return Err(BodyError::TooLarge(0));
     }
     let capacity = response
         .content_length()
@@ -605,7 +669,7 @@ async fn read_limited(response: &mut reqwest::Response, limit: u64) -> Result<Ve
         match response.chunk().await {
             Ok(Some(chunk)) => {
                 if bytes.len() as u64 + chunk.len() as u64 > limit {
-                    return Err(BodyError::TooLarge);
+                    return Err(BodyError::TooLarge(bytes.len() as u64));
                 }
                 bytes.extend_from_slice(&chunk);
             }
@@ -668,30 +732,14 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::sources::http::LimitHints;
-    use crate::sources::http::testing::{Reply, TestServer};
+    use crate::sources::http::testing::{Reply, TestServer, fast};
+    use crate::sources::http::{HostStats, LimitHints};
 
     const GZIPPED: [u8; 48] = [
         31, 139, 8, 0, 0, 0, 0, 0, 2, 3, 171, 86, 202, 207, 86, 178, 42, 41, 42, 77, 213, 81, 42,
         73, 173, 40, 81, 178, 82, 74, 175, 202, 44, 40, 72, 77, 81, 170, 5, 0, 38, 232, 68, 77, 28,
         0, 0, 0,
     ];
-
-    /// Small waits and limits, so that the whole suite stays fast.
-    fn fast() -> HttpSettings {
-        HttpSettings {
-            connect_timeout: Duration::from_secs(1),
-            timeout: Duration::from_secs(2),
-            max_body_bytes: 1 << 20,
-            retry: RetryPolicy {
-                attempts: 3,
-                base: Duration::from_millis(10),
-                cap: Duration::from_millis(50),
-                retry_after_cap: Duration::from_secs(2),
-            },
-            proxy: ProxyPolicy::Direct,
-        }
-    }
 
     /// A client for `server` with `settings` and a rate limit that never gets in the way.
     fn client_with(server: &TestServer, settings: HttpSettings) -> HttpClient {
@@ -1123,6 +1171,58 @@ mod tests {
         assert!(err.to_string().starts_with(&format!(
             "cannot reach http://127.0.0.1:{port}/x?api_key=REDACTED "
         )));
+        let chain = format!("{:#}", anyhow::Error::new(err));
+        assert!(!chain.contains("pw@") && !chain.contains("=k"), "{chain}");
+        let stats = client.stats().snapshot();
+        assert_eq!((stats[0].requests, stats[0].errors), (3, 3), "{stats:?}");
+    }
+
+    #[tokio::test]
+    async fn stats_count_a_429_then_200_under_the_host_alone() {
+        let server = TestServer::start(|arrival| match arrival.n {
+            0 => Reply::new(429, "text/plain", "slow down").with_header("Retry-After", "0"),
+            _ => Reply::json(r#"{"ok":true}"#),
+        })
+        .await;
+        let client = client(&server);
+        let url = server.url("/api/v2/tables?api_key=secret");
+        let url = url.replacen("http://", "http://user:pw@", 1);
+        client.get_bytes(&url, &never()).await.unwrap();
+        let host = host_key(&server.url("/")).unwrap();
+        assert_eq!(
+            client.clone().stats().snapshot(),
+            [HostStats {
+                host,
+                requests: 2,
+                retries: 1,
+                rate_limited: 1,
+                server_errors: 0,
+                errors: 0,
+                bytes_received: ("slow down".len() + r#"{"ok":true}"#.len()) as u64,
+            }]
+        );
+    }
+
+    #[tokio::test]
+    async fn stats_count_every_attempt_of_a_503_burst() {
+        let server = TestServer::start(|_| Reply::new(503, "text/plain", "busy")).await;
+        let client = client(&server);
+        let err = client
+            .get_bytes(&server.url("/x"), &never())
+            .await
+            .unwrap_err();
+        assert_eq!(err.status(), Some(503));
+        let stats = &client.stats().snapshot()[0];
+        assert_eq!(
+            (
+                stats.requests,
+                stats.retries,
+                stats.server_errors,
+                stats.rate_limited
+            ),
+            (3, 2, 3, 0)
+        );
+        assert_eq!((stats.errors, stats.bytes_received), (0, 12));
     }
 
     #[test]

@@ -7,14 +7,16 @@
 //! error bodies belong to their source kinds), archive payloads, or decode them.
 //!
 //! Files: `client.rs` sends and reads, `limiter.rs` decides when a call may start, `retry.rs`
-//! how long to wait before trying again, `redact.rs` how a URL is shown.
+//! how long to wait before trying again, `redact.rs` how a URL is shown, `stats.rs` what was
+//! sent and answered per host.
 
 mod client;
 mod limiter;
 mod redact;
 mod retry;
+mod stats;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 
 use std::time::Duration;
 
@@ -27,11 +29,12 @@ pub use limiter::{
     Cancelled, DEFAULT_MAX_CALLS, DEFAULT_WINDOW, HostLimits, LimitHints, MAX_SERVER_PAUSE,
     MAX_WINDOW, Permit, RateHeaders, RateLimiter,
 };
-pub use redact::{Redacted, SECRET_QUERY_KEYS};
+pub use redact::{Redacted, SECRET_QUERY_KEYS, Shown};
 pub use retry::{
     DEFAULT_ATTEMPTS, DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_CAP, DEFAULT_RETRY_AFTER_CAP,
     RetryPolicy,
 };
+pub use stats::{HostStats, HttpStats};
 
 /// Errors of the HTTP layer. URLs in them are already redacted. Errors after retries say how
 /// many attempts were made; [`HttpError::Status`] is never retried for a 4xx other than 429: it

@@ -1,6 +1,6 @@
 //! URLs as they may be logged: without credentials or secret query values.
 //!
-//! Owns: [`Redacted`], the one way a URL reaches a log line or an error message.
+//! Owns: [`Redacted`] and [`Shown`], the one way a URL reaches a log line or an error message.
 //! Must not: change the URL that is sent (only its display).
 
 use std::fmt;
@@ -18,9 +18,50 @@ const HIDDEN: &str = "REDACTED";
 #[derive(Debug, Clone, Copy)]
 pub struct Redacted<'a>(pub &'a str);
 
-impl fmt::Display for Redacted<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let url = self.0.split_once('#').map_or(self.0, |(before, _)| before);
+/// How much of a URL its log lines and errors show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Shown {
+    /// As [`Redacted`]: path and harmless query values kept, so that a message says which table
+    /// and page was asked for.
+    #[default]
+    Redacted,
+    /// Scheme and host only (`https://hooks.slack.com/…`): for URLs whose path is itself the
+    /// secret, as a webhook's is (Slack `/services/T…/B…/<token>`, Discord `/api/webhooks/<id>/<token>`).
+    Origin,
+}
+
+impl Shown {
+    /// `url` as this policy shows it.
+    pub fn show(self, url: &str) -> String {
+        match self {
+            Self::Redacted => Redacted(url).to_string(),
+            Self::Origin => {
+                let parts = Parts::of(url);
+                let scheme = parts.scheme.map(|s| format!("{s}://")).unwrap_or_default();
+                let hidden = if parts.path.len() <= 1 && parts.query.is_none() {
+                    ""
+                } else {
+                    "/…"
+                };
+                format!("{scheme}{}{hidden}", parts.host)
+            }
+        }
+    }
+}
+
+/// A URL cut where [`Shown`] policies need it, without parsing (a URL too broken to parse must
+/// still be shown without its secrets).
+struct Parts<'a> {
+    scheme: Option<&'a str>,
+    /// Without userinfo.
+    host: &'a str,
+    path: &'a str,
+    query: Option<&'a str>,
+}
+
+impl<'a> Parts<'a> {
+    fn of(url: &'a str) -> Self {
+        let url = url.split_once('#').map_or(url, |(before, _)| before);
         let (before_query, query) = match url.split_once('?') {
             Some((before, query)) => (before, Some(query)),
             None => (url, None),
@@ -36,6 +77,23 @@ impl fmt::Display for Redacted<'_> {
         let host = authority
             .rsplit_once('@')
             .map_or(authority, |(_, host)| host);
+        Self {
+            scheme,
+            host,
+            path,
+            query,
+        }
+    }
+}
+
+impl fmt::Display for Redacted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Parts {
+            scheme,
+            host,
+            path,
+            query,
+        } = Parts::of(self.0);
         if let Some(scheme) = scheme {
             write!(f, "{scheme}://")?;
         }
@@ -85,6 +143,27 @@ mod tests {
         http://x.example/a?Token=REDACTED&accessToken=REDACTED&PASSWORD=REDACTED&client_secret=REDACTED&keyword=REDACTED&page=2
         https://x.example/users/@me?sig=1&signature=REDACTED
         not a url?key=REDACTED
+        ");
+    }
+
+    #[test]
+    fn a_webhook_shown_by_origin_keeps_only_scheme_and_host() {
+        let shown: Vec<String> = [
+            "https://hooks.slack.com/services/T0001/B0002/XXXXsecretXXXX",
+            "https://user:pw@discord.com/api/webhooks/1/tok?wait=true#f",
+            "http://127.0.0.1:9/",
+            "https://alerts.example",
+            "not a url/secret",
+        ]
+        .iter()
+        .map(|url| Shown::Origin.show(url))
+        .collect();
+        insta::assert_snapshot!(shown.join("\n"), @r"
+        https://hooks.slack.com/…
+        https://discord.com/…
+        http://127.0.0.1:9
+        https://alerts.example
+        not a url/…
         ");
     }
 }

@@ -14,6 +14,25 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 
+use super::{HttpSettings, ProxyPolicy, RetryPolicy};
+
+/// Client settings with small waits and limits, so that a suite of tests against this server
+/// stays fast: 3 attempts, backoff 10 to 50 ms, 2 s timeouts, straight to loopback.
+pub fn fast() -> HttpSettings {
+    HttpSettings {
+        connect_timeout: Duration::from_secs(1),
+        timeout: Duration::from_secs(2),
+        max_body_bytes: 1 << 20,
+        retry: RetryPolicy {
+            attempts: 3,
+            base: Duration::from_millis(10),
+            cap: Duration::from_millis(50),
+            retry_after_cap: Duration::from_secs(2),
+        },
+        proxy: ProxyPolicy::Direct,
+    }
+}
+
 /// One request as the server received it.
 #[derive(Debug, Clone)]
 pub struct Arrival {
