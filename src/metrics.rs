@@ -13,6 +13,8 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::sources::http::HostStats;
+
 /// Upper bounds of the run duration histogram, in seconds.
 const RUN_BUCKETS: &[f64] = &[0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0];
 /// Upper bounds of the scheduler lag histogram, in seconds.
@@ -58,15 +60,6 @@ impl Histogram {
     }
 }
 
-/// One HTTP host's counts, as the metrics show them.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct HostCounts {
-    pub host: String,
-    pub requests: u64,
-    pub retries: u64,
-    pub rate_limited: u64,
-}
-
 /// What is read at scrape time rather than counted.
 #[derive(Debug, Clone, Default)]
 pub struct Gauges {
@@ -75,7 +68,8 @@ pub struct Gauges {
     pub queued: usize,
     /// Whether the last reload of the configuration passed `check`.
     pub config_ok: bool,
-    pub hosts: Vec<HostCounts>,
+    /// The HTTP client's counts by host.
+    pub hosts: Vec<HostStats>,
 }
 
 /// One ended run, as counted.
@@ -142,27 +136,42 @@ impl Metrics {
             "Runs ended, by pipeline and status.",
         );
         for ((pipeline, status), n) in &state.runs {
-            sample(
-                &mut out,
-                "indikator_runs_total",
-                &[("pipeline", pipeline), ("status", status)],
-                *n as f64,
-            );
+            let labels = [("pipeline", pipeline.as_str()), ("status", status.as_str())];
+            sample(&mut out, "indikator_runs_total", &labels, *n as f64);
         }
-        family(
-            &mut out,
-            "indikator_run_retries_total",
-            "counter",
-            "Scheduled runs that failed transiently and were queued again.",
-        );
-        for (pipeline, n) in &state.retries {
-            sample(
-                &mut out,
+        let per_pipeline: [(&str, &str, &str, &BTreeMap<String, u64>); 3] = [
+            (
                 "indikator_run_retries_total",
-                &[("pipeline", pipeline)],
-                *n as f64,
-            );
+                "counter",
+                "Scheduled runs that failed transiently and were queued again.",
+                &state.retries,
+            ),
+            (
+                "indikator_rows_written_total",
+                "counter",
+                "Observation rows committed.",
+                &state.rows_written,
+            ),
+            (
+                "indikator_rows_rejected_total",
+                "counter",
+                "Source rows refused into rejects/.",
+                &state.rows_rejected,
+            ),
+        ];
+        for (name, kind, help, values) in per_pipeline {
+            let rows = values.iter().map(|(p, n)| (p.as_str(), *n as f64));
+            series(&mut out, name, kind, help, "pipeline", rows);
         }
+        let last = state.last_success.iter().map(|(p, t)| (p.as_str(), *t));
+        series(
+            &mut out,
+            "indikator_last_success_timestamp_seconds",
+            "gauge",
+            "End of the last succeeded or skipped (up to date) run, Unix time.",
+            "pipeline",
+            last,
+        );
         family(
             &mut out,
             "indikator_run_duration_seconds",
@@ -180,48 +189,6 @@ impl Metrics {
         }
         family(
             &mut out,
-            "indikator_rows_written_total",
-            "counter",
-            "Observation rows committed.",
-        );
-        for (pipeline, n) in &state.rows_written {
-            sample(
-                &mut out,
-                "indikator_rows_written_total",
-                &[("pipeline", pipeline)],
-                *n as f64,
-            );
-        }
-        family(
-            &mut out,
-            "indikator_rows_rejected_total",
-            "counter",
-            "Source rows refused into rejects/.",
-        );
-        for (pipeline, n) in &state.rows_rejected {
-            sample(
-                &mut out,
-                "indikator_rows_rejected_total",
-                &[("pipeline", pipeline)],
-                *n as f64,
-            );
-        }
-        family(
-            &mut out,
-            "indikator_last_success_timestamp_seconds",
-            "gauge",
-            "End of the last succeeded or skipped (up to date) run, Unix time.",
-        );
-        for (pipeline, t) in &state.last_success {
-            sample(
-                &mut out,
-                "indikator_last_success_timestamp_seconds",
-                &[("pipeline", pipeline)],
-                *t,
-            );
-        }
-        family(
-            &mut out,
             "indikator_scheduler_lag_seconds",
             "histogram",
             "How long after its scheduled time each fire happened.",
@@ -234,23 +201,17 @@ impl Metrics {
             &state.lag,
         );
         drop(state);
-        family(
+        let active = [
+            ("running", gauges.running as f64),
+            ("queued", gauges.queued as f64),
+        ];
+        series(
             &mut out,
             "indikator_runs_active",
             "gauge",
             "Runs holding a slot (running) or waiting for one (queued).",
-        );
-        sample(
-            &mut out,
-            "indikator_runs_active",
-            &[("state", "running")],
-            gauges.running as f64,
-        );
-        sample(
-            &mut out,
-            "indikator_runs_active",
-            &[("state", "queued")],
-            gauges.queued as f64,
+            "state",
+            active.into_iter(),
         );
         family(
             &mut out,
@@ -276,49 +237,64 @@ impl Metrics {
             &[],
             f64::from(u8::from(gauges.config_ok)),
         );
-        family(
-            &mut out,
-            "indikator_http_requests_total",
-            "counter",
-            "HTTP attempts sent, by host.",
-        );
-        for host in &gauges.hosts {
-            sample(
-                &mut out,
+        let http: [HostSeries; 6] = [
+            (
                 "indikator_http_requests_total",
-                &[("host", &host.host)],
-                host.requests as f64,
-            );
-        }
-        family(
-            &mut out,
-            "indikator_http_retries_total",
-            "counter",
-            "HTTP attempts that were retries, by host.",
-        );
-        for host in &gauges.hosts {
-            sample(
-                &mut out,
+                "HTTP attempts sent, retries included, by host.",
+                |h| h.requests,
+            ),
+            (
                 "indikator_http_retries_total",
-                &[("host", &host.host)],
-                host.retries as f64,
-            );
-        }
-        family(
-            &mut out,
-            "indikator_http_rate_limited_total",
-            "counter",
-            "HTTP 429 answers, by host.",
-        );
-        for host in &gauges.hosts {
-            sample(
-                &mut out,
+                "HTTP attempts that failed and were tried again, by host.",
+                |h| h.retries,
+            ),
+            (
                 "indikator_http_rate_limited_total",
-                &[("host", &host.host)],
-                host.rate_limited as f64,
-            );
+                "HTTP 429 answers, by host.",
+                |h| h.rate_limited,
+            ),
+            (
+                "indikator_http_server_errors_total",
+                "HTTP 5xx answers, by host.",
+                |h| h.server_errors,
+            ),
+            (
+                "indikator_http_errors_total",
+                "HTTP attempts without a complete answer (refused, reset, timed out, cut), by host.",
+                |h| h.errors,
+            ),
+            (
+                "indikator_http_received_bytes_total",
+                "HTTP body bytes read, by host.",
+                |h| h.bytes_received,
+            ),
+        ];
+        for (name, help, value) in http {
+            let rows = gauges
+                .hosts
+                .iter()
+                .map(|h| (h.host.as_str(), value(h) as f64));
+            series(&mut out, name, "counter", help, "host", rows);
         }
         out
+    }
+}
+
+/// One counter of the HTTP client's by host: name, help, and how to read it.
+type HostSeries = (&'static str, &'static str, fn(&HostStats) -> u64);
+
+/// A family with one label: its header, then a sample per `(label value, value)`.
+fn series<'a>(
+    out: &mut String,
+    name: &str,
+    kind: &str,
+    help: &str,
+    label: &str,
+    rows: impl Iterator<Item = (&'a str, f64)>,
+) {
+    family(out, name, kind, help);
+    for (value_of_label, value) in rows {
+        sample(out, name, &[(label, value_of_label)], value);
     }
 }
 
@@ -397,11 +373,12 @@ mod tests {
         metrics.run_ended(&run("failed", 7.0));
         metrics.fired(Duration::from_millis(2));
         let text = metrics.render(&Gauges {
-            hosts: vec![HostCounts {
-                host: "api.scb.se".into(),
+            hosts: vec![HostStats {
+                host: "api.scb.se:443".into(),
                 requests: 3,
                 retries: 1,
                 rate_limited: 1,
+                ..HostStats::default()
             }],
             ..Gauges::default()
         });
@@ -415,7 +392,7 @@ mod tests {
             "indikator_rows_written_total{pipeline=\"p\"} 20",
             "indikator_last_success_timestamp_seconds{pipeline=\"p\"} 1700000000",
             "indikator_scheduler_lag_seconds_bucket{le=\"0.005\"} 1",
-            "indikator_http_rate_limited_total{host=\"api.scb.se\"} 1",
+            "indikator_http_rate_limited_total{host=\"api.scb.se:443\"} 1",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
         }

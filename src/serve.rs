@@ -30,6 +30,9 @@ use crate::warehouse::Warehouse;
 /// pipeline id can take (ids have no dots).
 const DAEMON_LOCK: &str = "indikator.serve";
 
+/// How long a shutdown waits for queued alerts to be sent.
+const ALERT_FLUSH: Duration = Duration::from_secs(5);
+
 /// Why the daemon would not start or stopped abnormally.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -120,6 +123,7 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         _ = terminate.recv() => exit_now(143),
         _ = interrupt.recv() => exit_now(130),
     }
+    daemon.flush_alerts(ALERT_FLUSH).await;
     stopping.cancel();
     let _ = scheduler.await;
     if let Ok(Err(error)) = api.await {

@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use chrono::Utc;
 use tokio::sync::watch;
 
+use crate::alerts::Alerter;
 use crate::blocking::blocking;
 use crate::config::Settings;
 use crate::ledger::{Ledger, RunFilter, RunStatus};
@@ -86,6 +87,7 @@ pub struct Daemon {
     metrics: Arc<Metrics>,
     /// Why the last reload was refused (`None`: the running set is the configuration's).
     config_problem: Mutex<Option<String>>,
+    alerter: Alerter,
     service: Service,
 }
 
@@ -101,9 +103,14 @@ impl Daemon {
             let service = current.borrow().service.clone();
             Box::pin(async move { service.run(pipeline, request).await })
         });
+        let alerter = Alerter::new(&settings.alerts, service.http().clone());
         let on_end: runner::OnEnd = {
-            let metrics = metrics.clone();
-            Arc::new(move |ended: &Ended| count(&metrics, ended))
+            let (metrics, alerter, ledger) =
+                (metrics.clone(), alerter.clone(), service.ledger().clone());
+            Arc::new(move |ended: &Ended| {
+                count(&metrics, ended);
+                alert(&alerter, &ledger, ended);
+            })
         };
         let runner = Runner::new(
             execute,
@@ -119,6 +126,7 @@ impl Daemon {
             runner,
             metrics,
             config_problem: Mutex::new(None),
+            alerter,
             settings,
             service,
         })
@@ -259,10 +267,20 @@ impl Daemon {
         }
     }
 
+    /// Waits, up to `within`, for the alerts still queued to be sent (at shutdown).
+    pub async fn flush_alerts(&self, within: std::time::Duration) {
+        if !self.alerter.flush(within).await {
+            tracing::warn!(
+                within_secs = within.as_secs(),
+                "alerts still unsent at shutdown were dropped"
+            );
+        }
+    }
+
     /// The metrics text, with the gauges read now.
     pub fn render_metrics(&self) -> String {
         let (running, queued) = self.runner.load();
-        let hosts = Vec::new();
+        let hosts = self.service.http().stats().snapshot();
         self.metrics.render(&Gauges {
             pipelines: self.pipelines().len(),
             running,
@@ -304,6 +322,24 @@ pub fn errors_of(problems: &[Problem]) -> String {
         .map(Problem::to_string)
         .collect();
     errors.join("; ")
+}
+
+/// Tells the webhook of a run that failed for good (an attempt that will be retried is not
+/// news yet; the metrics count it). The ledger has the run's whole record.
+fn alert(alerter: &Alerter, ledger: &Arc<Ledger>, ended: &Ended) {
+    if ended.status != RunStatus::Failed || ended.retried {
+        return;
+    }
+    let (alerter, ledger, run_id) = (alerter.clone(), ledger.clone(), ended.run_id.clone());
+    tokio::spawn(async move {
+        match blocking(move || ledger.run(&run_id)).await {
+            Ok(Some(record)) => {
+                alerter.run_ended(&record);
+            }
+            Ok(None) => {}
+            Err(error) => tracing::warn!(%error, "cannot read a failed run for its alert"),
+        }
+    });
 }
 
 /// An ended run into the counters and the log.
