@@ -354,3 +354,216 @@ pub fn run_json(run: &RunRecord) -> Value {
         "report": run.report,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Settings;
+
+    /// A daemon over one file pipeline `p` in a temp folder, its API on a loopback port.
+    struct Api {
+        base: String,
+        daemon: Arc<Daemon>,
+        _lock: crate::ledger::PipelineLock,
+        _dir: tempfile::TempDir,
+    }
+
+    async fn api(token: Option<&str>) -> Api {
+        let dir = tempfile::tempdir().unwrap();
+        let pipelines = dir.path().join("pipelines");
+        std::fs::create_dir_all(&pipelines).unwrap();
+        std::fs::write(pipelines.join("a.csv"), "i,R,T,v\nx,0180,2024,1\n").unwrap();
+        std::fs::write(
+            pipelines.join("p.toml"),
+            "id = \"p\"\n[source]\nkind = \"file\"\npath = \"a.csv\"\nformat = \"csv\"\n\
+             [map]\nindicator = \"i\"\narea = \"R\"\nperiod = \"T\"\nunit = \"count\"\nvalue = \"v\"\n",
+        )
+        .unwrap();
+        let settings = Settings::load(None, dir.path()).unwrap();
+        let (daemon, lock) = crate::serve::start(settings).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let router = router(daemon.clone(), token.map(Token::new));
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        Api {
+            base,
+            daemon,
+            _lock: lock,
+            _dir: dir,
+        }
+    }
+
+    async fn get(url: &str, token: Option<&str>) -> (u16, Value) {
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let mut request = client.get(url);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let answer = request.send().await.unwrap();
+        let status = answer.status().as_u16();
+        let text = answer.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    #[tokio::test]
+    async fn everything_but_the_probes_wants_the_token() {
+        crate::sources::http::install_crypto_provider();
+        let api = api(Some("s3cret")).await;
+        let base = &api.base;
+        assert_eq!(get(&format!("{base}/healthz"), None).await.0, 200);
+        assert_eq!(get(&format!("{base}/readyz"), None).await.0, 200);
+        for path in [
+            "/metrics",
+            "/api/v1/pipelines",
+            "/api/v1/runs",
+            "/api/v1/runs/x",
+        ] {
+            let (status, body) = get(&format!("{base}{path}"), None).await;
+            assert_eq!(status, 401, "{path}");
+            assert_eq!(body["error"], "unauthorized", "{path}");
+            assert_eq!(
+                get(&format!("{base}{path}"), Some("wrong")).await.0,
+                401,
+                "{path}"
+            );
+            assert_eq!(
+                get(&format!("{base}{path}"), Some("s3cret!")).await.0,
+                401,
+                "{path}"
+            );
+        }
+        let (status, body) = get(&format!("{base}/api/v1/pipelines"), Some("s3cret")).await;
+        assert_eq!(status, 200);
+        assert_eq!(body["pipelines"][0]["id"], "p");
+        assert_eq!(body["config"]["ok"], true);
+    }
+
+    #[tokio::test]
+    async fn unknown_ids_bad_queries_and_long_urls_are_json_errors() {
+        crate::sources::http::install_crypto_provider();
+        let api = api(None).await;
+        let base = &api.base;
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let answer = client
+            .post(format!("{base}/api/v1/pipelines/..%2F..%2Fetc/runs"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status().as_u16(), 404);
+        let body: Value = answer.json().await.unwrap();
+        assert_eq!(body["error"], "unknown_pipeline");
+        let (status, body) = get(&format!("{base}/api/v1/runs/nope"), None).await;
+        assert_eq!((status, body["error"].as_str()), (404, Some("unknown_run")));
+        let (status, body) = get(&format!("{base}/api/v1/runs?status=sleeping"), None).await;
+        assert_eq!(status, 400);
+        assert!(
+            body["detail"].as_str().unwrap().contains("cancelled"),
+            "{body}"
+        );
+        let (status, _) = get(&format!("{base}/api/v1/runs?limit=0"), None).await;
+        assert_eq!(status, 400);
+        let long = "x".repeat(MAX_URI_BYTES);
+        let (status, body) = get(&format!("{base}/api/v1/runs?pipeline={long}"), None).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (414, Some("uri_too_long"))
+        );
+        let (status, body) = get(&format!("{base}/nowhere"), None).await;
+        assert_eq!((status, body["error"].as_str()), (404, Some("not_found")));
+        let answer = client
+            .post(format!("{base}/api/v1/runs/nope/cancel"))
+            .body(vec![b'x'; MAX_BODY_BYTES * 4])
+            .send()
+            .await
+            .unwrap();
+        assert!([404, 413].contains(&answer.status().as_u16()));
+    }
+
+    #[tokio::test]
+    async fn a_triggered_run_is_listed_with_its_end_and_counted() {
+        crate::sources::http::install_crypto_provider();
+        let api = api(None).await;
+        let base = &api.base;
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let answer = client
+            .post(format!("{base}/api/v1/pipelines/p/runs"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status().as_u16(), 202);
+        let run_id = answer.json::<Value>().await.unwrap()["run_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let run = client::Client::new(base, None).wait(&run_id).await.unwrap();
+        assert_eq!(run["status"], "succeeded", "{run}");
+        assert_eq!(run["trigger"], "api");
+        assert_eq!(run["rows_written"], 1);
+        for key in [
+            "run_id",
+            "pipeline",
+            "reason",
+            "started",
+            "finished",
+            "rows_read",
+            "rows_rejected",
+            "error",
+            "report",
+        ] {
+            assert!(run.get(key).is_some(), "{key} missing from {run}");
+        }
+        let (_, listed) = get(
+            &format!("{base}/api/v1/runs?pipeline=p&status=succeeded"),
+            None,
+        )
+        .await;
+        assert_eq!(listed["runs"][0]["run_id"], run_id.as_str());
+        let (_, pipelines) = get(&format!("{base}/api/v1/pipelines"), None).await;
+        assert_eq!(
+            pipelines["pipelines"][0]["last_run"]["run_id"],
+            run_id.as_str()
+        );
+        let (status, text) = get(&format!("{base}/metrics"), None).await;
+        assert_eq!(status, 200);
+        let text = text.as_str().unwrap().to_string();
+        assert!(
+            text.lines()
+                .any(|l| l == "indikator_runs_total{pipeline=\"p\",status=\"succeeded\"} 1"),
+            "{text}"
+        );
+        // Cancelling a run that has ended is a conflict, not a success.
+        let answer = client
+            .post(format!("{base}/api/v1/runs/{run_id}/cancel"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status().as_u16(), 409);
+        drop(api.daemon);
+    }
+
+    #[tokio::test]
+    async fn an_open_address_without_a_token_is_refused_before_anything_starts() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("indikator.toml"),
+            "[admin]\nbind = \"0.0.0.0:0\"\n",
+        )
+        .unwrap();
+        let settings = Settings::load(None, dir.path()).unwrap();
+        // A token in the environment would make the open address acceptable.
+        if std::env::var(client::TOKEN_ENV).is_ok() {
+            return;
+        }
+        let refused = crate::serve::serve(settings).await.unwrap_err();
+        assert!(
+            refused
+                .to_string()
+                .contains("not a loopback address, without a token"),
+            "{refused}"
+        );
+        assert!(!dir.path().join("state").exists(), "nothing was opened");
+    }
+}

@@ -363,3 +363,62 @@ fn count(metrics: &Metrics, ended: &Ended) {
         "run ended"
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PIPELINE: &str = "[source]\nkind = \"file\"\npath = \"a.csv\"\nformat = \"csv\"\n\
+        [map]\nindicator = \"i\"\narea = \"R\"\nperiod = \"T\"\nunit = \"count\"\nvalue = \"v\"\n";
+
+    #[tokio::test]
+    async fn a_reload_that_fails_check_keeps_the_running_set_and_says_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let pipelines = dir.path().join("pipelines");
+        std::fs::create_dir_all(&pipelines).unwrap();
+        std::fs::write(pipelines.join("a.csv"), "i,R,T,v\nx,0180,2024,1\n").unwrap();
+        std::fs::write(pipelines.join("p.toml"), format!("id = \"p\"\n{PIPELINE}")).unwrap();
+        let settings = Settings::load(None, dir.path()).unwrap();
+        let (daemon, _lock) = crate::serve::start(settings).await.unwrap();
+        assert_eq!(daemon.pipelines().len(), 1);
+
+        std::fs::write(
+            pipelines.join("q.toml"),
+            format!("id = \"q\"\nschedule = \"0 25 * * *\"\n{PIPELINE}"),
+        )
+        .unwrap();
+        let refused = daemon.reload().await.unwrap_err();
+        assert!(
+            refused.contains("q.toml") && refused.contains("schedule"),
+            "{refused}"
+        );
+        assert_eq!(daemon.config_problem(), Some(refused));
+        let ids: Vec<String> = daemon.pipelines().iter().map(|p| p.id.clone()).collect();
+        assert_eq!(ids, ["p"], "the old set stays");
+        assert!(
+            daemon
+                .render_metrics()
+                .lines()
+                .any(|l| l == "indikator_config_ok 0")
+        );
+
+        std::fs::write(
+            pipelines.join("q.toml"),
+            format!("id = \"q\"\nschedule = \"0 5 * * *\"\n{PIPELINE}"),
+        )
+        .unwrap();
+        assert_eq!(daemon.reload().await, Ok(2));
+        assert_eq!(daemon.config_problem(), None);
+        assert!(daemon.pipelines().get("q").unwrap().schedule.is_some());
+        let run_id = daemon.trigger("q", Trigger::Api, false).await.unwrap();
+        assert!(run_id.ends_with("-q"));
+        assert!(matches!(
+            daemon.trigger("nope", Trigger::Api, false).await,
+            Err(TriggerError::Unknown(_))
+        ));
+        daemon
+            .runner()
+            .shutdown(std::time::Duration::from_secs(30))
+            .await;
+    }
+}
