@@ -86,7 +86,10 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     let mut interrupt = signal(SignalKind::interrupt()).map_err(ServeError::Signals)?;
     let mut hangup = signal(SignalKind::hangup()).map_err(ServeError::Signals)?;
 
+    // The scheduler stops first (no fire is claimed for a run that would be refused), the API
+    // last (operators can watch the shutdown).
     let stopping = CancellationToken::new();
+    let scheduling = CancellationToken::new();
     let api = {
         let router = admin::router(daemon.clone(), token.as_deref().map(Token::new));
         let stopped = stopping.clone();
@@ -97,7 +100,7 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         })
     };
     let scheduler = tokio::spawn(
-        (daemon.scheduler(Clock::wall())).run(daemon.settings().serve.catch_up, stopping.clone()),
+        (daemon.scheduler(Clock::wall())).run(daemon.settings().serve.catch_up, scheduling.clone()),
     );
     tracing::info!(%bind, pipelines = daemon.pipelines().len(), scheduled = daemon.pipelines().scheduled().count(), "serving");
 
@@ -116,6 +119,8 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
         grace_secs = grace.as_secs(),
         "stopping: no new runs; running ones get the grace period"
     );
+    scheduling.cancel();
+    let _ = scheduler.await;
     // A second signal while waiting ends the process at once.
     let shutdown = daemon.runner().shutdown(grace);
     tokio::select! {
@@ -125,7 +130,6 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     }
     daemon.flush_alerts(ALERT_FLUSH).await;
     stopping.cancel();
-    let _ = scheduler.await;
     if let Ok(Err(error)) = api.await {
         tracing::warn!(%error, "the admin API ended with an error");
     }
@@ -144,8 +148,7 @@ fn exit_now(code: i32) -> ! {
 /// dead process left: the daemon, ready to serve, and its lock on the state directory (held
 /// for as long as it serves).
 pub async fn start(settings: Settings) -> Result<(Arc<Daemon>, PipelineLock), ServeError> {
-    let (daemon, lock) = {
-        let settings = settings.clone();
+    let daemon = {
         blocking(move || -> Result<_, ServeError> {
             let schemas = Schemas::load(&settings.schemas_dir)
                 .map_err(|problems| ServeError::Check(daemon::errors_of(&problems)))?;
@@ -161,10 +164,13 @@ pub async fn start(settings: Settings) -> Result<(Arc<Daemon>, PipelineLock), Se
                 tracing::warn!(runs = ?queued, "marked runs left queued by a stopped daemon as interrupted");
             }
             let set = daemon::load_set(&settings, &service).map_err(ServeError::Check)?;
-            Ok((Daemon::new(settings, service, set), lock))
+            Ok((settings, service, set, lock))
         })
         .await?
     };
+    // On the runtime's thread: the daemon spawns its alert sender.
+    let (settings, service, set, lock) = daemon;
+    let daemon = Daemon::new(settings, service, set);
     daemon.load_last_successes().await;
     Ok((daemon, lock))
 }

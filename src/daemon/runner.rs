@@ -207,6 +207,11 @@ impl Runner {
         self.inner.left.notify_waiters();
     }
 
+    /// Whether [`Self::shutdown`] has begun (no run is accepted any more).
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.is_cancelled()
+    }
+
     /// The run `pipeline` has now (queued, running or waiting for a retry), if any.
     pub fn active_run(&self, pipeline: &str) -> Option<String> {
         self.active().get(pipeline).map(|a| a.run_id.clone())

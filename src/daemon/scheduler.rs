@@ -29,7 +29,7 @@ use crate::schedule::Schedule;
 /// a suspended machine) is noticed within this, at the cost of one wake-up a minute.
 const MAX_NAP: Duration = Duration::from_secs(60);
 
-/// Told of each fire's lag: how long after its slot it fired.
+/// Told of each fire's lag: how long after its slot (and its jitter) it fired.
 pub type OnFire = Arc<dyn Fn(&str, Duration) + Send + Sync>;
 
 /// Where the scheduler reads the time.
@@ -91,7 +91,7 @@ impl Scheduler {
                     next.remove(&id);
                     continue;
                 };
-                self.fire(pipeline.clone(), slot).await;
+                self.fire(pipeline.clone(), slot);
                 let schedule = pipeline
                     .schedule
                     .as_ref()
@@ -139,7 +139,7 @@ impl Scheduler {
                 && let Some(missed) = latest_slot(schedule, last, now)
             {
                 tracing::info!(pipeline = %pipeline.id, slot = %rfc3339(missed), "catching up: the daemon was down at a fire time");
-                self.fire(pipeline.clone(), missed).await;
+                self.fire(pipeline.clone(), missed);
             }
             let from = last.map_or(now, |last| last.max(now));
             if let Some(slot) = schedule.next_after(from) {
@@ -158,28 +158,36 @@ impl Scheduler {
         Ok(last.and_then(|text| DateTime::parse_from_rfc3339(&text).ok().map(|t| t.to_utc())))
     }
 
-    /// Claims `slot` of `pipeline` in the ledger and, when it had not fired yet, submits a run
-    /// after the pipeline's jitter (without holding up the loop).
-    async fn fire(&self, pipeline: Arc<Pipeline>, slot: DateTime<Utc>) {
-        let now = self.clock.now();
-        let (ledger, id, scheduled) = (self.ledger.clone(), pipeline.id.clone(), rfc3339(slot));
-        let claimed = {
-            let scheduled = scheduled.clone();
-            blocking(move || ledger.claim_fire(&id, &scheduled, &rfc3339(now))).await
-        };
-        match claimed {
-            Ok(true) => {}
-            Ok(false) => return,
-            Err(error) => {
-                tracing::error!(pipeline = %pipeline.id, %error, "cannot record a fire time; the slot is skipped so that it cannot fire twice");
-                return;
-            }
-        }
-        (self.on_fire)(&pipeline.id, (now - slot).to_std().unwrap_or_default());
-        let (runner, ledger) = (self.runner.clone(), self.ledger.clone());
+    /// After the pipeline's jitter (without holding up the loop), claims `slot` of `pipeline`
+    /// in the ledger and, when it had not fired yet, submits a run. Claimed only then: a daemon
+    /// stopped during the jitter leaves the slot to the next start's catch-up.
+    fn fire(&self, pipeline: Arc<Pipeline>, slot: DateTime<Utc>) {
+        let (runner, ledger, clock) =
+            (self.runner.clone(), self.ledger.clone(), self.clock.clone());
+        let on_fire = self.on_fire.clone();
+        let scheduled = rfc3339(slot);
         let delay = jitter(&pipeline.id, &scheduled, pipeline.policy.jitter);
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
+            if runner.is_closed() {
+                return;
+            }
+            let now = clock.now();
+            let claimed = {
+                let (ledger, id, scheduled) =
+                    (ledger.clone(), pipeline.id.clone(), scheduled.clone());
+                blocking(move || ledger.claim_fire(&id, &scheduled, &rfc3339(now))).await
+            };
+            match claimed {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(error) => {
+                    tracing::error!(pipeline = %pipeline.id, %error, "cannot record a fire time; the slot is skipped so that it cannot fire twice");
+                    return;
+                }
+            }
+            let late = (now - slot).to_std().unwrap_or_default();
+            on_fire(&pipeline.id, late.saturating_sub(delay));
             match runner
                 .submit(pipeline.clone(), Trigger::Schedule, false)
                 .await
