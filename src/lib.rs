@@ -21,6 +21,7 @@ pub mod numbers;
 pub mod pipeline;
 pub mod problem;
 pub mod rejects;
+pub mod replay;
 pub mod schedule;
 pub mod schemas;
 pub mod service;

@@ -17,6 +17,7 @@ use crate::ledger::{Ledger, LedgerError, PipelineLock, RunStatus, RunningRun, St
 use crate::pipeline::run::{PROGRAM_VERSION, new_run_id, rfc3339};
 use crate::pipeline::{self, Pipeline, Progress, RunContext, RunOutcome, StopCause, Trigger};
 use crate::schemas::Schemas;
+use crate::sources::archive::Archived;
 use crate::sources::http::HttpClient;
 use crate::warehouse::{Warehouse, WarehouseError};
 
@@ -199,6 +200,31 @@ impl Service {
         pipeline: Arc<Pipeline>,
         request: RunRequest,
     ) -> Result<RunOutcome, ServiceError> {
+        self.start(pipeline, request, None).await
+    }
+
+    /// Runs `pipeline` once under its lock as [`Service::run`] does, as a new run with trigger
+    /// `replay` that reads `archived` (an earlier run's archive) instead of fetching. Holding
+    /// the lock also keeps retention from pruning the archive while it is read.
+    pub async fn replay(
+        &self,
+        pipeline: Arc<Pipeline>,
+        archived: Archived,
+        request: RunRequest,
+    ) -> Result<RunOutcome, ServiceError> {
+        let request = RunRequest {
+            trigger: Trigger::Replay,
+            ..request
+        };
+        self.start(pipeline, request, Some(archived)).await
+    }
+
+    async fn start(
+        &self,
+        pipeline: Arc<Pipeline>,
+        request: RunRequest,
+        replay: Option<Archived>,
+    ) -> Result<RunOutcome, ServiceError> {
         let run_id =
             (request.run_id.clone()).unwrap_or_else(|| new_run_id(Utc::now(), &pipeline.id));
         let (lock, recovered) = {
@@ -226,6 +252,7 @@ impl Service {
             progress: request.progress,
             program_version: self.program_version.clone(),
             http: self.http.clone(),
+            replay,
         };
         // A task of its own that owns the lock: should the caller stop waiting (a timeout, a
         // dropped request), the run still ends, and its lock is released only when it has, never

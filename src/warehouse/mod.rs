@@ -193,10 +193,25 @@ impl Warehouse {
 
     /// `rejects/pipeline=<id>/run=<run_id>.parquet`.
     pub fn rejects_file(&self, pipeline: &str, run_id: &str) -> PathBuf {
+        self.rejects_dir(pipeline)
+            .join(format!("run={run_id}.parquet"))
+    }
+
+    /// `rejects/pipeline=<id>/`: every run's rejects file of the pipeline.
+    pub fn rejects_dir(&self, pipeline: &str) -> PathBuf {
         self.root
             .join("rejects")
             .join(format!("pipeline={pipeline}"))
-            .join(format!("run={run_id}.parquet"))
+    }
+
+    /// `raw/`: one directory per pipeline, one below it per archived run.
+    pub fn raw_root(&self) -> PathBuf {
+        self.root.join("raw")
+    }
+
+    /// `raw/<pipeline>/<run_id>/`: what run `run_id` fetched.
+    pub fn raw_dir(&self, pipeline: &str, run_id: &str) -> PathBuf {
+        self.raw_root().join(pipeline).join(run_id)
     }
 
     /// `catalog/<name>.parquet`.
@@ -305,7 +320,7 @@ impl Warehouse {
         name: &str,
         bytes: &[u8],
     ) -> Result<PathBuf, WarehouseError> {
-        let dir = self.root.join("raw").join(pipeline).join(run_id);
+        let dir = self.raw_dir(pipeline, run_id);
         fs::create_dir_all(&dir).map_err(io("create", &dir))?;
         let path = dir.join(format!("{name}.zst"));
         // Streamed: a one-shot compress would first allocate the worst-case size of the whole
@@ -318,6 +333,21 @@ impl Warehouse {
             .finish()
             .and_then(|mut writer| writer.flush())
             .map_err(io("write", &path))?;
+        Ok(path)
+    }
+
+    /// Keeps a small file of our own (not a payload) uncompressed, whole or not at all, as
+    /// `raw/<pipeline>/<run_id>/<name>`: every archived payload ends in `.zst`, so a `name`
+    /// without it never collides with one.
+    pub fn archive_plain(
+        &self,
+        pipeline: &str,
+        run_id: &str,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<PathBuf, WarehouseError> {
+        let path = self.raw_dir(pipeline, run_id).join(name);
+        replace_file(&path, bytes)?;
         Ok(path)
     }
 }

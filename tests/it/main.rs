@@ -11,6 +11,7 @@ mod pxweb;
 mod pxweb_bed;
 mod pxweb_tools;
 mod readers;
+mod replay;
 mod service;
 mod skips;
 mod util;
