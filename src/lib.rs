@@ -22,6 +22,7 @@ pub mod pipeline;
 pub mod problem;
 pub mod rejects;
 pub mod replay;
+pub mod retention;
 pub mod schedule;
 pub mod schemas;
 pub mod service;

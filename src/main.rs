@@ -115,6 +115,20 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Removes what `[retention]` lets go (raw archives beyond the last runs, old rejects
+    /// files) and vacuums the ledger; with --pipeline, everything of a retired pipeline.
+    Prune {
+        /// A retired pipeline (no file has its id any more): its partitions, rejects, raw
+        /// archive and catalogue rows go.
+        #[arg(long)]
+        pipeline: Option<String>,
+        /// Lists what would go; removes nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Warehouse directory (overrides the settings).
+        #[arg(long)]
+        warehouse: Option<PathBuf>,
+    },
     /// Lists the pipelines.
     Pipelines,
     /// Shows recent runs.
@@ -184,6 +198,17 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 settings.warehouse_dir = indikator::config::resolve(&cwd, &dir);
             }
             replay(&settings, &run_id, force)
+        }
+        Command::Prune {
+            pipeline,
+            dry_run,
+            warehouse,
+        } => {
+            let mut settings = settings;
+            if let Some(dir) = warehouse {
+                settings.warehouse_dir = indikator::config::resolve(&cwd, &dir);
+            }
+            prune(&settings, pipeline.as_deref(), dry_run)
         }
         Command::Check { pipelines, online } => check(&settings, &pipelines, online),
         Command::Inspect {
@@ -528,6 +553,24 @@ fn replay(settings: &Settings, run_id: &str, force: bool) -> anyhow::Result<Exit
             ExitCode::FAILURE
         },
     )
+}
+
+fn prune(settings: &Settings, pipeline: Option<&str>, dry_run: bool) -> anyhow::Result<ExitCode> {
+    use indikator::retention::{self, Mode};
+    let mode = if dry_run { Mode::DryRun } else { Mode::Remove };
+    // Shared with runs of this version, refused beside an older one (which knows no locks).
+    let _share = indikator::ledger::StateShare::take(&settings.state_dir)?;
+    let ledger = Ledger::open(&settings.state_dir)?;
+    let warehouse = Warehouse::new(&settings.warehouse_dir);
+    let report = match pipeline {
+        Some(id) => {
+            let schemas = Schemas::load(&settings.schemas_dir).map_err(Problems)?;
+            retention::retire(settings, &ledger, &warehouse, &schemas, id, mode)?
+        }
+        None => retention::prune(settings, &ledger, &warehouse, chrono::Utc::now(), mode)?,
+    };
+    print!("{report}");
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run(settings: &Settings, names: &[String], all: bool, force: bool) -> anyhow::Result<ExitCode> {

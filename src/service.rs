@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::blocking::blocking;
 use crate::config::Settings;
+use crate::ledger::locks::RETENTION_HOLDER;
 use crate::ledger::{Ledger, LedgerError, PipelineLock, RunStatus, RunningRun, StateShare};
 use crate::pipeline::run::{PROGRAM_VERSION, new_run_id, rfc3339};
 use crate::pipeline::{self, Pipeline, Progress, RunContext, RunOutcome, StopCause, Trigger};
@@ -162,7 +163,8 @@ impl Service {
     }
 
     /// Takes `pipeline`'s lock for run `run_id`. A recovery holds a pipeline's lock only for as
-    /// long as it takes to mark one dead run: waited for, briefly, rather than refused.
+    /// long as it takes to mark one dead run, retention for as long as it takes to remove old
+    /// files: waited for, briefly, rather than refused.
     fn lock(&self, pipeline: &str, run_id: &str) -> Result<PipelineLock, LedgerError> {
         let deadline = std::time::Instant::now() + RECOVERY_WAIT;
         loop {
@@ -170,7 +172,8 @@ impl Service {
                 Err(LedgerError::Held {
                     holder: Some(holder),
                     ..
-                }) if holder.run_id.starts_with(RECOVERY)
+                }) if (holder.run_id.starts_with(RECOVERY)
+                    || holder.run_id == RETENTION_HOLDER)
                     && std::time::Instant::now() < deadline =>
                 {
                     std::thread::sleep(std::time::Duration::from_millis(20));

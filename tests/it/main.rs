@@ -7,6 +7,7 @@ mod crash;
 mod messages;
 mod network_pipelines;
 mod payloads;
+mod prune;
 mod pxweb;
 mod pxweb_bed;
 mod pxweb_tools;
