@@ -1,5 +1,6 @@
-//! One run of one pipeline: fetch → archive → decode → merge the payloads → (per year)
-//! validate → harmonise → sort → stage → commit → ledger → catalogs.
+//! One run of one pipeline: fetch (or, for a replay, read an earlier run's archive) → archive
+//! → decode → merge the payloads → (per year) validate → harmonise → sort → stage → commit →
+//! ledger → catalogs.
 //!
 //! Owns: the order of the stages, the skip on unchanged content, the reject-ratio gate, checking
 //! cancellation between stages, and recording every run in the ledger whatever happens. Waiting
