@@ -83,14 +83,16 @@ impl ArchiveIndex {
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
     #[error(
-        "run `{run_id}` has no raw archive any more ({} is gone: retention pruned it, or it \
-         was removed); it cannot be replayed. Run the pipeline again (`indikator run`)",
+        "run `{run_id}` has no raw archive ({} is not there: retention pruned it, it was \
+         removed, or the run fetched nothing); it cannot be replayed. Run the pipeline again \
+         (`indikator run`)",
         .dir.display()
     )]
     Pruned { run_id: String, dir: PathBuf },
     #[error(
-        "run `{run_id}` predates replay: its archive {} has no {INDEX_NAME} saying which files \
-         were payloads. Run the pipeline again with --force; that run can be replayed",
+        "run `{run_id}` predates replay (or failed while archiving): its archive {} has no \
+         {INDEX_NAME} saying which files were payloads. Run the pipeline again with --force; \
+         that run can be replayed",
         .dir.display()
     )]
     NoIndex { run_id: String, dir: PathBuf },
