@@ -25,6 +25,8 @@ pub mod numbers;
 pub mod pipeline;
 pub mod problem;
 pub mod rejects;
+pub mod replay;
+pub mod retention;
 pub mod schedule;
 pub mod schemas;
 pub mod serve;

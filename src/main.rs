@@ -103,6 +103,32 @@ enum Command {
         #[arg(long, default_value = "sv")]
         lang: String,
     },
+    /// Processes the raw payloads an earlier run archived again, through the pipeline as it is
+    /// defined now, as a new run (trigger `replay`): a fixed mapping needs no new download.
+    Replay {
+        /// The run to replay (`indikator history` lists them).
+        run_id: String,
+        /// Warehouse directory to write to (overrides the settings).
+        #[arg(long)]
+        warehouse: Option<PathBuf>,
+        /// Rewrite even when the warehouse already holds this content.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Removes what `[retention]` lets go (raw archives beyond the last runs, old rejects
+    /// files) and vacuums the ledger; with --pipeline, everything of a retired pipeline.
+    Prune {
+        /// A retired pipeline (no file has its id any more): its partitions, rejects, raw
+        /// archive and catalogue rows go.
+        #[arg(long)]
+        pipeline: Option<String>,
+        /// Lists what would go; removes nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Warehouse directory (overrides the settings).
+        #[arg(long)]
+        warehouse: Option<PathBuf>,
+    },
     /// Lists the pipelines.
     Pipelines,
     /// Runs the daemon: every pipeline on its schedule, and the admin API.
@@ -176,6 +202,28 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 settings.warehouse_dir = indikator::config::resolve(&cwd, &dir);
             }
             run(&settings, &pipelines, all, force)
+        }
+        Command::Replay {
+            run_id,
+            warehouse,
+            force,
+        } => {
+            let mut settings = settings;
+            if let Some(dir) = warehouse {
+                settings.warehouse_dir = indikator::config::resolve(&cwd, &dir);
+            }
+            replay(&settings, &run_id, force)
+        }
+        Command::Prune {
+            pipeline,
+            dry_run,
+            warehouse,
+        } => {
+            let mut settings = settings;
+            if let Some(dir) = warehouse {
+                settings.warehouse_dir = indikator::config::resolve(&cwd, &dir);
+            }
+            prune(&settings, pipeline.as_deref(), dry_run)
         }
         Command::Check { pipelines, online } => check(&settings, &pipelines, online),
         Command::Inspect {
@@ -537,9 +585,9 @@ fn select(
     Ok(selected)
 }
 
-fn run(settings: &Settings, names: &[String], all: bool, force: bool) -> anyhow::Result<ExitCode> {
-    let schemas = Schemas::load(&settings.schemas_dir).map_err(Problems)?;
-    let pipelines = select(settings, &schemas, names, all)?;
+/// The service of the settings' state directory, after recovering what dead runs left in the
+/// settings' warehouse.
+fn open_service(settings: &Settings, schemas: Schemas) -> anyhow::Result<(Service, Warehouse)> {
     let service = Service::open(settings.clone(), schemas)?;
     let warehouse = Warehouse::new(&settings.warehouse_dir);
     let recovered = service.recover(&warehouse)?;
@@ -549,6 +597,11 @@ fn run(settings: &Settings, names: &[String], all: bool, force: bool) -> anyhow:
     if !recovered.staging_removed.is_empty() {
         tracing::warn!(runs = ?recovered.staging_removed, "removed staging leftovers of stopped runs");
     }
+    Ok((service, warehouse))
+}
+
+/// A runtime for runs, and the token its signal handlers cancel (see [`cancel_on_signals`]).
+fn run_runtime() -> anyhow::Result<(tokio::runtime::Runtime, CancellationToken)> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -559,6 +612,77 @@ fn run(settings: &Settings, names: &[String], all: bool, force: bool) -> anyhow:
         let _entered = runtime.enter();
         runtime.spawn(cancel_on_signals(shutdown.clone()));
     }
+    Ok((runtime, shutdown))
+}
+
+fn replay(settings: &Settings, run_id: &str, force: bool) -> anyhow::Result<ExitCode> {
+    let schemas = Schemas::load(&settings.schemas_dir).map_err(Problems)?;
+    let loaded = pipeline::load_all(settings, &schemas);
+    let (service, warehouse) = open_service(settings, schemas)?;
+    let replay = indikator::replay::prepare(service.ledger(), loaded.pipelines, &warehouse, run_id)
+        .inspect_err(|error| {
+            // The run's pipeline may be one whose file is broken: its problems say so.
+            if matches!(error, indikator::replay::ReplayError::NoPipeline { .. }) {
+                let errors: Vec<Problem> = loaded
+                    .problems
+                    .iter()
+                    .filter(|p| p.is_error())
+                    .cloned()
+                    .collect();
+                report_problems(&errors);
+            }
+        })?;
+    let (runtime, shutdown) = run_runtime()?;
+    let bar = progress_bar(&replay.pipeline.id);
+    let request = RunRequest {
+        run_id: None,
+        trigger: Trigger::Replay,
+        force,
+        warehouse,
+        cancel: shutdown.child_token(),
+        stop: Default::default(),
+        progress: std::sync::Arc::new(progress_of(bar.clone())),
+    };
+    let pipeline = std::sync::Arc::new(replay.pipeline);
+    let outcome = runtime.block_on(service.replay(pipeline, replay.archived, request));
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let outcome = outcome?;
+    println!("replay of run {run_id}:");
+    print_outcome(&outcome);
+    Ok(
+        if matches!(outcome.status, RunStatus::Succeeded | RunStatus::Skipped) {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        },
+    )
+}
+
+fn prune(settings: &Settings, pipeline: Option<&str>, dry_run: bool) -> anyhow::Result<ExitCode> {
+    use indikator::retention::{self, Mode};
+    let mode = if dry_run { Mode::DryRun } else { Mode::Remove };
+    // Shared with runs of this version, refused beside an older one (which knows no locks).
+    let _share = indikator::ledger::StateShare::take(&settings.state_dir)?;
+    let ledger = Ledger::open(&settings.state_dir)?;
+    let warehouse = Warehouse::new(&settings.warehouse_dir);
+    let report = match pipeline {
+        Some(id) => {
+            let schemas = Schemas::load(&settings.schemas_dir).map_err(Problems)?;
+            retention::retire(settings, &ledger, &warehouse, &schemas, id, mode)?
+        }
+        None => retention::prune(settings, &ledger, &warehouse, chrono::Utc::now(), mode)?,
+    };
+    print!("{report}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run(settings: &Settings, names: &[String], all: bool, force: bool) -> anyhow::Result<ExitCode> {
+    let schemas = Schemas::load(&settings.schemas_dir).map_err(Problems)?;
+    let pipelines = select(settings, &schemas, names, all)?;
+    let (service, warehouse) = open_service(settings, schemas)?;
+    let (runtime, shutdown) = run_runtime()?;
     let all_ok = runtime.block_on(async {
         let mut all_ok = true;
         for pipeline in pipelines {

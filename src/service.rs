@@ -13,10 +13,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::blocking::blocking;
 use crate::config::Settings;
+use crate::ledger::locks::RETENTION_HOLDER;
 use crate::ledger::{Ledger, LedgerError, PipelineLock, RunStatus, RunningRun, StateShare};
 use crate::pipeline::run::{PROGRAM_VERSION, new_run_id, rfc3339};
 use crate::pipeline::{self, Pipeline, Progress, RunContext, RunOutcome, StopCause, Trigger};
 use crate::schemas::Schemas;
+use crate::sources::archive::Archived;
 use crate::sources::http::HttpClient;
 use crate::warehouse::{Warehouse, WarehouseError};
 
@@ -175,7 +177,8 @@ impl Service {
     }
 
     /// Takes `pipeline`'s lock for run `run_id`. A recovery holds a pipeline's lock only for as
-    /// long as it takes to mark one dead run: waited for, briefly, rather than refused.
+    /// long as it takes to mark one dead run, retention for as long as it takes to remove old
+    /// files: waited for, briefly, rather than refused.
     fn lock(&self, pipeline: &str, run_id: &str) -> Result<PipelineLock, LedgerError> {
         let deadline = std::time::Instant::now() + RECOVERY_WAIT;
         loop {
@@ -183,7 +186,8 @@ impl Service {
                 Err(LedgerError::Held {
                     holder: Some(holder),
                     ..
-                }) if holder.run_id.starts_with(RECOVERY)
+                }) if (holder.run_id.starts_with(RECOVERY)
+                    || holder.run_id == RETENTION_HOLDER)
                     && std::time::Instant::now() < deadline =>
                 {
                     std::thread::sleep(std::time::Duration::from_millis(20));
@@ -213,6 +217,31 @@ impl Service {
         pipeline: Arc<Pipeline>,
         request: RunRequest,
     ) -> Result<RunOutcome, ServiceError> {
+        self.start(pipeline, request, None).await
+    }
+
+    /// Runs `pipeline` once under its lock as [`Service::run`] does, as a new run with trigger
+    /// `replay` that reads `archived` (an earlier run's archive) instead of fetching. Holding
+    /// the lock also keeps retention from pruning the archive while it is read.
+    pub async fn replay(
+        &self,
+        pipeline: Arc<Pipeline>,
+        archived: Archived,
+        request: RunRequest,
+    ) -> Result<RunOutcome, ServiceError> {
+        let request = RunRequest {
+            trigger: Trigger::Replay,
+            ..request
+        };
+        self.start(pipeline, request, Some(archived)).await
+    }
+
+    async fn start(
+        &self,
+        pipeline: Arc<Pipeline>,
+        request: RunRequest,
+        replay: Option<Archived>,
+    ) -> Result<RunOutcome, ServiceError> {
         let run_id =
             (request.run_id.clone()).unwrap_or_else(|| new_run_id(Utc::now(), &pipeline.id));
         let (lock, recovered) = {
@@ -240,6 +269,7 @@ impl Service {
             progress: request.progress,
             program_version: self.program_version.clone(),
             http: self.http.clone(),
+            replay,
         };
         // A task of its own that owns the lock: should the caller stop waiting (a timeout, a
         // dropped request), the run still ends, and its lock is released only when it has, never

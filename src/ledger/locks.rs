@@ -62,6 +62,10 @@ impl StateShare {
     }
 }
 
+/// How retention names itself in a pipeline's lock note. It holds a pipeline's lock only while
+/// it removes that pipeline's old files, so a run waits for it briefly, as for a recovery.
+pub const RETENTION_HOLDER: &str = "retention";
+
 /// Who holds a pipeline's lock, as its holder wrote it into the lock file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Holder {

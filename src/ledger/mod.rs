@@ -23,6 +23,7 @@ use crate::rejects::Report;
 mod fires;
 pub mod locks;
 mod migrations;
+pub mod retention;
 
 pub use locks::{Holder, PipelineLock, StateShare};
 pub use migrations::CURRENT as SCHEMA_VERSION;

@@ -14,7 +14,7 @@ use crate::sources::About;
 use crate::warehouse::Warehouse;
 
 /// Rewrites `catalog/{indicators,areas,coverage,tables,codes}.parquet` of `warehouse`.
-pub(super) fn write_catalogs(
+pub fn write_catalogs(
     warehouse: &Warehouse,
     ledger: &Ledger,
     schemas: &Schemas,

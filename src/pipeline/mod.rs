@@ -5,7 +5,7 @@
 //! Must not: know when pipelines run (the CLI and the scheduler decide) or how each stage works
 //! inside (formats, validate, harmonise, warehouse do).
 
-mod catalogs;
+pub mod catalogs;
 pub mod check;
 pub mod online;
 mod partitions;

@@ -1,5 +1,6 @@
-//! One run of one pipeline: fetch → archive → decode → merge the payloads → (per year)
-//! validate → harmonise → sort → stage → commit → ledger → catalogs.
+//! One run of one pipeline: fetch (or, for a replay, read an earlier run's archive) → archive
+//! → decode → merge the payloads → (per year) validate → harmonise → sort → stage → commit →
+//! ledger → catalogs.
 //!
 //! Owns: the order of the stages, the skip on unchanged content, the reject-ratio gate, checking
 //! cancellation between stages, and recording every run in the ledger whatever happens. Waiting
@@ -27,6 +28,7 @@ use crate::ledger::{Ledger, LedgerError, RunEnd, RunStatus, Validator};
 use crate::problem::error_chain;
 use crate::rejects::Report;
 use crate::schemas::Schemas;
+use crate::sources::archive::{ArchiveError, ArchiveIndex, Archived};
 use crate::sources::http::HttpClient;
 use crate::sources::{About, FetchContext, Fetched, Source, SourceError};
 use crate::validate::ValidateError;
@@ -58,6 +60,8 @@ pub struct RunContext {
     /// The process's HTTP client: one connection pool and one rate limiter per host for every
     /// run, so that limits learnt from a host hold for every pipeline using it.
     pub http: HttpClient,
+    /// An earlier run's archive to fetch from instead of the source (`indikator replay`).
+    pub replay: Option<Archived>,
 }
 
 /// Who asked for a run.
@@ -145,6 +149,8 @@ pub struct RunOutcome {
 pub enum RunError {
     #[error("fetch failed")]
     Fetch(#[from] SourceError),
+    #[error("the archive of the run being replayed cannot be read")]
+    Replay(#[from] ArchiveError),
     #[error("decode failed")]
     Decode(#[from] DecodeError),
     #[error("the payloads cannot be made one table")]
@@ -369,7 +375,8 @@ async fn execute(
     // come between.
     let (last, held) = last_and_held(pipeline, cx).await?;
     // A forced run asks for everything again: "not modified" would leave it nothing to write.
-    let validators = if cx.force {
+    // A replay asks the source nothing.
+    let validators = if cx.force || cx.replay.is_some() {
         Vec::new()
     } else {
         let (ledger, id, warehouse) = (cx.ledger.clone(), pipeline.id.clone(), cx.warehouse.key());
@@ -505,12 +512,17 @@ async fn execute(
     })
 }
 
-/// Fetches, stopping as soon as the run is cancelled.
+/// Fetches, stopping as soon as the run is cancelled; a replay reads its run's archive instead.
 async fn fetch(
     pipeline: &Pipeline,
     cx: &RunContext,
     validators: Vec<Validator>,
 ) -> Result<Fetched, RunError> {
+    if let Some(archived) = cx.replay.clone() {
+        // The archive carries no validators: nothing of the past fetch is stored as this one's,
+        // and the source's next fetch is not told "not modified" for a replayed commit.
+        return Ok(blocking(move || archived.read()).await?);
+    }
     let fetch_cx = FetchContext {
         cancel: cx.cancel.clone(),
         validators,
@@ -662,15 +674,12 @@ fn stage_run(
         // Archive on a second thread while the first decodes: the raw copy is for audit and
         // replay, and need not hold up the run.
         let archive = scope.spawn(|| {
-            fetched
-                .payloads
-                .iter()
-                .chain(&fetched.records)
-                .map(|p| {
-                    cx.warehouse
-                        .archive_raw(&pipeline.id, run_id, &p.name, &p.bytes)
-                })
-                .collect::<Result<Vec<_>, _>>()
+            for p in fetched.payloads.iter().chain(&fetched.records) {
+                cx.warehouse
+                    .archive_raw(&pipeline.id, run_id, &p.name, &p.bytes)?;
+            }
+            // Last: an index says the archive is whole, and which files a replay decodes.
+            ArchiveIndex::write(&fetched, &cx.warehouse, &pipeline.id, run_id)
         });
         let pieces = fetched
             .payloads

@@ -4,6 +4,7 @@
 //! ([`Fetched`]), and payload names that are safe as file names under `raw/`.
 //! Must not: decode payloads (`formats` does) or decide when a pipeline runs.
 
+pub mod archive;
 pub mod file;
 pub mod http;
 pub mod manifest;

@@ -53,6 +53,9 @@ pub const STAGING_DIR: &str = ".staging";
 /// partitions hold, so that a skip is decided by what the warehouse holds, not only by what a
 /// ledger remembers (another state directory may write here; an operator may wipe or restore).
 pub const COMMITS_DIR: &str = ".commits";
+/// Where [`Warehouse::remove_pipeline`] moves a retired pipeline's partitions before removing
+/// them, out of the readers' glob.
+pub const RETIRED_DIR: &str = ".retired";
 /// The one part file of a partition.
 pub const PART_FILE: &str = "part-00000.parquet";
 /// zstd level of observation and catalog files. Sorted, dictionary-encoded pages compress almost
@@ -162,6 +165,41 @@ impl Warehouse {
         Ok(all_there.then(|| content.to_string()))
     }
 
+    /// Removes the pipeline's commit marker (durably), so that no run skips on what its
+    /// partitions held; nothing to do when there is none.
+    pub fn remove_commit_marker(&self, pipeline: &str) -> Result<(), WarehouseError> {
+        let marker = self.commit_marker(pipeline);
+        match fs::remove_file(&marker) {
+            Ok(()) => sync_dir(marker.parent().expect("markers live in a directory")),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io("remove", &marker)(e)),
+        }
+    }
+
+    /// Removes every partition of `pipeline` at once: `observations/pipeline=<id>/` is first
+    /// renamed to `.retired/pipeline=<id>/` (beside `observations/`, which readers glob), so a
+    /// reader sees all of the pipeline's partitions or none, then removed. What a crash left
+    /// in `.retired/` is removed first. Returns whether the pipeline had partitions.
+    pub fn remove_pipeline(&self, pipeline: &str) -> Result<bool, WarehouseError> {
+        let dir = self.pipeline_dir(pipeline);
+        let retired = self
+            .root
+            .join(RETIRED_DIR)
+            .join(format!("pipeline={pipeline}"));
+        remove_dir_if_there(&retired)?;
+        if !dir.exists() {
+            return Ok(false);
+        }
+        let parent = retired
+            .parent()
+            .expect("retired pipelines live in a directory");
+        fs::create_dir_all(parent).map_err(io("create", parent))?;
+        fs::rename(&dir, &retired).map_err(io("move out of observations/", &dir))?;
+        sync_dir(dir.parent().expect("pipelines live in observations/"))?;
+        remove_dir_if_there(&retired)?;
+        Ok(true)
+    }
+
     /// Creates the warehouse directory if it is not there.
     pub fn create(&self) -> Result<(), WarehouseError> {
         fs::create_dir_all(&self.root).map_err(io("create", &self.root))
@@ -193,10 +231,28 @@ impl Warehouse {
 
     /// `rejects/pipeline=<id>/run=<run_id>.parquet`.
     pub fn rejects_file(&self, pipeline: &str, run_id: &str) -> PathBuf {
-        self.root
-            .join("rejects")
-            .join(format!("pipeline={pipeline}"))
+        self.rejects_dir(pipeline)
             .join(format!("run={run_id}.parquet"))
+    }
+
+    /// `rejects/`: one directory per pipeline.
+    pub fn rejects_root(&self) -> PathBuf {
+        self.root.join("rejects")
+    }
+
+    /// `rejects/pipeline=<id>/`: every run's rejects file of the pipeline.
+    pub fn rejects_dir(&self, pipeline: &str) -> PathBuf {
+        self.rejects_root().join(format!("pipeline={pipeline}"))
+    }
+
+    /// `raw/`: one directory per pipeline, one below it per archived run.
+    pub fn raw_root(&self) -> PathBuf {
+        self.root.join("raw")
+    }
+
+    /// `raw/<pipeline>/<run_id>/`: what run `run_id` fetched.
+    pub fn raw_dir(&self, pipeline: &str, run_id: &str) -> PathBuf {
+        self.raw_root().join(pipeline).join(run_id)
     }
 
     /// `catalog/<name>.parquet`.
@@ -242,12 +298,7 @@ impl Warehouse {
     /// Removes what run `run_id` left in `.staging/` (call only for a run known to be dead);
     /// returns whether there was anything.
     pub fn remove_staging(&self, run_id: &str) -> Result<bool, WarehouseError> {
-        let dir = self.staging_dir(run_id)?;
-        match fs::remove_dir_all(&dir) {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(io("remove", &dir)(e)),
-        }
+        remove_dir_if_there(&self.staging_dir(run_id)?)
     }
 
     /// Starts staging run `run_id` of `pipeline` in `.staging/<run_id>/`. `cancel` is the run's:
@@ -305,7 +356,7 @@ impl Warehouse {
         name: &str,
         bytes: &[u8],
     ) -> Result<PathBuf, WarehouseError> {
-        let dir = self.root.join("raw").join(pipeline).join(run_id);
+        let dir = self.raw_dir(pipeline, run_id);
         fs::create_dir_all(&dir).map_err(io("create", &dir))?;
         let path = dir.join(format!("{name}.zst"));
         // Streamed: a one-shot compress would first allocate the worst-case size of the whole
@@ -318,6 +369,21 @@ impl Warehouse {
             .finish()
             .and_then(|mut writer| writer.flush())
             .map_err(io("write", &path))?;
+        Ok(path)
+    }
+
+    /// Keeps a small file of our own (not a payload) uncompressed, whole or not at all, as
+    /// `raw/<pipeline>/<run_id>/<name>`: every archived payload ends in `.zst`, so a `name`
+    /// without it never collides with one.
+    pub fn archive_plain(
+        &self,
+        pipeline: &str,
+        run_id: &str,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<PathBuf, WarehouseError> {
+        let path = self.raw_dir(pipeline, run_id).join(name);
+        replace_file(&path, bytes)?;
         Ok(path)
     }
 }
@@ -401,6 +467,15 @@ fn write_observations(path: &Path, batch: &RecordBatch) -> Result<bool, Warehous
         .into_inner()
         .map_err(|e| io("write", path)(e.into_error()))?;
     Ok(true)
+}
+
+/// Removes `dir` and everything in it; `Ok(false)` when it was not there.
+pub fn remove_dir_if_there(dir: &Path) -> Result<bool, WarehouseError> {
+    match fs::remove_dir_all(dir) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(io("remove", dir)(e)),
+    }
 }
 
 fn sync_dir(dir: &Path) -> Result<(), WarehouseError> {
@@ -555,12 +630,7 @@ impl Staged {
         sync_all(parts.iter().map(|(_, staged)| staged.as_path()), "fsync")?;
         // The marker goes before the first rename and comes back after the last: a commit that
         // dies between leaves the pipeline half old, half new, and no marker to skip on.
-        let marker = self.warehouse.commit_marker(&self.pipeline);
-        match fs::remove_file(&marker) {
-            Ok(()) => sync_dir(marker.parent().expect("markers live in a directory"))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io("remove", &marker)(e)),
-        }
+        self.warehouse.remove_commit_marker(&self.pipeline)?;
         let mut commit = Commit::default();
         let mut dirs = Vec::with_capacity(parts.len());
         for (year, staged) in parts {
@@ -584,7 +654,7 @@ impl Staged {
         if let Some(content) = &self.content {
             let years: Vec<String> = commit.years.iter().map(i32::to_string).collect();
             replace_file(
-                &marker,
+                &self.warehouse.commit_marker(&self.pipeline),
                 format!("{content}\n{}", years.join(",")).as_bytes(),
             )?;
         }

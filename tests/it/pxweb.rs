@@ -577,3 +577,65 @@ fn a_selection_over_max_table_cells_is_refused_before_any_data_request() {
     assert_eq!(bed.server.stats().data_requests, 0);
     assert_nothing_committed(&bed, &outcome);
 }
+
+#[test]
+fn a_replayed_harvest_asks_the_server_nothing_and_keeps_the_manifest_and_validators() {
+    let bed = Bed::new(small, small_limits());
+    let pipeline = bed.pipeline(Api::V2);
+    let first = bed.run(&pipeline, false);
+    assert_eq!(first.status, RunStatus::Succeeded, "{:?}", first.error);
+    let key = bed.warehouse.key();
+    let validators = || bed.service.ledger().validators(PIPELINE, &key).unwrap();
+    let stored = validators();
+    assert!(!stored.is_empty());
+    let log = bed.server.stats().log.len();
+
+    let edited =
+        pipeline_file(Api::V2, &bed.server).replace("unit = \"count\"", "unit = \"persons\"");
+    let pipeline = bed.check(PIPELINE, &edited).0;
+    let replay = indikator::replay::prepare(
+        bed.service.ledger(),
+        vec![Arc::into_inner(pipeline).unwrap()],
+        &bed.warehouse,
+        &first.run_id,
+    )
+    .unwrap();
+    let request = indikator::service::RunRequest {
+        run_id: None,
+        stop: Default::default(),
+        trigger: indikator::pipeline::Trigger::Manual,
+        force: false,
+        warehouse: bed.warehouse.clone(),
+        cancel: tokio_util::sync::CancellationToken::new(),
+        progress: Arc::new(|_| {}),
+    };
+    let replayed = bed
+        .runtime
+        .block_on(
+            bed.service
+                .replay(Arc::new(replay.pipeline), replay.archived, request),
+        )
+        .unwrap();
+    assert_eq!(
+        replayed.status,
+        RunStatus::Succeeded,
+        "{:?}",
+        replayed.error
+    );
+    assert_eq!(bed.server.stats().log.len(), log, "no request of any kind");
+    assert_eq!(replayed.rows_written, first.rows_written);
+    let units = strings(&observation_batches(bed.warehouse.root(), PIPELINE), "unit");
+    assert!(units.iter().all(|u| u == "persons"), "the edited mapping");
+    assert_eq!(
+        validators(),
+        stored,
+        "a replay stores no validators of its own"
+    );
+    assert_eq!(
+        manifest(&bed, &replayed),
+        manifest(&bed, &first),
+        "records replayed too"
+    );
+    let run = bed.service.ledger().run(&replayed.run_id).unwrap().unwrap();
+    assert_eq!(run.trigger, "replay");
+}
