@@ -30,6 +30,9 @@ use crate::warehouse::Warehouse;
 /// pipeline id can take (ids have no dots).
 const DAEMON_LOCK: &str = "indikator.serve";
 
+/// How often retention runs (first at start-up).
+const RETENTION_EVERY: Duration = Duration::from_secs(24 * 3600);
+
 /// How long a shutdown waits for queued alerts to be sent.
 const ALERT_FLUSH: Duration = Duration::from_secs(5);
 
@@ -102,6 +105,18 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     let scheduler = tokio::spawn(
         (daemon.scheduler(Clock::wall())).run(daemon.settings().serve.catch_up, scheduling.clone()),
     );
+    let pruning = {
+        let (daemon, stopped) = (daemon.clone(), stopping.clone());
+        tokio::spawn(async move {
+            let mut daily = tokio::time::interval(RETENTION_EVERY);
+            loop {
+                tokio::select! {
+                    _ = daily.tick() => daemon.prune().await,
+                    () = stopped.cancelled() => return,
+                }
+            }
+        })
+    };
     tracing::info!(%bind, pipelines = daemon.pipelines().len(), scheduled = daemon.pipelines().scheduled().count(), "serving");
 
     loop {
@@ -130,6 +145,7 @@ pub async fn serve(settings: Settings) -> Result<(), ServeError> {
     }
     daemon.flush_alerts(ALERT_FLUSH).await;
     stopping.cancel();
+    let _ = pruning.await;
     if let Ok(Err(error)) = api.await {
         tracing::warn!(%error, "the admin API ended with an error");
     }

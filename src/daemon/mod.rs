@@ -24,6 +24,7 @@ use crate::ledger::{Ledger, RunFilter, RunStatus};
 use crate::metrics::{Gauges, Metrics, RunCount};
 use crate::pipeline::{self, Pipeline, Trigger};
 use crate::problem::Problem;
+use crate::retention;
 use crate::schemas::Schemas;
 use crate::service::Service;
 use crate::warehouse::Warehouse;
@@ -264,6 +265,37 @@ impl Daemon {
                 }
             }
             Err(error) => tracing::warn!(%error, "cannot read the last successes for the metrics"),
+        }
+    }
+
+    /// Keeps the warehouse and ledger within `[retention]` (raw archives, old rejects, vacuum),
+    /// as the daemon does at start-up and daily; a failure is logged, the daemon goes on.
+    pub async fn prune(&self) {
+        let (settings, ledger, warehouse) = (
+            self.settings.clone(),
+            self.ledger.clone(),
+            self.warehouse.clone(),
+        );
+        let pruned = blocking(move || {
+            retention::prune(
+                &settings,
+                &ledger,
+                &warehouse,
+                Utc::now(),
+                retention::Mode::Remove,
+            )
+        })
+        .await;
+        match pruned {
+            Ok(report) => tracing::info!(
+                removed = report.removed.len(),
+                bytes = report.bytes(),
+                busy = ?report.busy,
+                "retention: pruned raw archives and old rejects, vacuumed the ledger"
+            ),
+            Err(error) => {
+                tracing::error!(error = %crate::problem::error_chain(&error), "retention failed; it is tried again in a day")
+            }
         }
     }
 
