@@ -7,6 +7,7 @@
 
 pub mod csv;
 pub mod jsonstat;
+pub mod kolada;
 pub mod merge;
 pub mod table;
 
@@ -17,6 +18,8 @@ pub use table::{CellStatus, Chunk, Cube, Dimension, SourceMeta, SourceTable, Tab
 pub enum Format {
     Jsonstat,
     Csv(csv::CsvOptions),
+    /// Kolada API v3 data pages.
+    Kolada(kolada::KoladaOptions),
 }
 
 /// Default for [`DecodeLimits::max_table_cells`]. A cell costs about 9 bytes in the decoded
@@ -51,6 +54,15 @@ pub enum DecodeError {
     Jsonstat(#[from] jsonstat::JsonStatError),
     #[error(transparent)]
     Csv(#[from] csv::CsvError),
+    /// Boxed: its messages carry the row's codes, and every run's error holds a decode error.
+    #[error(transparent)]
+    Kolada(Box<kolada::KoladaError>),
+}
+
+impl From<kolada::KoladaError> for DecodeError {
+    fn from(error: kolada::KoladaError) -> Self {
+        Self::Kolada(Box::new(error))
+    }
 }
 
 impl Format {
@@ -65,13 +77,14 @@ impl Format {
         Ok(match self {
             Format::Jsonstat => jsonstat::decode(bytes, origin, limits)?,
             Format::Csv(options) => csv::decode(bytes, origin, options, limits)?,
+            Format::Kolada(options) => kolada::decode(bytes, origin, options, limits)?,
         })
     }
 
     /// The decimal separator numbers written as text use.
     pub fn decimal(&self) -> char {
         match self {
-            Format::Jsonstat => '.',
+            Format::Jsonstat | Format::Kolada(_) => '.',
             Format::Csv(options) => options.decimal,
         }
     }
