@@ -11,11 +11,12 @@ use std::time::Duration;
 
 use super::spec::{
     AreaBy, CodesSpec, DEFAULT_MAX_REJECT_RATIO, DimensionSpec, FileSpec, FormatKeys, FormatSpec,
-    OrTable, PipelineFile, PxwebSpec, SelectSpec, SelectValues, SourceSpec,
+    KoladaSpec, MapSpec, OrTable, PipelineFile, PxwebSpec, SelectSpec, SelectValues, SourceSpec,
 };
 use super::{MAX_JITTER_SECS, MAX_RETRIES, Origin, Pipeline, RunPolicy, SourceKind};
 use crate::config::{Settings, toml_problem};
 use crate::formats::csv::{CsvOptions, encoding_for};
+use crate::formats::kolada::KoladaOptions;
 use crate::formats::{DecodeLimits, Format};
 use crate::harmonise::codes::{CodeList, canonical_age, canonical_grade, canonical_sex};
 use crate::harmonise::mapping::{AreaNaming, Field, Mapping, Marker, builtin_markers, defaults};
@@ -25,6 +26,7 @@ use crate::schedule::{Schedule, ScheduleError};
 use crate::schemas::{self, Fingerprint, Schemas, TableSchemaError};
 use crate::sources::file::FileSource;
 use crate::sources::http::LimitHints;
+use crate::sources::kolada::{self, KoladaSource};
 use crate::sources::pxweb::meta;
 use crate::sources::pxweb::select::{self, Choice, Selection, Values, Via};
 use crate::sources::pxweb::v1::V1Table;
@@ -272,6 +274,53 @@ impl Checker<'_> {
         }
     }
 
+    /// Kolada's built-in `[map]`, with the unit the catalogue gives every KPI of `spec`.
+    /// **Departure**: the unit comes from the catalogue, not from the KPI's title at run time,
+    /// so that it is known offline and a title edited at Kolada cannot change stored rows' unit;
+    /// `check --online` compares the two.
+    fn kolada_map(&mut self, spec: &KoladaSpec) -> Option<MapSpec> {
+        let mut units = BTreeMap::new();
+        // An id that is not one was refused already.
+        for id in spec.kpi.iter().filter(|id| kolada::is_kpi_id(id)) {
+            match self.schemas.indicators.get(id) {
+                Some(indicator) => {
+                    units
+                        .entry(indicator.unit.clone())
+                        .or_insert_with(Vec::new)
+                        .push(id.as_str());
+                }
+                None => {
+                    self.error(
+                        "source.kpi",
+                        format!(
+                            "KPI {id} is not in schemas/indicators.toml; catalogue it (its unit, from \
+                             its Kolada title) or write the whole [map] with `unit`"
+                        ),
+                    );
+                    return None;
+                }
+            }
+        }
+        if units.len() > 1 {
+            let described: Vec<String> = (units.iter())
+                .map(|(unit, ids)| format!("{unit} ({})", ids.join(", ")))
+                .collect();
+            self.error(
+                "source.kpi",
+                format!(
+                    "the KPIs have different units, {}: one pipeline writes one unit, so split them",
+                    described.join(" and ")
+                ),
+            );
+            return None;
+        }
+        let unit = units.into_keys().next()?;
+        match toml::from_str(&kolada::default_map(&unit)) {
+            Ok(map) => Some(map),
+            Err(error) => unreachable!("Kolada's default [map] parses: {error}"),
+        }
+    }
+
     /// `retries`, `timeout_secs` and `jitter_secs`, within bounds an operator would mean.
     fn policy(&mut self, file: &PipelineFile) -> RunPolicy {
         let mut policy = RunPolicy::default();
@@ -308,6 +357,122 @@ impl Checker<'_> {
             SourceSpec::File(file) => self.file_source(file),
             SourceSpec::Pxweb(spec) => self.pxweb_source(spec, PxwebApi::V1),
             SourceSpec::Pxweb2(spec) => self.pxweb_source(spec, PxwebApi::V2),
+            SourceSpec::Kolada(spec) => self.kolada_source(spec),
+        }
+    }
+
+    /// `kind = "kolada"`: KPI ids, municipalities and years as Kolada names them.
+    fn kolada_source(
+        &mut self,
+        spec: &KoladaSpec,
+    ) -> Option<(SourceKind, Format, DecodeLimits, Origin)> {
+        let url = spec
+            .url
+            .as_deref()
+            .unwrap_or(kolada::DEFAULT_URL)
+            .trim_end_matches('/')
+            .to_string();
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            self.error("source.url", format!("`{url}` is not an http(s) URL"));
+        }
+        if spec.kpi.is_empty() {
+            self.error("source.kpi", "name at least one KPI id (e.g. \"N15428\")");
+        }
+        for (i, id) in spec.kpi.iter().enumerate() {
+            if !kolada::is_kpi_id(id) {
+                self.error(
+                    "source.kpi",
+                    format!(
+                        "`{id}` is not a Kolada KPI id; they look like \"N15428\" or \"U31803\""
+                    ),
+                );
+            } else if spec.kpi[..i].contains(id) {
+                self.error("source.kpi", format!("`{id}` is named twice"));
+            }
+        }
+        let municipalities = match self.pick("source.municipality", spec.municipality.as_ref(), |v| {
+            v.as_str()
+                .filter(|id| id.len() == 4 && id.bytes().all(|b| b.is_ascii_digit()) || id.starts_with('G'))
+                .map(str::to_string)
+                .ok_or("municipality ids are four digits as Kolada writes them (\"0180\", \"0013\" for Region Halland, \"0000\" for Riket) or groups (\"G33698\")")
+        }) {
+            Some(pick) => pick,
+            None => kolada::Pick::All,
+        };
+        let years = self
+            .pick("source.year", spec.year.as_ref(), |v| {
+                v.as_integer()
+                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                    .and_then(|y| i32::try_from(y).ok())
+                    .filter(|y| (1900..=2200).contains(y))
+                    .ok_or("years are whole numbers such as 2023")
+            })
+            .unwrap_or(kolada::Pick::All);
+        let batch_ids = spec.batch_ids.unwrap_or(kolada::DEFAULT_BATCH_IDS);
+        if !(1..=kolada::MAX_BATCH_IDS).contains(&batch_ids) {
+            self.error(
+                "source.batch_ids",
+                format!(
+                    "{batch_ids} is not 1 to {}: Kolada refuses more ids per request",
+                    kolada::MAX_BATCH_IDS
+                ),
+            );
+        }
+        let groups = spec.groups.unwrap_or(false);
+        if groups {
+            // Network rows (DESIGN §3) need the model's `network` level, which comparability adds.
+            self.error(
+                "source.groups",
+                "municipality groups as network rows are not written yet; leave `groups` out",
+            );
+        }
+        let limits = self.limits(spec.max_table_cells);
+        let origin = Origin {
+            producer: "kolada".into(),
+            table: spec.kpi.join(","),
+            url: url.clone(),
+        };
+        let source = KoladaSource {
+            url,
+            kpis: spec.kpi.clone(),
+            municipalities,
+            years,
+            batch_ids: batch_ids.clamp(1, kolada::MAX_BATCH_IDS),
+        };
+        let format = Format::Kolada(KoladaOptions { groups });
+        Some((SourceKind::Kolada(source), format, limits, origin))
+    }
+
+    /// `"*"` (every one: `None`… as `Pick::All`) or a list whose items `item` reads.
+    fn pick<T>(
+        &mut self,
+        key: &str,
+        value: Option<&toml::Value>,
+        item: impl Fn(&toml::Value) -> Result<T, &'static str>,
+    ) -> Option<kolada::Pick<T>> {
+        match value {
+            None => Some(kolada::Pick::All),
+            Some(toml::Value::String(all)) if all == "*" => Some(kolada::Pick::All),
+            Some(toml::Value::Array(items)) if !items.is_empty() => {
+                let mut picked = Vec::new();
+                for value in items {
+                    match item(value) {
+                        Ok(value) => picked.push(value),
+                        Err(why) => {
+                            self.error(key, format!("`{value}`: {why}"));
+                            return None;
+                        }
+                    }
+                }
+                Some(kolada::Pick::Listed(picked))
+            }
+            Some(other) => {
+                self.error(
+                    key,
+                    format!("`{other}` is neither \"*\" nor a non-empty list"),
+                );
+                None
+            }
         }
     }
 
@@ -679,7 +844,21 @@ impl Checker<'_> {
     }
 
     fn mapping(&mut self, file: &PipelineFile, format: &Format) -> Option<Mapping> {
-        let map = &file.map;
+        let default;
+        let map = match (&file.map, &file.source) {
+            (Some(map), _) => map,
+            (None, SourceSpec::Kolada(spec)) => {
+                default = self.kolada_map(spec)?;
+                &default
+            }
+            (None, _) => {
+                self.error(
+                    "map",
+                    "[map] is missing: say which source columns become the model's",
+                );
+                return None;
+            }
+        };
         let indicator = match &map.indicator {
             OrTable::Text(id) => {
                 if id.trim().is_empty() {
@@ -1029,5 +1208,127 @@ mod pxweb_tests {
         source.server_max_cells: must be at least 1
         source.producer: no producer is known for http://127.0.0.1/api/v1/sv/ssd/T; set `producer` (the model's `source` column, e.g. "helsingborg")
         "#);
+    }
+}
+
+#[cfg(test)]
+mod kolada_tests {
+    use super::*;
+
+    /// A catalogue of Kolada KPIs with their units.
+    fn schemas(units: &[(&str, &str)]) -> Schemas {
+        let mut schemas = Schemas::default();
+        for (id, unit) in units {
+            let entry = format!("title_sv = \"{id}\"\nunit = \"{unit}\"\n");
+            schemas
+                .indicators
+                .insert(id.to_string(), toml::from_str(&entry).unwrap());
+        }
+        schemas
+    }
+
+    fn check(text: &str, schemas: &Schemas) -> Result<Pipeline, Vec<String>> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.toml");
+        std::fs::write(&path, format!("id = \"k\"\n{text}")).unwrap();
+        let settings = Settings::load(None, dir.path()).unwrap();
+        check_file(&path, &settings, schemas)
+            .map(|(pipeline, _)| pipeline)
+            .map_err(|problems| {
+                (problems.into_iter())
+                    .filter(Problem::is_error)
+                    .map(|p| format!("{}: {}", p.key, p.message))
+                    .collect()
+            })
+    }
+
+    const SOURCE: &str = "[source]\nkind = \"kolada\"\nkpi = [\"N15428\", \"N15507\"]\n";
+
+    #[test]
+    fn the_built_in_map_equals_the_one_spelled_out() {
+        let catalogue = schemas(&[("N15428", "percent"), ("N15507", "percent")]);
+        let built_in = check(SOURCE, &catalogue).unwrap();
+        let spelled = check(
+            &format!(
+                "{SOURCE}[map]\nindicator = {{ column = \"kpi\" }}\narea = \"municipality\"\n\
+                 period = {{ column = \"period\", kind = \"year\" }}\n\
+                 sex = {{ column = \"gender\", codes = {{ T = \"T\", K = \"F\", M = \"M\" }} }}\n\
+                 unit = \"percent\"\n[map.missing]\n\"\" = \"ok\"\nisdeleted = \"missing\"\n"
+            ),
+            &catalogue,
+        )
+        .unwrap();
+        assert_eq!(built_in.mapping, spelled.mapping);
+        assert_eq!(built_in.mapping.unit, "percent");
+        assert_eq!(built_in.origin.producer, "kolada");
+        let SourceKind::Kolada(source) = &built_in.source else {
+            panic!("a Kolada source")
+        };
+        assert_eq!(source.url, kolada::DEFAULT_URL);
+        assert_eq!(source.batch_ids, kolada::DEFAULT_BATCH_IDS);
+        assert_eq!(source.municipalities, kolada::Pick::All);
+    }
+
+    #[test]
+    fn the_unit_comes_from_the_catalogue_one_per_pipeline() {
+        let error = check(SOURCE, &schemas(&[("N15428", "percent")])).unwrap_err();
+        assert!(
+            error[0].starts_with("source.kpi: KPI N15507 is not in schemas/indicators.toml"),
+            "{error:?}"
+        );
+        let error = check(
+            SOURCE,
+            &schemas(&[("N15428", "percent"), ("N15507", "points")]),
+        )
+        .unwrap_err();
+        assert_eq!(
+            error,
+            [
+                "source.kpi: the KPIs have different units, percent (N15428) and points (N15507): one pipeline writes one unit, so split them"
+            ]
+        );
+    }
+
+    #[test]
+    fn ids_lists_and_limits_are_checked_by_their_keys() {
+        let catalogue = schemas(&[("N15428", "percent")]);
+        let keys = |extra: &str| -> Vec<String> {
+            let text = format!("[source]\nkind = \"kolada\"\nkpi = [\"N15428\"]\n{extra}");
+            match check(&text, &catalogue) {
+                Ok(_) => Vec::new(),
+                Err(errors) => errors
+                    .into_iter()
+                    .map(|e| e.split(':').next().unwrap().to_string())
+                    .collect(),
+            }
+        };
+        assert!(
+            keys("municipality = [\"0180\", \"0013\", \"0000\"]\nyear = [2022, \"2023\"]\n")
+                .is_empty()
+        );
+        assert_eq!(
+            keys("municipality = [\"Stockholm\"]\n"),
+            ["source.municipality"]
+        );
+        assert_eq!(keys("municipality = \"0180\"\n"), ["source.municipality"]);
+        assert_eq!(keys("year = [\"last\"]\n"), ["source.year"]);
+        assert_eq!(keys("batch_ids = 26\n"), ["source.batch_ids"]);
+        assert_eq!(keys("groups = true\n"), ["source.groups"]);
+        assert_eq!(keys("url = \"ftp://x\"\n"), ["source.url"]);
+        let error = check(
+            "[source]\nkind = \"kolada\"\nkpi = [\"15428\", \"N15428\", \"N15428\"]\n",
+            &catalogue,
+        )
+        .unwrap_err();
+        assert_eq!(error.len(), 2, "{error:?}");
+        let error = check(
+            "[source]\nkind = \"file\"\npath = \"a.csv\"\nformat = \"csv\"\n",
+            &catalogue,
+        )
+        .unwrap_err();
+        assert!(
+            error.iter().any(|e| e.starts_with("map: [map] is missing")),
+            "{error:?}"
+        );
     }
 }

@@ -20,6 +20,7 @@ use crate::formats::{DecodeLimits, Format};
 use crate::harmonise::Mapping;
 use crate::schedule::Schedule;
 use crate::sources::file::FileSource;
+use crate::sources::kolada::KoladaSource;
 use crate::sources::pxweb::PxwebSource;
 use crate::sources::{FetchContext, Fetched, Source, SourceError};
 use crate::validate::TableSchema;
@@ -94,6 +95,7 @@ pub enum SourceKind {
     File(FileSource),
     /// Both PxWeb APIs: one harvest, two protocols.
     Pxweb(Box<PxwebSource>),
+    Kolada(KoladaSource),
 }
 
 impl Source for SourceKind {
@@ -101,6 +103,7 @@ impl Source for SourceKind {
         match self {
             Self::File(source) => source.fetch(cx).await,
             Self::Pxweb(source) => source.fetch(cx).await,
+            Self::Kolada(source) => source.fetch(cx).await,
         }
     }
 }

@@ -34,7 +34,8 @@ pub struct PipelineFile {
     pub max_reject_ratio: Option<f64>,
     pub source: SourceSpec,
     pub validate: Option<ValidateSpec>,
-    pub map: MapSpec,
+    /// Required but for Kolada, which has a default.
+    pub map: Option<MapSpec>,
 }
 
 /// `[source]`: where the data comes from. One variant per source kind.
@@ -46,6 +47,28 @@ pub enum SourceSpec {
     Pxweb(PxwebSpec),
     /// PxWebApi 2.0 (SCB's `statistikdatabasen.scb.se/api/v2`).
     Pxweb2(PxwebSpec),
+    /// Kolada API v3 (RKA's municipal key figures).
+    Kolada(KoladaSpec),
+}
+
+/// `kind = "kolada"`: KPIs of Kolada by municipality and year.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KoladaSpec {
+    /// The API root; default `https://api.kolada.se/v3`.
+    pub url: Option<String>,
+    /// KPI ids (`N15428`).
+    pub kpi: Vec<String>,
+    /// `"*"` (every municipality and region, not groups) or a list of Kolada ids.
+    pub municipality: Option<toml::Value>,
+    /// `"*"` or a list of years.
+    pub year: Option<toml::Value>,
+    /// Keep Kolada's municipality groups (unweighted means of their members).
+    pub groups: Option<bool>,
+    /// Ids per path segment of a data request (default 20, at most 25).
+    pub batch_ids: Option<usize>,
+    /// The most cells one page may decode to (default `DEFAULT_MAX_TABLE_CELLS`).
+    pub max_table_cells: Option<u64>,
 }
 
 /// `kind = "pxweb"` and `kind = "pxweb2"`: one table of a PxWeb host. One struct for both APIs

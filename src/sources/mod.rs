@@ -7,6 +7,7 @@
 pub mod archive;
 pub mod file;
 pub mod http;
+pub mod kolada;
 pub mod manifest;
 pub mod pxweb;
 
@@ -206,6 +207,8 @@ pub enum SourceError {
     Http(#[from] HttpError),
     #[error(transparent)]
     Pxweb(#[from] pxweb::PxwebError),
+    #[error(transparent)]
+    Kolada(#[from] kolada::KoladaFetchError),
 }
 
 impl SourceError {
@@ -215,7 +218,7 @@ impl SourceError {
         match self {
             Self::Http(error) | Self::Pxweb(pxweb::PxwebError::Http(error)) => error.is_transient(),
             Self::Pxweb(pxweb::PxwebError::KeptChanging { .. }) => true,
-            Self::Read { .. } | Self::Pxweb(_) => false,
+            Self::Read { .. } | Self::Pxweb(_) | Self::Kolada(_) => false,
         }
     }
 }
