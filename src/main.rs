@@ -129,6 +129,14 @@ enum Command {
         #[arg(long)]
         warehouse: Option<PathBuf>,
     },
+    /// Lists the Kolada KPIs whose title matches a query.
+    Kpis {
+        #[arg(long)]
+        query: String,
+        /// The Kolada API root.
+        #[arg(long, default_value = indikator::sources::kolada::DEFAULT_URL)]
+        url: String,
+    },
     /// Lists the pipelines.
     Pipelines,
     /// Runs the daemon: every pipeline on its schedule, and the admin API.
@@ -269,6 +277,26 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 inspect::remote::find_tables(&url, &query, &lang, &cx).await
             })?;
             print!("{}", inspect::remote::render_tables(&tables));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Kpis { query, url } => {
+            let kpis = online(|cx| async move {
+                indikator::sources::kolada::find_kpis(&url, &query, &cx).await
+            })?;
+            for kpi in &kpis {
+                println!(
+                    "{}  {:<70}  {:<30}  {}",
+                    kpi.id,
+                    kpi.title,
+                    kpi.operating_area.as_deref().unwrap_or("-"),
+                    if kpi.is_divided_by_gender {
+                        "by gender"
+                    } else {
+                        "total only"
+                    }
+                );
+            }
+            println!("{} KPIs", kpis.len());
             Ok(ExitCode::SUCCESS)
         }
         Command::Pipelines => {
@@ -494,7 +522,7 @@ fn check(settings: &Settings, names: &[String], online_too: bool) -> anyhow::Res
         let pipelines = &pipelines;
         let found = online(|cx| async move {
             Ok::<_, std::convert::Infallible>(
-                pipeline::online::check_online(pipelines, &cx.http, &cx.cancel).await,
+                pipeline::online::check_online(pipelines, &schemas, &cx.http, &cx.cancel).await,
             )
         })?;
         problems.extend(found);

@@ -9,14 +9,17 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Pipeline, SourceKind};
 use crate::problem::{Problem, error_chain};
+use crate::schemas::Schemas;
 use crate::sources::FetchContext;
 use crate::sources::http::HttpClient;
+use crate::sources::kolada::{KoladaSource, unit_of_title};
 use crate::sources::pxweb::{PxwebError, Scope};
 
 /// The problems found online, for every pipeline with a network source (one after the other:
 /// the host's rate limit is shared anyway). A pipeline reading files has none.
 pub async fn check_online(
     pipelines: &[Pipeline],
+    schemas: &Schemas,
     http: &HttpClient,
     cancel: &CancellationToken,
 ) -> Vec<Problem> {
@@ -27,8 +30,13 @@ pub async fn check_online(
     };
     let mut problems = Vec::new();
     for pipeline in pipelines {
-        let SourceKind::Pxweb(source) = &pipeline.source else {
-            continue;
+        let source = match &pipeline.source {
+            SourceKind::Pxweb(source) => source,
+            SourceKind::Kolada(source) => {
+                problems.extend(kolada(pipeline, source, schemas, &cx).await);
+                continue;
+            }
+            SourceKind::File(_) => continue,
         };
         match source.survey(&cx, Scope::Selection).await {
             Ok(survey) => {
@@ -49,6 +57,64 @@ pub async fn check_online(
                 };
                 problems.push(Problem::error(&pipeline.file, key, error_chain(&error)));
             }
+        }
+    }
+    problems
+}
+
+/// A Kolada pipeline's KPIs as Kolada has them now beside the catalogue: a KPI Kolada no longer
+/// knows is an error (naming the successor the catalogue records), a title or unit that moved
+/// since the catalogue was written is a warning.
+async fn kolada(
+    pipeline: &Pipeline,
+    source: &KoladaSource,
+    schemas: &Schemas,
+    cx: &FetchContext,
+) -> Vec<Problem> {
+    let (kpis, missing) = match source.survey(cx).await {
+        Ok(found) => found,
+        Err(error) => {
+            return vec![Problem::error(
+                &pipeline.file,
+                "source",
+                error_chain(&error),
+            )];
+        }
+    };
+    let mut problems = Vec::new();
+    for id in missing {
+        let successor = String::new();
+        problems.push(Problem::error(
+            &pipeline.file,
+            "source.kpi",
+            format!("Kolada no longer has KPI {id} (retired or renamed){successor}; `indikator kpis --query …` finds its replacement"),
+        ));
+    }
+    for kpi in kpis {
+        let Some(entry) = schemas.indicators.get(&kpi.id) else {
+            continue;
+        };
+        if entry.title_sv.trim() != kpi.title.trim() {
+            problems.push(Problem::warning(
+                &pipeline.file,
+                "source.kpi",
+                format!(
+                    "Kolada's title of {} is now {:?}, the catalogue says {:?}: check that it still measures the same, then update schemas/indicators.toml",
+                    kpi.id, kpi.title, entry.title_sv
+                ),
+            ));
+        }
+        if let Some(unit) = unit_of_title(&kpi.title)
+            && unit != entry.unit
+        {
+            problems.push(Problem::warning(
+                &pipeline.file,
+                "source.kpi",
+                format!(
+                    "{}'s title says {unit} ({:?}); the catalogue's unit is {}",
+                    kpi.id, kpi.title, entry.unit
+                ),
+            ));
         }
     }
     problems

@@ -59,6 +59,49 @@ pub fn default_map(unit: &str) -> String {
     )
 }
 
+/// The unit a KPI's title states, by Kolada's habits: `(%)` → percent, `antal` → count, `kr`
+/// → sek; `None` when the title says none of these.
+pub fn unit_of_title(title: &str) -> Option<&'static str> {
+    let lower = title.to_lowercase();
+    let words: Vec<&str> = lower
+        .split(|c: char| !c.is_alphanumeric() && c != '%')
+        .filter(|w| !w.is_empty())
+        .collect();
+    if lower.contains("(%)") || words.contains(&"andel") && lower.contains('%') {
+        Some("percent")
+    } else if words.iter().any(|w| *w == "kr" || *w == "kronor") {
+        Some("sek")
+    } else if words.contains(&"antal") {
+        Some("count")
+    } else {
+        None
+    }
+}
+
+/// The KPIs whose title holds `query` (case-insensitive), every page of them.
+pub async fn find_kpis(url: &str, query: &str, cx: &FetchContext) -> Result<Vec<Kpi>, SourceError> {
+    let mut pages = Vec::new();
+    let first = format!(
+        "{}/kpi?title={}&per_page={PER_PAGE}",
+        url.trim_end_matches('/'),
+        encode_query(query)
+    );
+    every_page(cx, first, "kpi", &mut pages).await
+}
+
+/// `text` as a URL query value (UTF-8 percent-encoded; letters, digits and `-_.~` as they are).
+fn encode_query(text: &str) -> String {
+    let mut encoded = String::new();
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
+            encoded.push(byte as char);
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
+}
+
 /// Which municipalities or which years: every one, or those listed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Pick<T> {
@@ -222,6 +265,24 @@ impl KoladaSource {
             }
         }
         urls
+    }
+
+    /// What Kolada says of the pipeline's KPIs now (for `check --online`): those it has, and
+    /// the ids it no longer knows.
+    pub async fn survey(&self, cx: &FetchContext) -> Result<(Vec<Kpi>, Vec<String>), SourceError> {
+        let mut pages = Vec::new();
+        match self.kpis(cx, &mut pages).await {
+            Ok(kpis) => Ok((kpis, Vec::new())),
+            Err(SourceError::Kolada(KoladaFetchError::UnknownKpis { missing })) => {
+                let mut kpis = Vec::new();
+                for ids in batches(&self.kpis, self.batch_ids) {
+                    let url = format!("{}/kpi/{ids}?per_page={PER_PAGE}", self.url);
+                    kpis.extend(every_page::<Kpi>(cx, url, "kpi", &mut pages).await?);
+                }
+                Ok((kpis, missing))
+            }
+            Err(other) => Err(other),
+        }
     }
 
     /// The KPIs' metadata, every one asked for or an error naming those Kolada lacks.
@@ -406,6 +467,34 @@ mod tests {
             .sum();
         let now = chrono::Datelike::year(&chrono::Utc::now());
         assert_eq!(years as i32, now - FIRST_YEAR + 1);
+    }
+
+    #[test]
+    fn units_are_read_from_titles_as_kolada_writes_them() {
+        let titles = [
+            (
+                "Invånare 0-19 år med låg ekonomisk standard, andel (%)",
+                Some("percent"),
+            ),
+            (
+                "Verkställda vräkningar som berör barn, antal barn/100 000 inv",
+                Some("count"),
+            ),
+            ("Kostnad per elev i grundskola, kr", Some("sek")),
+            (
+                "Elever i åk 9, meritvärde, hemkommun, genomsnitt (17 ämnen)",
+                None,
+            ),
+            ("Kraftverk i kommunen", None),
+        ];
+        for (title, unit) in titles {
+            assert_eq!(unit_of_title(title), unit, "{title}");
+        }
+        assert_eq!(
+            encode_query("barn i ekonomiskt utsatta"),
+            "barn%20i%20ekonomiskt%20utsatta"
+        );
+        assert_eq!(encode_query("åk"), "%C3%A5k");
     }
 
     #[test]
