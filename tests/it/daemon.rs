@@ -492,8 +492,14 @@ fn trigger_wait_succeeds_and_the_metrics_parse_as_prometheus_text() {
     assert_eq!(run["status"], "succeeded", "{run}");
     assert!(run["rows_written"].as_u64().unwrap() > 0, "{run}");
 
-    let metrics = daemon.get("/metrics");
-    assert_eq!(metrics.status, 200);
+    // The ledger says `succeeded` once the run's end is recorded; the runner counts it a little
+    // later (after the catalogs are rewritten), so the scrape waits for the count to appear.
+    let counted = format!("indikator_runs_total{{pipeline=\"{SCB}\",status=\"succeeded\"}}");
+    let metrics = wait_for("the run to be counted", || {
+        let metrics = daemon.get("/metrics");
+        assert_eq!(metrics.status, 200, "{metrics:?}");
+        metrics.body.contains(&counted).then_some(metrics)
+    });
     let Some(python) = python() else { return };
     let file = project.write("metrics.txt", &metrics.body);
     let parsed: Value =
@@ -645,9 +651,15 @@ fn sigterm_while_writing(point: &str, expected: &str) {
     );
     let missed = (catch_up - last_fire).num_seconds() / 2;
     assert!(missed >= 3, "{missed} slots missed");
-    let in_downtime: Vec<_> = (fires(&project, SCB).into_iter())
-        .filter(|(slot, ..)| *slot > last_fire && *slot <= catch_up)
-        .collect();
+    // The line is logged just before the slot is claimed in the ledger.
+    let in_downtime = wait_for("the catch-up's fire row", || {
+        let fires = fires(&project, SCB);
+        (fires.iter().any(|(slot, ..)| *slot == catch_up)).then_some(())?;
+        let in_downtime: Vec<_> = (fires.into_iter())
+            .filter(|(slot, ..)| *slot > last_fire && *slot <= catch_up)
+            .collect();
+        Some(in_downtime)
+    });
     assert_eq!(
         in_downtime.len(),
         1,
