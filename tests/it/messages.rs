@@ -40,7 +40,7 @@ fn an_unknown_top_level_table_is_reported_once_at_its_name() {
     let project = project_with(&pipeline("unit = \"count\"\n", "[extra]\na = 1\n"));
     let output = project.run(&["check"]);
     failed(&output);
-    insta::assert_snapshot!(shown(&project, &output.stderr), @"error: <dir>/pipelines/x.toml: extra: unknown field `extra`, expected one of `id`, `schedule`, `timezone`, `description`, `max_reject_ratio`, `source`, `validate`, `map`");
+    insta::assert_snapshot!(shown(&project, &output.stderr), @"error: <dir>/pipelines/x.toml: extra: unknown field `extra`, expected one of `id`, `schedule`, `timezone`, `retries`, `timeout_secs`, `jitter_secs`, `description`, `max_reject_ratio`, `source`, `validate`, `map`");
     insta::assert_snapshot!(shown(&project, &output.stdout), @"3 pipelines checked: 1 errors, 0 warnings");
 }
 
@@ -99,7 +99,7 @@ fn running_a_broken_pipeline_file_prints_its_problems_once_without_doubled_error
     failed(&output);
     let stderr = shown(&project, &output.stderr);
     assert!(!stderr.contains("error: error:"), "{stderr}");
-    insta::assert_snapshot!(stderr, @"error: pipelines/x.toml: extra: unknown field `extra`, expected one of `id`, `schedule`, `timezone`, `description`, `max_reject_ratio`, `source`, `validate`, `map`");
+    insta::assert_snapshot!(stderr, @"error: pipelines/x.toml: extra: unknown field `extra`, expected one of `id`, `schedule`, `timezone`, `retries`, `timeout_secs`, `jitter_secs`, `description`, `max_reject_ratio`, `source`, `validate`, `map`");
 
     for args in [
         &["run", "no-such-id"][..],
