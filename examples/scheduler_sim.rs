@@ -67,7 +67,7 @@ fn main() {
         let end = origin + chrono::Duration::seconds(hours as i64 * 3600);
         let (mut slots, mut at) = (0i64, origin);
         if let Some(s) = &pipeline.schedule {
-            while let Some(next) = s.next_after(at).filter(|t| *t < end) {
+            while let Some(next) = s.next_after(at).filter(|t| *t <= end) {
                 slots += 1;
                 at = next;
             }
