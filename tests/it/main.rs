@@ -4,6 +4,7 @@
 mod bad_input;
 mod cli;
 mod crash;
+mod daemon;
 mod deploy;
 mod messages;
 mod network_pipelines;
