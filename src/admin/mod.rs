@@ -152,18 +152,12 @@ async fn metrics(State(admin): State<Admin>) -> Response {
 
 async fn pipelines(State(admin): State<Admin>) -> Response {
     let set = admin.daemon.pipelines();
-    let ids: Vec<String> = set.iter().map(|p| p.id.clone()).collect();
     let ledger = admin.daemon.ledger().clone();
-    let last = blocking(move || {
-        (ids.into_iter())
-            .map(|id| {
-                ledger
-                    .history(Some(&id), 1)
-                    .map(|mut runs| (id, runs.pop()))
-            })
-            .collect::<Result<std::collections::HashMap<_, _>, _>>()
-    })
-    .await;
+    let last = blocking(move || ledger.last_runs()).await.map(|runs| {
+        (runs.into_iter())
+            .map(|run| (run.pipeline.clone(), run))
+            .collect::<std::collections::HashMap<_, _>>()
+    });
     let last = match last {
         Ok(last) => last,
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "ledger", e.to_string()),
@@ -176,7 +170,7 @@ async fn pipelines(State(admin): State<Admin>) -> Response {
             let next = (p.schedule.as_ref())
                 .and_then(|s| s.next_after(now))
                 .map(rfc3339);
-            let last_run = last.get(&p.id).and_then(Option::as_ref).map(|r| {
+            let last_run = last.get(&p.id).map(|r| {
                 json!({"run_id": r.run_id, "status": r.status.as_str(), "trigger": r.trigger,
                        "started": r.started, "finished": r.finished})
             });

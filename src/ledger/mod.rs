@@ -646,6 +646,16 @@ impl Ledger {
         })
     }
 
+    /// The latest run of every pipeline, in one query (the admin API lists them per pipeline).
+    pub fn last_runs(&self) -> Result<Vec<RunRecord>, LedgerError> {
+        self.select_runs(
+            "rowid IN (SELECT rowid FROM (SELECT rowid, ROW_NUMBER() OVER (PARTITION BY pipeline
+             ORDER BY started DESC, rowid DESC) AS n FROM runs) WHERE n = 1)
+             ORDER BY pipeline",
+            [],
+        )
+    }
+
     /// Run `run_id` as recorded, `None` if this ledger never recorded it.
     pub fn run(&self, run_id: &str) -> Result<Option<RunRecord>, LedgerError> {
         Ok(self.select_runs("run_id = ?1", params![run_id])?.pop())
