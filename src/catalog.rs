@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use arrow_array::types::Int32Type;
 use arrow_array::{
-    Array, ArrayRef, Date32Array, DictionaryArray, Int64Array, RecordBatch, StringArray,
-    TimestampMicrosecondArray,
+    Array, ArrayRef, BooleanArray, Date32Array, DictionaryArray, Int64Array, RecordBatch,
+    StringArray, TimestampMicrosecondArray,
 };
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use serde::{Deserialize, Serialize};
@@ -20,28 +20,42 @@ use crate::model::{Status, col};
 use crate::schemas::{Indicator, Schemas};
 use crate::sources::About;
 
-/// `catalog/indicators.parquet`.
+/// `catalog/indicators.parquet`: one row per catalogued indicator. Nullability is fixed (not
+/// inferred from the rows), so that the file's schema does not change with its content.
 pub fn indicators_batch(schemas: &Schemas) -> RecordBatch {
     let indicators = &schemas.indicators;
     let text = |f: fn(&Indicator) -> Option<&str>| -> ArrayRef {
         Arc::new(indicators.values().map(f).collect::<StringArray>())
     };
-    let columns: Vec<(&str, ArrayRef)> = vec![
+    let columns: Vec<(&str, ArrayRef, bool)> = vec![
         (
             "indicator_id",
             Arc::new(StringArray::from_iter_values(indicators.keys())),
+            false,
         ),
-        ("title_sv", text(|i| Some(&i.title_sv))),
-        ("title_en", text(|i| i.title_en.as_deref())),
-        ("description", text(|i| i.description.as_deref())),
-        ("unit", text(|i| Some(&i.unit))),
-        ("theme", text(|i| i.theme.as_deref())),
-        ("polarity", text(|i| Some(&i.polarity))),
-        ("source", text(|i| i.source.as_deref())),
-        ("source_table", text(|i| i.source_table.as_deref())),
-        ("license", text(|i| i.license.as_deref())),
+        ("title_sv", text(|i| Some(&i.title_sv)), false),
+        ("title_en", text(|i| i.title_en.as_deref()), true),
+        ("description", text(|i| i.description.as_deref()), true),
+        ("unit", text(|i| Some(&i.unit)), false),
+        ("theme", text(|i| i.theme.as_deref()), true),
+        ("polarity", text(|i| Some(&i.polarity)), false),
+        ("source", text(|i| i.source.as_deref()), true),
+        ("source_table", text(|i| i.source_table.as_deref()), true),
+        ("license", text(|i| i.license.as_deref()), true),
+        ("scope", text(|i| i.scope.as_deref()), true),
+        ("successor", text(|i| i.successor.as_deref()), true),
+        (
+            "retired",
+            Arc::new(
+                indicators
+                    .values()
+                    .map(|i| Some(i.retired))
+                    .collect::<BooleanArray>(),
+            ),
+            false,
+        ),
     ];
-    RecordBatch::try_from_iter(columns).expect("columns of one length")
+    RecordBatch::try_from_iter_with_nullable(columns).expect("columns of one length")
 }
 
 /// `catalog/tables.parquet`: one row per pipeline whose source described its table (both ids,
@@ -411,4 +425,101 @@ pub fn coverage_batch(rows: &[CoverageRow]) -> RecordBatch {
             .with_timezone("UTC"),
     ));
     RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).expect("fields match columns")
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow_array::BooleanArray;
+
+    use super::*;
+
+    fn indicator(title: &str) -> Indicator {
+        Indicator {
+            title_sv: title.into(),
+            title_en: None,
+            description: None,
+            unit: "percent".into(),
+            theme: None,
+            polarity: "neutral".into(),
+            source: Some("kolada".into()),
+            source_table: None,
+            license: None,
+            scope: None,
+            successor: None,
+            retired: false,
+        }
+    }
+
+    #[test]
+    fn indicators_have_scope_successor_and_retired_columns() {
+        let mut schemas = Schemas::default();
+        let old = Indicator {
+            retired: true,
+            successor: Some("N66077".into()),
+            ..indicator("Old")
+        };
+        let school = Indicator {
+            scope: Some("hemkommun".into()),
+            ..indicator("School")
+        };
+        schemas.indicators.insert("N02904".into(), old);
+        schemas.indicators.insert("N15428".into(), school);
+        schemas.indicators.insert("N66077".into(), indicator("New"));
+        let batch = indicators_batch(&schemas);
+
+        let schema = batch.schema();
+        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "indicator_id",
+                "title_sv",
+                "title_en",
+                "description",
+                "unit",
+                "theme",
+                "polarity",
+                "source",
+                "source_table",
+                "license",
+                "scope",
+                "successor",
+                "retired",
+            ]
+        );
+        let field = |name: &str| schema.field_with_name(name).unwrap().clone();
+        assert_eq!(field("scope").data_type(), &DataType::Utf8);
+        assert!(field("scope").is_nullable() && field("successor").is_nullable());
+        assert_eq!(field("retired").data_type(), &DataType::Boolean);
+        assert!(!field("retired").is_nullable() && !field("indicator_id").is_nullable());
+        // Nullability does not follow the rows: no row has a title_en, yet it stays nullable.
+        assert!(field("title_en").is_nullable());
+
+        let text = |name: &str| -> Vec<Option<String>> {
+            let column = batch.column_by_name(name).unwrap();
+            let column = column.as_any().downcast_ref::<StringArray>().unwrap();
+            column.iter().map(|v| v.map(str::to_owned)).collect()
+        };
+        let some = |s: &str| Some(s.to_owned());
+        assert_eq!(
+            text("indicator_id"),
+            [some("N02904"), some("N15428"), some("N66077")]
+        );
+        assert_eq!(text("scope"), [None, some("hemkommun"), None]);
+        assert_eq!(text("successor"), [some("N66077"), None, None]);
+        let retired = batch.column_by_name("retired").unwrap();
+        let retired = retired.as_any().downcast_ref::<BooleanArray>().unwrap();
+        assert_eq!(
+            retired.iter().collect::<Vec<_>>(),
+            [Some(true), Some(false), Some(false)]
+        );
+    }
+
+    #[test]
+    fn an_empty_catalogue_keeps_its_columns() {
+        let batch = indicators_batch(&Schemas::default());
+        assert_eq!(batch.num_rows(), 0);
+        assert_eq!(batch.num_columns(), 13);
+        assert!(batch.schema().field_with_name("retired").is_ok());
+    }
 }

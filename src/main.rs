@@ -492,7 +492,10 @@ where
 
 fn check(settings: &Settings, names: &[String], online_too: bool) -> anyhow::Result<ExitCode> {
     let (schemas, mut problems) = match Schemas::load(&settings.schemas_dir) {
-        Ok(schemas) => (schemas, Vec::new()),
+        Ok(schemas) => {
+            let warnings = schemas.warnings.clone();
+            (schemas, warnings)
+        }
         Err(problems) => (Schemas::default(), problems),
     };
     let mut pipelines = Vec::new();

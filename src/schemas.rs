@@ -47,6 +47,16 @@ pub struct Indicator {
     pub source: Option<String>,
     pub source_table: Option<String>,
     pub license: Option<String>,
+    /// Whose pupils a school measure counts: `hemkommun` (by home municipality), `lagekommun`
+    /// (by where the school is) or `lan` (by county). A source that repeats one measure in
+    /// several scopes gives each its own id; this says which one an id is, so that analysts
+    /// compare like with like.
+    pub scope: Option<String>,
+    /// The id of the indicator that replaced this one (Kolada N02904 → N66077).
+    pub successor: Option<String>,
+    /// The source no longer publishes it; what the warehouse holds of it is history.
+    #[serde(default)]
+    pub retired: bool,
 }
 
 fn neutral() -> String {
@@ -54,6 +64,9 @@ fn neutral() -> String {
 }
 
 const POLARITIES: [&str; 3] = ["higher_is_better", "lower_is_better", "neutral"];
+
+/// The values of an indicator's `scope`.
+pub const SCOPES: [&str; 3] = ["hemkommun", "lagekommun", "lan"];
 
 /// Hash of files as they were read; two fingerprints are equal only if every file was.
 #[derive(Debug, Clone, Default)]
@@ -84,10 +97,14 @@ pub struct Schemas {
     pub areas: Option<Areas>,
     /// Of `indicators.toml` and `areas.csv` as read: every run's output depends on both.
     pub fingerprint: String,
+    /// What is worth knowing but does not stop a run (a `successor` the catalogue lacks);
+    /// `check` lists them.
+    pub warnings: Vec<Problem>,
 }
 
 impl Schemas {
-    /// Loads both catalogues; a missing file is an empty catalogue, a broken one a problem.
+    /// Loads both catalogues; a missing file is an empty catalogue, a broken one a problem. Only
+    /// errors refuse the load; warnings come back in [`Schemas::warnings`].
     pub fn load(dir: &Path) -> Result<Schemas, Vec<Problem>> {
         let mut problems = Vec::new();
         let mut fingerprint = Fingerprint::default();
@@ -121,12 +138,13 @@ impl Schemas {
                 }
             }
         };
-        if problems.is_empty() {
+        if !problems.iter().any(Problem::is_error) {
             Ok(Schemas {
                 dir: dir.to_path_buf(),
                 indicators,
                 areas,
                 fingerprint: fingerprint.finish(),
+                warnings: problems,
             })
         } else {
             Err(problems)
@@ -212,6 +230,37 @@ fn indicators(
                 ),
             ));
         }
+        if let Some(scope) = &indicator.scope
+            && !SCOPES.contains(&scope.as_str())
+        {
+            problems.push(Problem::error(
+                path,
+                format!("indicator.{id}.scope"),
+                format!("`{scope}` is not one of {}", SCOPES.join(", ")),
+            ));
+        }
+        if let Some(successor) = &indicator.successor {
+            let key = format!("indicator.{id}.successor");
+            if successor == id {
+                problems.push(Problem::error(
+                    path,
+                    key,
+                    "an indicator cannot succeed itself",
+                ));
+            } else if !indicators.contains_key(successor) {
+                problems.push(Problem::warning(
+                    path,
+                    key,
+                    format!("`{successor}` is not an indicator in the catalogue"),
+                ));
+            } else if !indicator.retired {
+                problems.push(Problem::warning(
+                    path,
+                    key,
+                    "a successor is given but `retired` is not true",
+                ));
+            }
+        }
     }
     indicators
 }
@@ -261,6 +310,109 @@ mod tests {
         .unwrap();
         let problems = Schemas::load(dir.path()).unwrap_err();
         assert_eq!(problems[0].key, "indicator.x.polarity");
+    }
+
+    /// `indicators.toml` holding `text`, loaded.
+    fn load_catalogue(text: &str) -> Result<Schemas, Vec<Problem>> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(INDICATORS_FILE), text).unwrap();
+        Schemas::load(dir.path())
+    }
+
+    #[test]
+    fn scope_successor_and_retired_are_read() {
+        let schemas = load_catalogue(
+            "[indicator.N02904]\ntitle_sv = \"Old\"\nunit = \"percent\"\nretired = true\n\
+             successor = \"N66077\"\n\
+             [indicator.N66077]\ntitle_sv = \"New\"\nunit = \"percent\"\n\
+             [indicator.N15428]\ntitle_sv = \"School\"\nunit = \"percent\"\nscope = \"hemkommun\"\n",
+        )
+        .unwrap();
+        assert_eq!(schemas.warnings, Vec::new());
+        let old = &schemas.indicators["N02904"];
+        assert!(old.retired);
+        assert_eq!(old.successor.as_deref(), Some("N66077"));
+        assert_eq!(old.scope, None);
+        let new = &schemas.indicators["N66077"];
+        assert!(!new.retired, "retired defaults to false");
+        assert_eq!(new.successor, None);
+        assert_eq!(
+            schemas.indicators["N15428"].scope.as_deref(),
+            Some("hemkommun")
+        );
+        for scope in SCOPES {
+            let text =
+                format!("[indicator.x]\ntitle_sv = \"X\"\nunit = \"count\"\nscope = \"{scope}\"\n");
+            assert!(load_catalogue(&text).is_ok(), "{scope}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_scope_is_refused_naming_the_key() {
+        let problems = load_catalogue(
+            "[indicator.x]\ntitle_sv = \"X\"\nunit = \"count\"\nscope = \"kommunala skolor\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].key, "indicator.x.scope");
+        assert!(problems[0].is_error());
+        assert!(
+            problems[0].message.contains("`kommunala skolor`")
+                && problems[0].message.contains("hemkommun, lagekommun, lan"),
+            "{}",
+            problems[0].message
+        );
+    }
+
+    #[test]
+    fn a_successor_outside_the_catalogue_is_a_warning() {
+        let schemas = load_catalogue(
+            "[indicator.old]\ntitle_sv = \"X\"\nunit = \"count\"\nretired = true\nsuccessor = \"new\"\n",
+        )
+        .unwrap();
+        assert_eq!(schemas.warnings.len(), 1, "{:?}", schemas.warnings);
+        let warning = &schemas.warnings[0];
+        assert!(!warning.is_error());
+        assert_eq!(warning.key, "indicator.old.successor");
+        assert!(warning.message.contains("`new`"), "{}", warning.message);
+    }
+
+    #[test]
+    fn a_successor_of_an_indicator_not_retired_is_a_warning() {
+        let schemas = load_catalogue(
+            "[indicator.old]\ntitle_sv = \"X\"\nunit = \"count\"\nsuccessor = \"new\"\n\
+             [indicator.new]\ntitle_sv = \"Y\"\nunit = \"count\"\n",
+        )
+        .unwrap();
+        assert_eq!(schemas.warnings.len(), 1, "{:?}", schemas.warnings);
+        assert_eq!(schemas.warnings[0].key, "indicator.old.successor");
+        assert!(schemas.warnings[0].message.contains("`retired`"));
+    }
+
+    #[test]
+    fn an_indicator_succeeding_itself_is_refused() {
+        let problems = load_catalogue(
+            "[indicator.x]\ntitle_sv = \"X\"\nunit = \"count\"\nretired = true\nsuccessor = \"x\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(problems[0].key, "indicator.x.successor");
+        assert!(problems[0].is_error());
+    }
+
+    #[test]
+    fn retired_must_be_a_boolean() {
+        let problems = load_catalogue(
+            "[indicator.x]\ntitle_sv = \"X\"\nunit = \"count\"\nretired = \"yes\"\n",
+        )
+        .unwrap_err();
+        assert!(problems[0].is_error());
+        assert!(problems[0].message.contains("boolean"), "{:?}", problems[0]);
+    }
+
+    #[test]
+    fn the_bundled_catalogue_has_no_warnings() {
+        let schemas = Schemas::load(&repo_schemas()).unwrap();
+        assert_eq!(schemas.warnings, Vec::new());
     }
 
     #[test]

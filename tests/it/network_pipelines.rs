@@ -7,6 +7,8 @@
 //! pointed at the server, run, refuse no row, and write the model values its `[map]` promises.
 //!
 //! One [`Case`] per pipeline file; a file without a case fails [`every_pipeline_file_has_a_case`].
+//! Kolada files (`[source] kind = "kolada"`) are not here: they run against the Kolada test
+//! server in `tests/it/kolada.rs`.
 //! Where the real shape is unproven the table says so: elimination unknown is served as not
 //! eliminable (the strictest: the file must select the variable), and codes no source shows
 //! (SCB's eligibility contents and backgrounds, HBSC answers) are stand-ins, which the files
@@ -430,6 +432,8 @@ fn every_pipeline_file_has_a_case() {
         .unwrap()
         .map(|entry| entry.unwrap().path())
         .filter(|path| path.extension().is_some_and(|e| e == "toml"))
+        // Kolada pipelines are run against the Kolada test server in tests/it/kolada.rs.
+        .filter(|path| source_kind(path) != "kolada")
         .map(|path| path.file_stem().unwrap().to_string_lossy().into_owned())
         .collect();
     let cases: BTreeSet<String> = CASES.iter().map(|c| c.pipeline.to_owned()).collect();
@@ -441,6 +445,16 @@ fn every_pipeline_file_has_a_case() {
         "pipelines/*.toml without a case in CASES: {without_case:?}; cases without a file: \
          {without_file:?}"
     );
+}
+
+/// The `[source] kind` of a pipeline file.
+fn source_kind(path: &std::path::Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap();
+    let parsed: toml::Table = toml::from_str(&text).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    parsed["source"]["kind"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 #[test]

@@ -5,7 +5,7 @@ use crate::util::{Project, python, run_python, text};
 
 const READ: &str = r#"
 import json, sys
-import duckdb, polars as pl, pyarrow.dataset as ds
+import duckdb, polars as pl, pyarrow.dataset as ds, pyarrow.parquet as pq
 
 root = sys.argv[1]
 obs = root + "/observations"
@@ -53,6 +53,9 @@ out["polars_sum_scb"] = df.filter(pl.col("pipeline") == "scb-folkmangd-barn")["v
 cov = con.execute(f"SELECT * FROM read_parquet('{root}/catalog/coverage.parquet')").fetchall()
 out["coverage_rows"] = len(cov)
 out["indicators"] = con.execute(f"SELECT count(*) FROM read_parquet('{root}/catalog/indicators.parquet')").fetchone()[0]
+out["indicator_columns"] = [[f.name, str(f.type)] for f in pq.read_schema(root + "/catalog/indicators.parquet")]
+out["retired_indicators"] = con.execute(
+    f"SELECT count(*) FROM read_parquet('{root}/catalog/indicators.parquet') WHERE retired AND successor IS NOT NULL").fetchone()[0]
 out["areas"] = con.execute(f"SELECT count(*) FROM read_parquet('{root}/catalog/areas.parquet')").fetchone()[0]
 print(json.dumps(out, default=str))
 "#;
@@ -125,5 +128,26 @@ fn pyarrow_duckdb_and_polars_read_the_same_warehouse() {
         .count();
     assert_eq!(got["indicators"], catalogued);
     assert_eq!(got["areas"], 313);
+    // The catalogue's columns as analysts read them, scope/successor/retired last.
+    assert_eq!(
+        got["indicator_columns"],
+        serde_json::json!([
+            ["indicator_id", "string"],
+            ["title_sv", "string"],
+            ["title_en", "string"],
+            ["description", "string"],
+            ["unit", "string"],
+            ["theme", "string"],
+            ["polarity", "string"],
+            ["source", "string"],
+            ["source_table", "string"],
+            ["license", "string"],
+            ["scope", "string"],
+            ["successor", "string"],
+            ["retired", "bool"],
+        ])
+    );
+    // N02904, retired in favour of N66077.
+    assert!(got["retired_indicators"].as_u64().unwrap() >= 1, "{got}");
     assert!(got["coverage_rows"].as_u64().unwrap() >= 3);
 }
