@@ -337,7 +337,13 @@ pub fn load_set(settings: &Settings, service: &Service) -> Result<PipelineSet, S
         );
     }
     let schemas = Schemas::load(&reread.schemas_dir).map_err(|p| errors_of(&p))?;
+    for warning in &schemas.warnings {
+        tracing::warn!("{warning}");
+    }
     let loaded = pipeline::load_all(&reread, &schemas);
+    for warning in loaded.problems.iter().filter(|p| !p.is_error()) {
+        tracing::warn!("{warning}");
+    }
     if loaded.problems.iter().any(Problem::is_error) {
         return Err(errors_of(&loaded.problems));
     }

@@ -83,7 +83,11 @@ async fn kolada(
     };
     let mut problems = Vec::new();
     for id in missing {
-        let successor = String::new();
+        let successor = (schemas.indicators.get(&id))
+            .and_then(|i| i.successor.as_deref())
+            .map_or(String::new(), |s| {
+                format!("; the catalogue names its successor {s}")
+            });
         problems.push(Problem::error(
             &pipeline.file,
             "source.kpi",

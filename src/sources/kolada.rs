@@ -69,6 +69,13 @@ pub fn unit_of_title(title: &str) -> Option<&'static str> {
         .collect();
     if lower.contains("(%)") || words.contains(&"andel") && lower.contains('%') {
         Some("percent")
+    } else if lower.contains("/1000 inv") {
+        Some("per_1000")
+    } else if lower.contains("antal/inv") {
+        Some("per_inhabitant")
+    } else if lower.contains("antal/") || lower.contains("/100 000 inv") {
+        // Another rate: the title does not say which of ours it is.
+        None
     } else if words.iter().any(|w| *w == "kr" || *w == "kronor") {
         Some("sek")
     } else if words.contains(&"antal") {
@@ -478,8 +485,17 @@ mod tests {
             ),
             (
                 "Verkställda vräkningar som berör barn, antal barn/100 000 inv",
-                Some("count"),
+                None,
             ),
+            (
+                "Barn och unga 0-20 år placerade på HVB, antal/1000 inv",
+                Some("per_1000"),
+            ),
+            (
+                "Deltagartillfällen i idrottsföreningar, antal/inv 7-20 år",
+                Some("per_inhabitant"),
+            ),
+            ("Antal elever i grundskolan", Some("count")),
             ("Kostnad per elev i grundskola, kr", Some("sek")),
             (
                 "Elever i åk 9, meritvärde, hemkommun, genomsnitt (17 ämnen)",
