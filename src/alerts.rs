@@ -435,8 +435,9 @@ mod tests {
         let arrivals = server.arrivals();
         assert_eq!(arrivals.len(), 2);
         assert_eq!(arrivals[0].body, arrivals[1].body);
+        // Delivery is proven by the arrivals; a log line's presence is not asserted, as a
+        // thread's capture can miss an event while parallel tests change tracing's level hint.
         let logs = logs.text();
-        assert!(logs.contains("alert delivered"), "{logs}");
         assert!(!logs.contains("alert not delivered"), "{logs}");
     }
 
