@@ -55,11 +55,29 @@ impl Token {
 struct Admin {
     daemon: Arc<Daemon>,
     token: Option<Token>,
+    /// Ledger reads of handlers at once: a burst of requests queues here, on the runtime,
+    /// rather than as threads of the blocking pool taking turns at the ledger's one connection.
+    reads: Arc<tokio::sync::Semaphore>,
+}
+
+/// How many handlers read the ledger at once.
+const CONCURRENT_READS: usize = 2;
+
+impl Admin {
+    /// `read` on the blocking pool, once a read slot is free.
+    async fn read<T: Send + 'static>(&self, read: impl FnOnce() -> T + Send + 'static) -> T {
+        let _slot = self.reads.acquire().await.expect("the read slots are never closed");
+        blocking(read).await
+    }
 }
 
 /// The API's routes over `daemon`; with `token`, everything but the probes asks for it.
 pub fn router(daemon: Arc<Daemon>, token: Option<Token>) -> Router {
-    let admin = Admin { daemon, token };
+    let admin = Admin {
+        daemon,
+        token,
+        reads: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_READS)),
+    };
     let guarded = Router::new()
         .route("/metrics", get(metrics))
         .route("/api/v1/pipelines", get(pipelines))
@@ -153,7 +171,7 @@ async fn metrics(State(admin): State<Admin>) -> Response {
 async fn pipelines(State(admin): State<Admin>) -> Response {
     let set = admin.daemon.pipelines();
     let ledger = admin.daemon.ledger().clone();
-    let last = blocking(move || ledger.last_runs()).await.map(|runs| {
+    let last = admin.read(move || ledger.last_runs()).await.map(|runs| {
         (runs.into_iter())
             .map(|run| (run.pipeline.clone(), run))
             .collect::<std::collections::HashMap<_, _>>()
@@ -280,7 +298,7 @@ async fn runs(
         limit: Some(limit),
     };
     let ledger = admin.daemon.ledger().clone();
-    match blocking(move || ledger.runs(&filter)).await {
+    match admin.read(move || ledger.runs(&filter)).await {
         Ok(runs) => {
             Json(json!({"runs": runs.iter().map(run_json).collect::<Vec<_>>()})).into_response()
         }
@@ -291,7 +309,7 @@ async fn runs(
 async fn run(State(admin): State<Admin>, Path(id): Path<String>) -> Response {
     let ledger = admin.daemon.ledger().clone();
     let lookup = id.clone();
-    match blocking(move || ledger.run(&lookup)).await {
+    match admin.read(move || ledger.run(&lookup)).await {
         Ok(Some(run)) => Json(run_json(&run)).into_response(),
         Ok(None) => error(
             StatusCode::NOT_FOUND,
@@ -312,7 +330,7 @@ async fn cancel(State(admin): State<Admin>, Path(id): Path<String>) -> Response 
         Cancelled::NotActive => {
             let ledger = admin.daemon.ledger().clone();
             let lookup = id.clone();
-            match blocking(move || ledger.status(&lookup)).await {
+            match admin.read(move || ledger.status(&lookup)).await {
                 Ok(Some(status)) => error(
                     StatusCode::CONFLICT,
                     "not_active",
