@@ -4,4 +4,5 @@
 //! Must not: be reached from the daemon's code paths.
 
 mod http;
+pub mod kolada_server;
 pub mod pxweb_server;
