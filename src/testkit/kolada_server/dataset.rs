@@ -220,7 +220,8 @@ impl Dataset {
     }
 
     /// The areas of a Kolada `municipality` answer: its `values`, or a bare array of
-    /// `{id, title, type}` (as `fixtures/real/pykolada/municipality.json`), after those held.
+    /// `{id, title, type}` (as `fixtures/real/pykolada/municipality.json`), after those held;
+    /// an id already held keeps its area.
     pub fn with_areas_json(mut self, json: &[u8]) -> Result<Dataset, serde_json::Error> {
         #[derive(Deserialize)]
         #[serde(untagged)]
@@ -231,7 +232,11 @@ impl Dataset {
         let areas = match serde_json::from_slice(json)? {
             Areas::Bare(areas) | Areas::Envelope { values: areas } => areas,
         };
-        self.areas.extend(areas);
+        for area in areas {
+            if !self.areas.iter().any(|a| a.id == area.id) {
+                self.areas.push(area);
+            }
+        }
         Ok(self)
     }
 

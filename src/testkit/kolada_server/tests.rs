@@ -454,6 +454,8 @@ async fn the_real_municipality_list_loads_as_areas() {
     };
     let data = Dataset::default().with_areas_json(&bytes).unwrap();
     assert_eq!(data.areas.len(), 312);
+    let merged = Dataset::small().with_areas_json(&bytes).unwrap();
+    assert_eq!(merged.areas.len(), 312, "ids already held are not repeated");
     let server = KoladaServer::start(data, ServerConfig::default());
     let (_, page) = get(&format!("{}/municipality/0000,0013", server.url())).await;
     assert_eq!(
