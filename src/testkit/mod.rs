@@ -3,4 +3,6 @@
 //! Owns: servers that speak real protocols over loopback, with faults on demand.
 //! Must not: be reached from the daemon's code paths.
 
+mod http;
+pub mod kolada_server;
 pub mod pxweb_server;

@@ -4,18 +4,14 @@
 //! a truncated one, a late one, an HTML page, a 503).
 //! Must not: decide the real answer (the API handlers do) or queue faults (`mod.rs`).
 
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use tokio::io::{AsyncRead, ReadBuf};
-use tokio::time::Sleep;
-use tokio_util::io::ReaderStream;
 
 use super::table::PxTable;
+use crate::testkit::http::{cut_mid_body, into_bytes};
 
 /// A fault for [`PxWebServer::inject`](super::PxWebServer::inject).
 #[derive(Debug, Clone)]
@@ -85,51 +81,7 @@ pub(super) async fn answer(fault: Option<DataFault>, real: impl FnOnce() -> Resp
             parts
                 .headers
                 .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
-            let half = bytes.slice(..bytes.len() / 2);
-            let cut = CutReader {
-                half,
-                pause: Box::pin(tokio::time::sleep(PAUSE_BEFORE_RESET)),
-            };
-            Response::from_parts(parts, Body::from_stream(ReaderStream::new(cut)))
+            cut_mid_body(parts, &bytes)
         }
-    }
-}
-
-async fn into_bytes(response: Response) -> (axum::http::response::Parts, Bytes) {
-    let (parts, body) = response.into_parts();
-    let bytes = axum::body::to_bytes(body, usize::MAX)
-        .await
-        .expect("an answer built in memory reads back");
-    (parts, bytes)
-}
-
-/// Long enough for hyper to flush what it was given: it writes a response out only while the
-/// body is pending, so a body that failed at once would take the headers down with it.
-const PAUSE_BEFORE_RESET: Duration = Duration::from_millis(20);
-
-/// Half an answer, a pause, then `ConnectionReset`: hyper sends the headers (with the full
-/// `Content-Length`) and the half, then drops the connection.
-struct CutReader {
-    half: Bytes,
-    pause: Pin<Box<Sleep>>,
-}
-
-impl AsyncRead for CutReader {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        if !self.half.is_empty() {
-            let n = buf.remaining().min(self.half.len());
-            let chunk = self.half.split_to(n);
-            buf.put_slice(&chunk);
-            return Poll::Ready(Ok(()));
-        }
-        std::task::ready!(self.pause.as_mut().poll(cx));
-        Poll::Ready(Err(std::io::Error::new(
-            std::io::ErrorKind::ConnectionReset,
-            "fault: connection reset mid-body",
-        )))
     }
 }

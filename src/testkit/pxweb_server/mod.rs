@@ -49,7 +49,8 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use tokio::sync::oneshot;
+
+use crate::testkit::http::{Bound, Running, lock};
 
 pub use faults::{DataFault, Fault};
 pub use load::LoadError;
@@ -116,10 +117,8 @@ pub struct Logged {
 
 /// A running server; it shuts down when dropped. Start it inside a tokio runtime.
 pub struct PxWebServer {
-    addr: SocketAddr,
+    running: Running,
     shared: Arc<Shared>,
-    // Dropping the sender ends the graceful shutdown's wait.
-    _shutdown: oneshot::Sender<()>,
 }
 
 impl PxWebServer {
@@ -136,10 +135,8 @@ impl PxWebServer {
         tables: Vec<PxTable>,
         limits: ServerLimits,
     ) -> std::io::Result<PxWebServer> {
-        let listener = std::net::TcpListener::bind(addr)?;
-        listener.set_nonblocking(true)?;
-        let addr = listener.local_addr()?;
-        let listener = tokio::net::TcpListener::from_std(listener)?;
+        let bound = Bound::bind(addr)?;
+        let addr = bound.addr();
         let shared = Arc::new(Shared {
             limits,
             started: Instant::now(),
@@ -149,26 +146,12 @@ impl PxWebServer {
                 ..Inner::default()
             }),
         });
-        let (shutdown, stopped) = oneshot::channel::<()>();
-        let app = router(shared.clone());
-        tokio::spawn(async move {
-            let stopped = async move {
-                let _ = stopped.await;
-            };
-            // An accept error ends a test server; the test then sees refused connections.
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(stopped)
-                .await;
-        });
-        Ok(PxWebServer {
-            addr,
-            shared,
-            _shutdown: shutdown,
-        })
+        let running = bound.serve(router(shared.clone()))?;
+        Ok(PxWebServer { running, shared })
     }
 
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.running.addr()
     }
 
     /// `http://127.0.0.1:PORT/api/v1/sv`.
@@ -267,10 +250,7 @@ struct Admitted {
 
 impl Shared {
     fn inner(&self) -> MutexGuard<'_, Inner> {
-        // A handler that panicked mid-update leaves plain data behind; the next test may use it.
-        self.inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.inner)
     }
 
     fn tables(&self) -> Vec<Arc<PxTable>> {
