@@ -66,7 +66,11 @@ const CONCURRENT_READS: usize = 2;
 impl Admin {
     /// `read` on the blocking pool, once a read slot is free.
     async fn read<T: Send + 'static>(&self, read: impl FnOnce() -> T + Send + 'static) -> T {
-        let _slot = self.reads.acquire().await.expect("the read slots are never closed");
+        let _slot = self
+            .reads
+            .acquire()
+            .await
+            .expect("the read slots are never closed");
         blocking(read).await
     }
 }

@@ -1253,7 +1253,7 @@ mod kolada_tests {
                 "{SOURCE}[map]\nindicator = {{ column = \"kpi\" }}\narea = \"municipality\"\n\
                  period = {{ column = \"period\", kind = \"year\" }}\n\
                  sex = {{ column = \"gender\", codes = {{ T = \"T\", K = \"F\", M = \"M\" }} }}\n\
-                 unit = \"percent\"\n[map.missing]\n\"\" = \"ok\"\nisdeleted = \"missing\"\n"
+                 unit = \"percent\"\n[map.missing]\n\"\" = \"ok\"\nSaknas = \"missing\"\nisdeleted = \"missing\"\n"
             ),
             &catalogue,
         )

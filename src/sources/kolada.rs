@@ -43,7 +43,9 @@ pub fn is_kpi_id(id: &str) -> bool {
 }
 
 /// The `[map]` a Kolada pipeline has when it writes none, with `unit`: what the decoder's
-/// columns mean in the model. Spelling it out in the pipeline gives the same result.
+/// columns mean in the model. Spelling it out in the pipeline gives the same result. Statuses:
+/// none (`""`) is a value; `Saknas` ("missing", assumed: no stored answer shows Kolada's status
+/// words) and a deleted value are missing; any other status is refused, naming it.
 pub fn default_map(unit: &str) -> String {
     format!(
         "indicator = {{ column = \"kpi\" }}\n\
@@ -54,6 +56,7 @@ pub fn default_map(unit: &str) -> String {
          value = \"value\"\n\
          [missing]\n\
          \"\" = \"ok\"\n\
+         Saknas = \"missing\"\n\
          {} = \"missing\"\n",
         crate::formats::kolada::DELETED
     )

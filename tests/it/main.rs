@@ -6,6 +6,7 @@ mod cli;
 mod crash;
 mod daemon;
 mod deploy;
+mod kolada;
 mod messages;
 mod network_pipelines;
 mod payloads;

@@ -43,21 +43,7 @@ impl Bed {
         let project = Project::with_samples();
         let tables = tables(&project);
         let server = runtime.block_on(async { PxWebServer::start(tables, limits) });
-        let settings = Settings::load(None, project.path()).unwrap();
-        let schemas = Schemas::load(&settings.schemas_dir).unwrap();
-        let warehouse = Warehouse::new(&settings.warehouse_dir);
-        let http = HttpClient::new(HttpSettings {
-            timeout: Duration::from_secs(5),
-            retry: RetryPolicy {
-                base: Duration::from_millis(20),
-                cap: Duration::from_millis(200),
-                attempts: 3,
-                ..RetryPolicy::default()
-            },
-            proxy: ProxyPolicy::Direct,
-            ..HttpSettings::default()
-        });
-        let service = Service::open(settings, schemas).unwrap().with_http(http);
+        let (service, warehouse) = loopback_service(&project);
         Self {
             runtime,
             server,
@@ -79,19 +65,59 @@ impl Bed {
     }
 
     pub fn run(&self, pipeline: &Arc<Pipeline>, force: bool) -> RunOutcome {
-        let request = RunRequest {
-            run_id: None,
-            stop: Default::default(),
-            trigger: Trigger::Manual,
+        run_manual(
+            &self.runtime,
+            &self.service,
+            &self.warehouse,
+            pipeline,
             force,
-            warehouse: self.warehouse.clone(),
-            cancel: CancellationToken::new(),
-            progress: Arc::new(|_| {}),
-        };
-        self.runtime
-            .block_on(self.service.run(pipeline.clone(), request))
-            .unwrap()
+        )
     }
+}
+
+/// A service over `project` whose client goes straight to loopback and retries quickly, and
+/// the project's warehouse.
+pub fn loopback_service(project: &Project) -> (Service, Warehouse) {
+    let settings = Settings::load(None, project.path()).unwrap();
+    let schemas = Schemas::load(&settings.schemas_dir).unwrap();
+    let warehouse = Warehouse::new(&settings.warehouse_dir);
+    let http = HttpClient::new(HttpSettings {
+        timeout: Duration::from_secs(5),
+        retry: RetryPolicy {
+            base: Duration::from_millis(20),
+            cap: Duration::from_millis(200),
+            attempts: 3,
+            ..RetryPolicy::default()
+        },
+        proxy: ProxyPolicy::Direct,
+        ..HttpSettings::default()
+    });
+    (
+        Service::open(settings, schemas).unwrap().with_http(http),
+        warehouse,
+    )
+}
+
+/// Runs `pipeline` as `indikator run` would.
+pub fn run_manual(
+    runtime: &tokio::runtime::Runtime,
+    service: &Service,
+    warehouse: &Warehouse,
+    pipeline: &Arc<Pipeline>,
+    force: bool,
+) -> RunOutcome {
+    let request = RunRequest {
+        run_id: None,
+        stop: Default::default(),
+        trigger: Trigger::Manual,
+        force,
+        warehouse: warehouse.clone(),
+        cancel: CancellationToken::new(),
+        progress: Arc::new(|_| {}),
+    };
+    runtime
+        .block_on(service.run(pipeline.clone(), request))
+        .unwrap()
 }
 
 /// Every batch of every observation file of `pipeline` in `warehouse`, year by year.

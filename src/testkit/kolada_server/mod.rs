@@ -282,9 +282,17 @@ impl KoladaServer {
         self.change(|data| data.kpi_mut(id).title = title.to_owned());
     }
 
-    /// Changes every value of the KPI (a revision at the source). Panics on an unknown id.
+    /// Changes every value of the KPI and moves its publication date a day on (a revision at
+    /// the source). Panics on an unknown id.
     pub fn revise_kpi(&self, id: &str) {
-        self.change(|data| data.kpi_mut(id).revision += 1);
+        self.change(|data| {
+            let kpi = data.kpi_mut(id);
+            kpi.revision += 1;
+            // Kolada dates a publication: revised values come with a later date.
+            let date = chrono::NaiveDate::parse_from_str(&kpi.publication_date, "%Y-%m-%d")
+                .expect("the dataset's dates are ISO dates");
+            kpi.publication_date = (date + chrono::Days::new(1)).format("%Y-%m-%d").to_string();
+        });
     }
 
     fn change(&self, edit: impl FnOnce(&mut Dataset)) {

@@ -1,0 +1,309 @@
+//! Kolada pipelines against the Kolada v3 test server: paging, batching, the area rule and
+//! genders, faults, change detection, and retired or renamed KPIs found by `check --online`.
+
+use std::sync::Arc;
+
+use arrow_array::{Array, RecordBatch, StringArray};
+use indikator::ledger::RunStatus;
+use indikator::pipeline::{Pipeline, RunOutcome};
+use indikator::service::Service;
+use indikator::testkit::kolada_server::{Dataset, Fault, Gender, Kind, KoladaServer, ServerConfig};
+use indikator::warehouse::Warehouse;
+
+use crate::pxweb_bed::{loopback_service, observation_batches, run_manual, values};
+use crate::util::Project;
+
+struct Bed {
+    runtime: tokio::runtime::Runtime,
+    server: KoladaServer,
+    project: Project,
+    service: Service,
+    warehouse: Warehouse,
+}
+
+/// The small dataset served in pages of at most 5 items, its KPIs N15428 and N01951 catalogued.
+fn bed() -> Bed {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let project = Project::with_samples();
+    // The repository's catalogue has N15428 (percent); the server's N01951 (count) is added.
+    let catalogue =
+        std::fs::read_to_string(project.path().join("schemas/indicators.toml")).unwrap();
+    project.write(
+        "schemas/indicators.toml",
+        format!(
+            "{catalogue}\n[indicator.N01951]\ntitle_sv = \"Invånare totalt, antal\"\nunit = \"count\"\n"
+        ),
+    );
+    let server = runtime.block_on(async {
+        KoladaServer::start(
+            Dataset::small(),
+            ServerConfig::default().with_per_page_cap(5),
+        )
+    });
+    let (service, warehouse) = loopback_service(&project);
+    Bed {
+        runtime,
+        server,
+        project,
+        service,
+        warehouse,
+    }
+}
+
+impl Bed {
+    fn pipeline(&self, source: &str) -> Arc<Pipeline> {
+        self.pipeline_as("k", source)
+    }
+
+    fn pipeline_as(&self, id: &str, source: &str) -> Arc<Pipeline> {
+        let text = format!(
+            "id = \"{id}\"\n[source]\nkind = \"kolada\"\nurl = \"{}\"\n{source}",
+            self.server.url()
+        );
+        let file = self.project.write(&format!("pipelines/{id}.toml"), text);
+        let settings = indikator::config::Settings::load(None, self.project.path()).unwrap();
+        let schemas = indikator::schemas::Schemas::load(&settings.schemas_dir).unwrap();
+        let (pipeline, _) = indikator::pipeline::check_file(&file, &settings, &schemas)
+            .unwrap_or_else(|problems| panic!("{problems:?}"));
+        Arc::new(pipeline)
+    }
+
+    fn run(&self, pipeline: &Arc<Pipeline>) -> RunOutcome {
+        run_manual(
+            &self.runtime,
+            &self.service,
+            &self.warehouse,
+            pipeline,
+            false,
+        )
+    }
+}
+
+fn strings(batches: &[RecordBatch], column: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for batch in batches {
+        let array = batch.column_by_name(column).unwrap();
+        let array = arrow_cast::cast(array, &arrow_schema::DataType::Utf8).unwrap();
+        let array = array.as_any().downcast_ref::<StringArray>().unwrap();
+        out.extend((0..array.len()).map(|i| array.value(i).to_string()));
+    }
+    out
+}
+
+/// The model's area code of a Kolada area, `None` for a group (left out).
+fn model_area(area: &str) -> Option<String> {
+    match area {
+        "0000" => Some("00".into()),
+        a if a.starts_with("00") => Some(a[2..].into()),
+        a if a.starts_with('G') => None,
+        a => Some(a.into()),
+    }
+}
+
+#[test]
+fn the_warehouse_holds_exactly_the_served_rows_over_pages_and_batches() {
+    let bed = bed();
+    let pipeline = bed.pipeline("kpi = [\"N15428\"]\nyear = [2020, 2021, 2022, 2023]\n");
+    let outcome = bed.run(&pipeline);
+    assert_eq!(outcome.status, RunStatus::Succeeded, "{:?}", outcome.error);
+    let mut expected: Vec<(String, String, String, String, Option<f64>)> =
+        (bed.server.dataset().expected_rows())
+            .into_iter()
+            .filter(|r| r.kpi == "N15428")
+            .filter_map(|r| {
+                let area = model_area(&r.area)?;
+                let sex = match r.gender {
+                    Gender::T => "T",
+                    Gender::K => "F",
+                    Gender::M => "M",
+                };
+                let status = if r.value.is_some() { "ok" } else { "missing" };
+                Some((
+                    area,
+                    r.period.to_string(),
+                    sex.to_string(),
+                    status.to_string(),
+                    r.value,
+                ))
+            })
+            .collect();
+    let batches = observation_batches(bed.warehouse.root(), "k");
+    let areas = strings(&batches, "area_code");
+    let periods = strings(&batches, "period");
+    let sexes = strings(&batches, "sex");
+    let statuses = strings(&batches, "status");
+    let written_values = values(&batches);
+    let mut written: Vec<_> = (0..areas.len())
+        .map(|i| {
+            (
+                areas[i].clone(),
+                periods[i].clone(),
+                sexes[i].clone(),
+                statuses[i].clone(),
+                written_values[i],
+            )
+        })
+        .collect();
+    expected.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+    written.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+    assert!(expected.len() > 30, "{}", expected.len());
+    assert_eq!(written, expected);
+    assert!(
+        strings(&batches, "indicator_id")
+            .iter()
+            .all(|i| i == "N15428")
+    );
+    assert!(strings(&batches, "unit").iter().all(|u| u == "percent"));
+    assert!(strings(&batches, "source").iter().all(|s| s == "kolada"));
+    let stats = bed.server.stats();
+    let data: Vec<_> = stats.of(Kind::Data).collect();
+    assert!(
+        data.iter().filter(|l| l.page() > 1).count() >= 2,
+        "followed next_url: {data:?}"
+    );
+    assert!(stats.of(Kind::Kpi).count() >= 1);
+    // The raw pages and the manifest are archived.
+    let raw = bed.warehouse.root().join("raw/k").join(&outcome.run_id);
+    assert!(raw.join("manifest.json.zst").is_file());
+    assert!(raw.join("data-0001.json.zst").is_file());
+}
+
+#[test]
+fn ids_are_batched_within_the_limit() {
+    let bed = bed();
+    let pipeline = bed.pipeline(
+        "kpi = [\"N15428\"]\nmunicipality = [\"0180\", \"1480\", \"1380\", \"1382\", \"0013\"]\n\
+         year = [2020, 2021, 2022]\nbatch_ids = 2\n",
+    );
+    let outcome = bed.run(&pipeline);
+    assert_eq!(outcome.status, RunStatus::Succeeded, "{:?}", outcome.error);
+    let stats = bed.server.stats();
+    let firsts: Vec<_> = stats.of(Kind::Data).filter(|l| l.page() <= 1).collect();
+    // Five municipalities by two, three years by two: 3 × 2 first requests.
+    assert_eq!(firsts.len(), 6, "{firsts:?}");
+    for request in stats.of(Kind::Data) {
+        assert!(request.ids("municipality").len() <= 2, "{request:?}");
+        assert!(request.ids("year").len() <= 2, "{request:?}");
+    }
+    let areas: std::collections::BTreeSet<String> =
+        strings(&observation_batches(bed.warehouse.root(), "k"), "area_code")
+            .into_iter()
+            .collect();
+    let areas: Vec<&str> = areas.iter().map(String::as_str).collect();
+    assert_eq!(areas, ["0180", "13", "1380", "1382", "1480"]);
+}
+
+#[test]
+fn a_429_and_a_503_burst_are_outlasted_and_a_cut_page_fails_with_nothing_committed() {
+    let bed = bed();
+    let pipeline = bed.pipeline("kpi = [\"N15428\"]\nyear = [2022, 2023]\n");
+    bed.server.inject_at(
+        "/v3/data",
+        Fault::TooManyRequests {
+            retry_after_secs: Some(1),
+        },
+        1,
+    );
+    let outcome = bed.run(&pipeline);
+    assert_eq!(outcome.status, RunStatus::Succeeded, "{:?}", outcome.error);
+    assert_eq!(bed.server.stats().rate_limited, 1);
+    // A burst within the client's three attempts of one request.
+    let bed = self::bed();
+    let pipeline = bed.pipeline("kpi = [\"N15428\"]\nyear = [2022, 2023]\n");
+    bed.server.inject_at("/v3/data", Fault::Unavailable, 2);
+    let outcome = bed.run(&pipeline);
+    assert_eq!(outcome.status, RunStatus::Succeeded, "{:?}", outcome.error);
+    assert_eq!(bed.server.stats().unavailable, 2);
+
+    for fault in [Fault::TruncatedPage, Fault::CutMidBody] {
+        let bed = self::bed();
+        let pipeline = bed.pipeline("kpi = [\"N15428\"]\nyear = [2022, 2023]\n");
+        bed.server.inject_at("/v3/data", fault.clone(), 10);
+        let outcome = bed.run(&pipeline);
+        assert_eq!(outcome.status, RunStatus::Failed, "{fault:?}");
+        assert!(
+            outcome
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("/v3/data/kpi/N15428"),
+            "{:?}",
+            outcome.error
+        );
+        assert!(
+            !bed.warehouse
+                .root()
+                .join("observations/pipeline=k")
+                .exists(),
+            "{fault:?}: nothing committed"
+        );
+    }
+}
+
+#[test]
+fn an_unchanged_publication_date_skips_and_a_revision_runs_again() {
+    let bed = bed();
+    let pipeline = bed.pipeline("kpi = [\"N15428\"]\nyear = [2022, 2023]\n");
+    assert_eq!(bed.run(&pipeline).status, RunStatus::Succeeded);
+    let data_pages = bed.server.stats().data_pages;
+    let again = bed.run(&pipeline);
+    assert_eq!(again.status, RunStatus::Skipped, "{:?}", again.error);
+    assert_eq!(
+        bed.server.stats().data_pages,
+        data_pages,
+        "no data asked for"
+    );
+    bed.server.revise_kpi("N15428");
+    let revised = bed.run(&pipeline);
+    assert_eq!(revised.status, RunStatus::Succeeded, "{:?}", revised.error);
+    assert!(bed.server.stats().data_pages > data_pages);
+}
+
+#[test]
+fn a_retired_kpi_fails_the_run_and_check_online_names_it_and_a_rename() {
+    let bed = bed();
+    let retired = bed.pipeline_as("k", "kpi = [\"N15428\"]\nyear = [2023]\n");
+    let renamed = bed.pipeline_as("k2", "kpi = [\"N01951\"]\nyear = [2023]\n");
+    bed.server.retire_kpi("N15428");
+    bed.server
+        .rename_kpi("N01951", "Invånare totalt (ny definition), antal");
+    let outcome = bed.run(&retired);
+    assert_eq!(outcome.status, RunStatus::Failed);
+    assert!(
+        outcome
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("Kolada has no KPI N15428"),
+        "{:?}",
+        outcome.error
+    );
+    let settings = indikator::config::Settings::load(None, bed.project.path()).unwrap();
+    let schemas = indikator::schemas::Schemas::load(&settings.schemas_dir).unwrap();
+    let pipelines = [
+        Arc::into_inner(retired).unwrap(),
+        Arc::into_inner(renamed).unwrap(),
+    ];
+    let problems = bed
+        .runtime
+        .block_on(indikator::pipeline::online::check_online(
+            &pipelines,
+            &schemas,
+            bed.service.http(),
+            &tokio_util::sync::CancellationToken::new(),
+        ));
+    let shown: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+    assert_eq!(problems.len(), 2, "{shown:#?}");
+    assert!(
+        problems[0].is_error() && shown[0].contains("no longer has KPI N15428"),
+        "{shown:#?}"
+    );
+    assert!(
+        !problems[1].is_error() && shown[1].contains("ny definition"),
+        "{shown:#?}"
+    );
+}
