@@ -7,7 +7,9 @@ use arrow_array::{Array, RecordBatch, StringArray};
 use indikator::ledger::RunStatus;
 use indikator::pipeline::{Pipeline, RunOutcome};
 use indikator::service::Service;
-use indikator::testkit::kolada_server::{Dataset, Fault, Gender, Kind, KoladaServer, ServerConfig};
+use indikator::testkit::kolada_server::{
+    AreaType, Dataset, Fault, Gender, Kind, KoladaServer, Kpi, ServerConfig,
+};
 use indikator::warehouse::Warehouse;
 
 use crate::pxweb_bed::{loopback_service, observation_batches, run_manual, values};
@@ -23,6 +25,12 @@ struct Bed {
 
 /// The small dataset served in pages of at most 5 items, its KPIs N15428 and N01951 catalogued.
 fn bed() -> Bed {
+    bed_with(Dataset::small())
+}
+
+/// `dataset` served in pages of at most 5 items, to a project with the repository's schemas and
+/// N01951 catalogued.
+fn bed_with(dataset: Dataset) -> Bed {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -39,10 +47,7 @@ fn bed() -> Bed {
         ),
     );
     let server = runtime.block_on(async {
-        KoladaServer::start(
-            Dataset::small(),
-            ServerConfig::default().with_per_page_cap(5),
-        )
+        KoladaServer::start(dataset, ServerConfig::default().with_per_page_cap(5))
     });
     let (service, warehouse) = loopback_service(&project);
     Bed {
@@ -306,4 +311,107 @@ fn a_retired_kpi_fails_the_run_and_check_online_names_it_and_a_rename() {
         !problems[1].is_error() && shown[1].contains("ny definition"),
         "{shown:#?}"
     );
+}
+
+/// The KPI ids a pipeline file asks for.
+fn kpis_of(text: &str) -> Vec<String> {
+    let parsed: toml::Table = toml::from_str(text).unwrap();
+    (parsed["source"]["kpi"].as_array().unwrap().iter())
+        .map(|id| id.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn every_real_kolada_pipeline_runs_against_the_test_server_and_refuses_no_row() {
+    let dir = crate::util::repo().join("pipelines");
+    let mut files: Vec<_> = (std::fs::read_dir(&dir).unwrap())
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| {
+            path.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("kolada-")
+        })
+        .collect();
+    files.sort();
+    assert!(files.len() >= 10, "{files:?}");
+    let catalogue: toml::Table = toml::from_str(
+        &std::fs::read_to_string(crate::util::repo().join("schemas/indicators.toml")).unwrap(),
+    )
+    .unwrap();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let kpis = kpis_of(&text);
+        let mut dataset = Dataset::default()
+            .with_area("0180", "Stockholm", AreaType::K)
+            .with_area("1380", "Halmstad", AreaType::K)
+            .with_area("0013", "Region Halland", AreaType::L)
+            .with_area("0000", "Riket", AreaType::L)
+            .with_group("G33700", "Kommuner i Halland", &["1380"])
+            .with_years(2022..=2023);
+        for id in &kpis {
+            let title = catalogue["indicator"][id.as_str()]["title_sv"]
+                .as_str()
+                .unwrap();
+            dataset = dataset.with_kpi(Kpi::new(id, title).with_gender_split());
+        }
+        let bed = bed_with(dataset);
+        let id = file.file_stem().unwrap().to_string_lossy().into_owned();
+        let text = text.replacen(
+            "kind = \"kolada\"",
+            &format!("kind = \"kolada\"\nurl = \"{}\"", bed.server.url()),
+            1,
+        );
+        let written = bed.project.write(&format!("pipelines/{id}.toml"), text);
+        let settings = indikator::config::Settings::load(None, bed.project.path()).unwrap();
+        let schemas = indikator::schemas::Schemas::load(&settings.schemas_dir).unwrap();
+        let (pipeline, _) = indikator::pipeline::check_file(&written, &settings, &schemas)
+            .unwrap_or_else(|problems| panic!("{id}: {problems:?}"));
+        let outcome = bed.run(&Arc::new(pipeline));
+        assert_eq!(
+            outcome.status,
+            RunStatus::Succeeded,
+            "{id}: {:?}",
+            outcome.error
+        );
+        assert_eq!(outcome.rows_rejected, 0, "{id}");
+        // Every KPI × 3 areas and the country × 2 years × 3 genders; the group left out.
+        assert_eq!(outcome.rows_written, kpis.len() as u64 * 4 * 2 * 3, "{id}");
+        let batches = observation_batches(bed.warehouse.root(), &id);
+        let units: std::collections::BTreeSet<String> =
+            strings(&batches, "unit").into_iter().collect();
+        let unit = catalogue["indicator"][kpis[0].as_str()]["unit"]
+            .as_str()
+            .unwrap();
+        assert_eq!(units.into_iter().collect::<Vec<_>>(), [unit], "{id}");
+    }
+}
+
+#[test]
+fn kpi_metadata_is_read_over_pages() {
+    let ids: Vec<String> = (0..7).map(|i| format!("N{}", 90000 + i)).collect();
+    let dataset = (ids.iter()).fold(Dataset::small(), |data, id| {
+        data.with_kpi(Kpi::new(id, &format!("Generated {id}, antal")))
+    });
+    let bed = bed_with(dataset);
+    let entries: String = (ids.iter())
+        .map(|id| format!("\n[indicator.{id}]\ntitle_sv = \"{id}\"\nunit = \"count\"\n"))
+        .collect();
+    let catalogue =
+        std::fs::read_to_string(bed.project.path().join("schemas/indicators.toml")).unwrap();
+    bed.project
+        .write("schemas/indicators.toml", format!("{catalogue}{entries}"));
+    let list: Vec<String> = ids.iter().map(|id| format!("\"{id}\"")).collect();
+    let pipeline = bed.pipeline(&format!("kpi = [{}]\nyear = [2023]\n", list.join(", ")));
+    let outcome = bed.run(&pipeline);
+    assert_eq!(outcome.status, RunStatus::Succeeded, "{:?}", outcome.error);
+    let stats = bed.server.stats();
+    assert!(stats.of(Kind::Kpi).any(|l| l.page() > 1), "{:?}", stats.log);
+    let indicators: std::collections::BTreeSet<String> = strings(
+        &observation_batches(bed.warehouse.root(), "k"),
+        "indicator_id",
+    )
+    .into_iter()
+    .collect();
+    assert_eq!(indicators.len(), 7);
 }
