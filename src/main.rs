@@ -69,8 +69,9 @@ enum Command {
         #[arg(long)]
         online: bool,
     },
-    /// Shows a file (decoded), or a PxWeb table (its metadata, the host's limits and the
-    /// requests a harvest would send): a v1 table URL, or a v2 API root with --table.
+    /// Shows a file (decoded), a PxWeb table (its metadata, the host's limits and the requests
+    /// a harvest would send: a v1 table URL, or a v2 API root with --table), or Kolada KPIs
+    /// (`https://api.kolada.se/v3/kpi/N15428,…`).
     Inspect {
         /// A file, a PxWeb v1 table URL, or a PxWebApi 2.0 root.
         target: String,
@@ -243,6 +244,16 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             delimiter,
             encoding,
         } => {
+            if let Some(source) = inspect::kolada::locate(&target) {
+                let report =
+                    online(|cx| async move { inspect::kolada::inspect(&source, &cx).await })?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&report.to_json())?);
+                } else {
+                    print!("{}", report.render());
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
             if target.starts_with("http://") || target.starts_with("https://") {
                 let api = inspect::remote::locate(&target, table.as_deref(), lang.as_deref())?;
                 let survey =

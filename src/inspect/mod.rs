@@ -4,6 +4,7 @@
 //! cells, non-null cells, raw status markers) as text or one JSON object.
 //! Must not: map, validate or write anything.
 
+pub mod kolada;
 pub mod remote;
 
 use std::collections::BTreeMap;

@@ -415,3 +415,34 @@ fn kpi_metadata_is_read_over_pages() {
     .collect();
     assert_eq!(indicators.len(), 7);
 }
+
+#[test]
+fn inspect_and_kpis_show_kolada_kpis_through_the_binary() {
+    let bed = bed();
+    let url = format!("{}/kpi/N15428,N01951", bed.server.url());
+    let output = bed.project.run(&["inspect", &url]);
+    let shown = crate::util::text(&output);
+    assert!(output.status.success(), "{shown}");
+    for expected in [
+        "N15428  Elever i åk 9 som är behöriga till yrkesprogram, andel (%)",
+        "by gender (T, K, M)",
+        "unit by title percent",
+        "unit by title count",
+        "data requests before paging",
+    ] {
+        assert!(shown.contains(expected), "missing {expected:?}:\n{shown}");
+    }
+    let output = bed.project.run(&["inspect", &url, "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["kpis"].as_array().unwrap().len(), 2);
+    assert_eq!(json["missing"].as_array().unwrap().len(), 0);
+    let output = bed
+        .project
+        .run(&["kpis", "--query", "BEHÖRIGA", "--url", &bed.server.url()]);
+    let shown = crate::util::text(&output);
+    assert!(output.status.success(), "{shown}");
+    assert!(
+        shown.contains("N15428") && shown.contains("by gender") && shown.contains("1 KPIs"),
+        "{shown}"
+    );
+}
