@@ -205,24 +205,17 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             all,
             warehouse,
             force,
-        } => {
-            let mut settings = settings;
-            if let Some(dir) = warehouse {
-                settings.warehouse_dir = indikator::config::resolve(&cwd, &dir);
-            }
-            run(&settings, &pipelines, all, force)
-        }
+        } => run(
+            &with_warehouse(settings, &cwd, warehouse),
+            &pipelines,
+            all,
+            force,
+        ),
         Command::Replay {
             run_id,
             warehouse,
             force,
-        } => {
-            let mut settings = settings;
-            if let Some(dir) = warehouse {
-                settings.warehouse_dir = indikator::config::resolve(&cwd, &dir);
-            }
-            replay(&settings, &run_id, force)
-        }
+        } => replay(&with_warehouse(settings, &cwd, warehouse), &run_id, force),
         Command::Prune {
             pipeline,
             dry_run,
@@ -300,11 +293,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     kpi.id,
                     kpi.title,
                     kpi.operating_area.as_deref().unwrap_or("-"),
-                    if kpi.is_divided_by_gender {
-                        "by gender"
-                    } else {
-                        "total only"
-                    }
+                    kpi.split()
                 );
             }
             println!("{} KPIs", kpis.len());
@@ -369,6 +358,14 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `settings` with `--warehouse DIR` (relative to the working directory), when given.
+fn with_warehouse(mut settings: Settings, cwd: &Path, warehouse: Option<PathBuf>) -> Settings {
+    if let Some(dir) = warehouse {
+        settings.warehouse_dir = indikator::config::resolve(cwd, &dir);
+    }
+    settings
 }
 
 /// Exit code of `trigger --wait` for a run that ended `status`.

@@ -166,9 +166,8 @@ fn exit_now(code: i32) -> ! {
 pub async fn start(settings: Settings) -> Result<(Arc<Daemon>, PipelineLock), ServeError> {
     let daemon = {
         blocking(move || -> Result<_, ServeError> {
-            let schemas = Schemas::load(&settings.schemas_dir)
-                .map_err(|problems| ServeError::Check(daemon::errors_of(&problems)))?;
-            let service = Service::open(settings.clone(), schemas)?;
+            // The schemas come with the pipeline set (`load_set`), read once; recovery needs none.
+            let service = Service::open(settings.clone(), Schemas::default())?;
             let lock = take_daemon_lock(&settings)?;
             let warehouse = Warehouse::new(&settings.warehouse_dir);
             let recovered = service.recover(&warehouse)?;

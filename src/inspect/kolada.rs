@@ -65,11 +65,7 @@ impl KpiReport {
                 k.id,
                 k.title,
                 k.operating_area.as_deref().unwrap_or("-"),
-                if k.is_divided_by_gender {
-                    "by gender (T, K, M)"
-                } else {
-                    "total only"
-                },
+                k.split(),
                 k.publication_date.as_deref().unwrap_or("-"),
                 unit_of_title(&k.title).unwrap_or("none (catalogue it with its unit)"),
             ));

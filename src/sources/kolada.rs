@@ -169,6 +169,15 @@ pub struct Kpi {
 }
 
 impl Kpi {
+    /// How its values are split, for operators' listings.
+    pub fn split(&self) -> &'static str {
+        if self.is_divided_by_gender {
+            "by gender (T, K, M)"
+        } else {
+            "total only"
+        }
+    }
+
     /// When Kolada last published values of this KPI, as far as it says.
     fn published(&self) -> Option<String> {
         match (&self.publication_date, &self.prel_publication_date) {
@@ -280,19 +289,7 @@ impl KoladaSource {
     /// What Kolada says of the pipeline's KPIs now (for `check --online`): those it has, and
     /// the ids it no longer knows.
     pub async fn survey(&self, cx: &FetchContext) -> Result<(Vec<Kpi>, Vec<String>), SourceError> {
-        let mut pages = Vec::new();
-        match self.kpis(cx, &mut pages).await {
-            Ok(kpis) => Ok((kpis, Vec::new())),
-            Err(SourceError::Kolada(KoladaFetchError::UnknownKpis { missing })) => {
-                let mut kpis = Vec::new();
-                for ids in batches(&self.kpis, self.batch_ids) {
-                    let url = format!("{}/kpi/{ids}?per_page={PER_PAGE}", self.url);
-                    kpis.extend(every_page::<Kpi>(cx, url, "kpi", &mut pages).await?);
-                }
-                Ok((kpis, missing))
-            }
-            Err(other) => Err(other),
-        }
+        self.metadata(cx, &mut Vec::new()).await
     }
 
     /// The KPIs' metadata, every one asked for or an error naming those Kolada lacks.
@@ -301,6 +298,19 @@ impl KoladaSource {
         cx: &FetchContext,
         pages: &mut Vec<(String, String, Vec<u8>)>,
     ) -> Result<Vec<Kpi>, SourceError> {
+        let (kpis, missing) = self.metadata(cx, pages).await?;
+        if !missing.is_empty() {
+            return Err(KoladaFetchError::UnknownKpis { missing }.into());
+        }
+        Ok(kpis)
+    }
+
+    /// The KPIs Kolada has of those asked for, every page of them, and the ids it lacks.
+    async fn metadata(
+        &self,
+        cx: &FetchContext,
+        pages: &mut Vec<(String, String, Vec<u8>)>,
+    ) -> Result<(Vec<Kpi>, Vec<String>), SourceError> {
         let mut kpis: Vec<Kpi> = Vec::new();
         for ids in batches(&self.kpis, self.batch_ids) {
             let url = format!("{}/kpi/{ids}?per_page={PER_PAGE}", self.url);
@@ -311,10 +321,7 @@ impl KoladaSource {
             .filter(|id| !known.contains(id.as_str()))
             .cloned()
             .collect();
-        if !missing.is_empty() {
-            return Err(KoladaFetchError::UnknownKpis { missing }.into());
-        }
-        Ok(kpis)
+        Ok((kpis, missing))
     }
 
     /// The validator of `kpi`: its publication date, under the KPI's URL.
