@@ -32,6 +32,7 @@ pub mod col {
     pub const CI_LOWER: &str = "ci_lower";
     pub const CI_UPPER: &str = "ci_upper";
     pub const REFERENCE: &str = "reference";
+    pub const MEMBERS: &str = "members";
     pub const SOURCE: &str = "source";
     pub const SOURCE_TABLE: &str = "source_table";
     pub const SOURCE_URL: &str = "source_url";
@@ -103,6 +104,7 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         number(CI_LOWER),
         number(CI_UPPER),
         dict(REFERENCE),
+        Field::new(MEMBERS, DataType::Int32, true),
         dict(SOURCE),
         dict(SOURCE_TABLE),
         dict(SOURCE_URL),
@@ -176,11 +178,13 @@ vocabulary! {
 }
 
 vocabulary! {
-    /// The administrative level of an area, implied by its SCB code.
+    /// The level of an area: administrative, implied by its SCB code, or a network of areas
+    /// (a Kolada municipality group, later the networks of `schemas/`).
     AreaLevel {
         Country = "country",
         County = "county",
         Municipality = "municipality",
+        Network = "network",
     }
 }
 
@@ -204,7 +208,7 @@ mod tests {
         for name in KEY {
             assert!(schema.field_with_name(name).is_ok(), "{name}");
         }
-        assert_eq!(schema.fields().len(), 25);
+        assert_eq!(schema.fields().len(), 26);
     }
 
     #[test]

@@ -117,6 +117,21 @@ pub fn area_level(code: &str) -> Result<AreaLevel, AreaError> {
     }
 }
 
+/// Whether `code` can name a network of areas (a Kolada municipality group such as `G33698`):
+/// a letter, then letters, digits, `_` or `-`, at most [`MAX_NETWORK_ID`] in all. A letter first
+/// keeps network ids apart from every SCB code.
+pub fn is_network_id(code: &str) -> bool {
+    let bytes = code.as_bytes();
+    (2..=MAX_NETWORK_ID).contains(&bytes.len())
+        && bytes[0].is_ascii_alphabetic()
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
+}
+
+/// The longest network id: far above Kolada's (`G` and five or six digits).
+pub const MAX_NETWORK_ID: usize = 32;
+
 /// One row of the area catalogue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AreaEntry {
@@ -264,7 +279,7 @@ fn name_keys(entry: &AreaEntry) -> Vec<String> {
     let name = normalise(&entry.name);
     match entry.level {
         AreaLevel::Country => vec![name, "sverige".to_owned(), "hela riket".to_owned()],
-        AreaLevel::County => vec![name],
+        AreaLevel::County | AreaLevel::Network => vec![name],
         AreaLevel::Municipality => {
             // Swedish genitive adds -s unless the name already ends in s, x or z (`Vännäs
             // kommun`); Falun's is the one irregular form among the 290 (`Falu kommun`).
@@ -335,7 +350,7 @@ fn parse_row(row: &str, path: &Path, line: usize) -> Result<AreaEntry, AreaError
         ));
     }
     let expected_county = match implied {
-        AreaLevel::Country => "",
+        AreaLevel::Country | AreaLevel::Network => "",
         AreaLevel::County => code.as_str(),
         AreaLevel::Municipality => &code[..2],
     };
@@ -402,6 +417,7 @@ mod tests {
     #[test]
     fn code_shape_and_county_prefix_give_the_level() {
         assert_eq!(area_level("00").unwrap(), AreaLevel::Country);
+        assert!(area_level("G33698").is_err(), "a network is no SCB area");
         assert_eq!(area_level("01").unwrap(), AreaLevel::County);
         assert_eq!(area_level("25").unwrap(), AreaLevel::County);
         assert_eq!(area_level("0180").unwrap(), AreaLevel::Municipality);
@@ -432,6 +448,27 @@ mod tests {
                 matches!(area_level(code), Err(AreaError::Shape { .. })),
                 "{code}"
             );
+        }
+    }
+
+    #[test]
+    fn network_ids_start_with_a_letter_and_are_short() {
+        for id in ["G33698", "G2", "barnnatverket_gr", "Lupp-syd"] {
+            assert!(is_network_id(id), "{id}");
+        }
+        let long = format!("G{}", "1".repeat(MAX_NETWORK_ID));
+        for id in [
+            "",
+            "G",
+            "0180",
+            "00",
+            "1G",
+            "G 1",
+            "G/1",
+            "Gö",
+            long.as_str(),
+        ] {
+            assert!(!is_network_id(id), "{id}");
         }
     }
 

@@ -20,9 +20,11 @@ use arrow_buffer::{NullBuffer, ScalarBuffer};
 
 use super::rules::{Feed, KeyField, Lookup, Rules};
 use super::values::{self, Extra};
-use super::{Built, Context, Harmonised, Mapping, Marker, assemble, dictionary, uncatalogued};
+use super::{
+    AreaColumns, Built, Context, Harmonised, Mapping, Marker, assemble, dictionary, uncatalogued,
+};
 use crate::formats::table::{CellStatus, Cube, VALUE};
-use crate::model::Status;
+use crate::model::{AreaLevel, Status};
 
 /// A cube that the cube path can harmonise, with everything about it that does not depend on the
 /// partition worked out once.
@@ -35,7 +37,7 @@ pub struct CubeHarmoniser<'a> {
     fields: Vec<(KeyField, Fed)>,
     period_dimension: usize,
     /// The area level of each area value, in the area walk's order.
-    area_levels: Vec<&'static str>,
+    area_levels: Vec<AreaLevel>,
     /// The meaning of each marker of the cube's status (the order of its markers).
     markers: Vec<Marker>,
     /// The cells that carry a marker, grouped by their period category: (cell, marker).
@@ -123,11 +125,9 @@ impl<'a> CubeHarmoniser<'a> {
         }
         let period_dimension = period_dimension?;
         let area_levels = match &fields[KeyField::Area.index()].1 {
-            Fed::Dimension { walk: Some(w), .. } => w
-                .values
-                .iter()
-                .map(|code| rules.level(code).as_str())
-                .collect(),
+            Fed::Dimension { walk: Some(w), .. } => {
+                w.values.iter().map(|code| rules.level(code)).collect()
+            }
             _ => unreachable!("the area is always a column"),
         };
         let (names, marked): (&[String], &[(u64, u32)]) = match &cube.status {
@@ -213,13 +213,14 @@ impl<'a> CubeHarmoniser<'a> {
         let (value, status) = self.measures(&walks, &steps, rows);
         let built = Built {
             key,
-            area_level: dictionary(area_keys, &self.area_levels),
+            areas: AreaColumns::new(area_keys, &self.area_levels, self.area_codes()),
             start,
             end,
             value,
             status: values::statuses(status),
             sample_size: None,
             numbers: [None, None, None, None],
+            members: None,
         };
         let indicators = match &self.fields[KeyField::Indicator.index()].1 {
             Fed::Fixed(id) => std::slice::from_ref(id),
@@ -230,6 +231,14 @@ impl<'a> CubeHarmoniser<'a> {
             reasons: Vec::new(),
             uncatalogued: uncatalogued(indicators, self.cx),
         })
+    }
+
+    /// The model's area codes, in the area walk's order.
+    fn area_codes(&self) -> &[String] {
+        match &self.fields[KeyField::Area.index()].1 {
+            Fed::Dimension { walk: Some(w), .. } => &w.values,
+            _ => unreachable!("the area is always a column"),
+        }
     }
 
     /// Each row's value and status (index into [`Status::ALL`]), rows in walk order.
@@ -387,6 +396,7 @@ mod tests {
             area_column: "Region".into(),
             area_naming: AreaNaming::Code,
             area_codes: None,
+            area_networks: false,
             period_column: "Tid".into(),
             period_kind: PeriodKind::Year,
             sex: Field::Column {
@@ -406,6 +416,7 @@ mod tests {
             denominator: None,
             ci_lower: None,
             ci_upper: None,
+            members: None,
             markers: builtin_markers(),
             decimal: ',',
         }

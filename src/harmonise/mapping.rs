@@ -46,6 +46,8 @@ pub struct Mapping {
     pub area_column: String,
     pub area_naming: AreaNaming,
     pub area_codes: Option<CodeList>,
+    /// Area codes that are network ids rather than SCB codes are network rows (else refused).
+    pub area_networks: bool,
     pub period_column: String,
     pub period_kind: PeriodKind,
     pub sex: Field,
@@ -60,6 +62,8 @@ pub struct Mapping {
     pub denominator: Option<String>,
     pub ci_lower: Option<String>,
     pub ci_upper: Option<String>,
+    /// On network rows: how many member areas the value rests on.
+    pub members: Option<String>,
     /// Cell markers (raw text of a status column or of a text value column) → meaning.
     pub markers: HashMap<String, Marker>,
     /// Decimal separator of numbers written as text.
@@ -93,6 +97,7 @@ impl Mapping {
                     &self.denominator,
                     &self.ci_lower,
                     &self.ci_upper,
+                    &self.members,
                 ]
                 .into_iter()
                 .map(Option::as_deref),

@@ -30,7 +30,7 @@ use arrow_schema::DataType;
 
 use crate::formats::Chunk;
 use crate::formats::merge::Provenance;
-use crate::model;
+use crate::model::{self, AreaLevel};
 use crate::rejects::Reason;
 pub use mapping::{AreaNaming, Field, Mapping, Marker};
 use rules::{Feed, KeyField, Lookup, Rules};
@@ -267,6 +267,9 @@ pub fn harmonise(
         .map(|m| keys::KeyColumn::new(&m.keys, &m.lookup.values))
         .collect();
     let ordered = keys::order_by_key(&key_columns, &keep);
+    let [indicator, area, period, ..] = &mapped[..] else {
+        unreachable!("one Mapped per key field")
+    };
     for group in &ordered.duplicates {
         let listed: Vec<String> = group
             .iter()
@@ -278,7 +281,11 @@ pub fn harmonise(
                 mapped
                     .iter()
                     .map(|m| m.lookup.values[m.keys[group[0]] as usize].as_str())
-                    .chain([""]),
+                    .chain([{
+                        let code = &area.lookup.values[area.keys[group[0]] as usize];
+                        reference_label(rules.level(code), code)
+                    }
+                    .as_str()]),
             )
             .map(|(name, value)| format!("{name}={value}"))
             .collect();
@@ -299,14 +306,8 @@ pub fn harmonise(
     }
     let keep = ordered.order;
 
-    let [indicator, area, period, ..] = &mapped[..] else {
-        unreachable!("one Mapped per key field")
-    };
-    let levels: Vec<&str> = area
-        .lookup
-        .values
-        .iter()
-        .map(|code| rules.level(code).as_str())
+    let levels: Vec<AreaLevel> = (area.lookup.values.iter())
+        .map(|code| rules.level(code))
         .collect();
     // Days of each distinct period once, then per row by its key.
     let spans: Vec<(i32, i32)> = period
@@ -323,15 +324,20 @@ pub fn harmonise(
         .collect();
     let period_keys = &keys[KeyField::Period.index()];
     let (start, end) = period_keys.iter().map(|&k| spans[k as usize]).unzip();
+    let area_keys = &keys[KeyField::Area.index()];
+    let on_network: Vec<bool> = (area_keys.iter())
+        .map(|&k| levels[k as usize] == AreaLevel::Network)
+        .collect();
     let built = Built {
         key: std::array::from_fn(|k| dictionary(keys[k].clone(), &mapped[k].lookup.values)),
-        area_level: dictionary(keys[KeyField::Area.index()].clone(), &levels),
+        areas: AreaColumns::new(area_keys.clone(), &levels, &area.lookup.values),
         start,
         end,
         value: measured.values(&keep),
         status: measured.statuses(&keep),
         sample_size: extras.sample_size(&keep),
         numbers: values::Extra::NUMBERS.map(|extra| extras.number(extra, &keep)),
+        members: extras.members(&keep, &on_network),
     };
     Ok(Harmonised {
         observations: assemble(built, mapping, cx),
@@ -348,12 +354,41 @@ fn uncatalogued(ids: &[String], cx: &Context<'_>) -> BTreeSet<String> {
         .collect()
 }
 
+/// The `reference` of a source row in area `code` of `level`.
+fn reference_label(level: AreaLevel, code: &str) -> String {
+    match level {
+        AreaLevel::Network => format!("network:{code}"),
+        _ => String::new(),
+    }
+}
+
+/// The columns that follow from each row's area: its level, and its reference (DESIGN §3):
+/// `network:<id>` on a network row, empty on the rows of Swedish areas.
+struct AreaColumns {
+    level: ArrayRef,
+    reference: ArrayRef,
+}
+
+impl AreaColumns {
+    /// From the rows' keys into the distinct area `codes` and the level of each.
+    fn new(keys: ScalarBuffer<i32>, levels: &[AreaLevel], codes: &[String]) -> Self {
+        let labels: Vec<&str> = levels.iter().map(|level| level.as_str()).collect();
+        let references: Vec<String> = (levels.iter().zip(codes))
+            .map(|(&level, code)| reference_label(level, code))
+            .collect();
+        Self {
+            level: dictionary(keys.clone(), &labels),
+            reference: dictionary(keys, &references),
+        }
+    }
+}
+
 /// The columns of harmonised rows that depend on the rows, in key order; [`assemble`] adds the
 /// columns that are the same on every row of a run.
 struct Built {
     /// Indicator, area, period, sex, age, grade and breakdown: the key without `reference`.
     key: [ArrayRef; 7],
-    area_level: ArrayRef,
+    areas: AreaColumns,
     /// First and last day of each row's period (Date32).
     start: Vec<i32>,
     end: Vec<i32>,
@@ -363,6 +398,8 @@ struct Built {
     sample_size: Option<Int64Array>,
     /// Numerator, denominator and the confidence limits (`None`: not mapped).
     numbers: [Option<Float64Array>; 4],
+    /// `None`: not mapped, null on every row.
+    members: Option<Int32Array>,
 }
 
 /// A batch in [`model::batch_schema`] from `built` and the run's constants.
@@ -391,12 +428,18 @@ fn assemble(built: Built, mapping: &Mapping, cx: &Context<'_>) -> RecordBatch {
             Some(null.clone()),
         )
     });
+    let members = built.members.unwrap_or_else(|| {
+        Int32Array::new(
+            ScalarBuffer::new(zeros.clone(), 0, rows),
+            Some(null.clone()),
+        )
+    });
     let [indicator, area, period, sex, age, grade, breakdown] = built.key;
     let [numerator, denominator, ci_lower, ci_upper] = built.numbers;
     let columns: Vec<ArrayRef> = vec![
         indicator,
         area,
-        built.area_level,
+        built.areas.level,
         period,
         Arc::new(Date32Array::from(built.start)),
         Arc::new(Date32Array::from(built.end)),
@@ -412,7 +455,8 @@ fn assemble(built: Built, mapping: &Mapping, cx: &Context<'_>) -> RecordBatch {
         number(denominator),
         number(ci_lower),
         number(ci_upper),
-        constant(""),
+        built.areas.reference,
+        Arc::new(members),
         constant(cx.source),
         constant(cx.source_table),
         constant(cx.source_url),

@@ -15,7 +15,7 @@ use super::{AreaNaming, Context, Field, HarmoniseError, Mapping, areas, codes, p
 use crate::model::AreaLevel;
 
 /// The key columns of the model that come from the source, in key order (DESIGN §3; `reference`
-/// is empty on every source row).
+/// follows from the area: empty, or `network:<id>` on a network row).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum KeyField {
     Indicator,
@@ -205,7 +205,20 @@ impl<'a> Rules<'a> {
                         .to_string(),
                     None => text.trim().to_string(),
                 };
-                let level = areas::area_level(&code).map_err(|e| e.to_string())?;
+                let level = match areas::area_level(&code) {
+                    Ok(level) => level,
+                    Err(_) if mapping.area_networks && areas::is_network_id(&code) => {
+                        AreaLevel::Network
+                    }
+                    Err(error) if areas::is_network_id(&code) => {
+                        return Err(format!(
+                            "{error}; if it is a network's id (a Kolada group), keep it as a \
+                             network row with `area = {{ column = \"{}\", networks = true }}`",
+                            mapping.area_column
+                        ));
+                    }
+                    Err(error) => return Err(error.to_string()),
+                };
                 self.levels.insert(code.clone(), level);
                 Ok(code)
             }

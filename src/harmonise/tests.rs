@@ -30,7 +30,12 @@ fn context(catalogued: &BTreeSet<String>) -> Context<'_> {
 }
 
 fn survey(rows: &[[&str; 6]]) -> Chunk {
-    let names = ["kommun", "ar", "kon", "arskurs", "svar", "andel"];
+    let rows: Vec<&[&str]> = rows.iter().map(|r| &r[..]).collect();
+    text_table(&["kommun", "ar", "kon", "arskurs", "svar", "andel"], &rows)
+}
+
+/// A chunk of text columns `names`, data rows numbered from 2 (after a header line).
+fn text_table(names: &[&str], rows: &[&[&str]]) -> Chunk {
     let columns: Vec<(&str, ArrayRef)> = names
         .iter()
         .enumerate()
@@ -60,6 +65,7 @@ fn survey_mapping() -> Mapping {
         area_column: "kommun".into(),
         area_naming: AreaNaming::Code,
         area_codes: None,
+        area_networks: false,
         period_column: "ar".into(),
         period_kind: PeriodKind::Year,
         sex: Field::Column {
@@ -82,6 +88,7 @@ fn survey_mapping() -> Mapping {
         denominator: None,
         ci_lower: None,
         ci_upper: None,
+        members: None,
         markers,
         decimal: ',',
     }
@@ -127,6 +134,37 @@ fn survey_rows_map_to_the_model() {
         .as_primitive::<Float64Type>();
     assert_eq!(values.iter().collect::<Vec<_>>(), [Some(12.5), None]);
     assert_eq!(texts(batch, col::RUN_ID), ["run-1", "run-1"]);
+}
+
+#[test]
+fn network_ids_are_network_rows_with_their_reference_and_members() {
+    let chunk = text_table(
+        &["kommun", "ar", "andel", "antal"],
+        &[
+            &["G33698", "2024", "12,5", "12"],
+            &["0114", "2024", "10,0", "1"],
+        ],
+    );
+    let mut mapping = survey_mapping();
+    mapping.sex = Field::Fixed("T".into());
+    mapping.grade = Field::Fixed(String::new());
+    mapping.breakdown.clear();
+    mapping.members = Some("antal".into());
+    let catalogued = BTreeSet::new();
+
+    let refused = harmonise(&chunk, &mapping, &context(&catalogued)).unwrap();
+    assert_eq!(refused.observations.num_rows(), 1);
+    insta::assert_snapshot!(refused.reasons[0].message, @"kommun: area `G33698` is not an SCB region code: `00` is Sweden, 2 digits a county, 4 digits a municipality; if it is a network's id (a Kolada group), keep it as a network row with `area = { column = \"kommun\", networks = true }`");
+
+    mapping.area_networks = true;
+    let out = harmonise(&chunk, &mapping, &context(&catalogued)).unwrap();
+    assert!(out.reasons.is_empty(), "{:?}", out.reasons);
+    let batch = &out.observations;
+    assert_eq!(texts(batch, col::AREA_CODE), ["0114", "G33698"]);
+    assert_eq!(texts(batch, col::AREA_LEVEL), ["municipality", "network"]);
+    assert_eq!(texts(batch, col::REFERENCE), ["", "network:G33698"]);
+    // A municipality's count of one area is no member count.
+    assert_eq!(texts(batch, col::MEMBERS), ["∅", "12"]);
 }
 
 #[test]

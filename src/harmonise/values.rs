@@ -258,6 +258,7 @@ pub(super) enum Extra {
     Denominator,
     CiLower,
     CiUpper,
+    Members,
 }
 
 impl Extra {
@@ -269,13 +270,19 @@ impl Extra {
         Extra::CiUpper,
     ];
 
-    pub(super) const ALL: [Extra; 5] = [
+    pub(super) const ALL: [Extra; 6] = [
         Extra::SampleSize,
         Extra::Numerator,
         Extra::Denominator,
         Extra::CiLower,
         Extra::CiUpper,
+        Extra::Members,
     ];
+
+    /// Whether the column counts things, so a fraction is an error.
+    fn is_whole(self) -> bool {
+        matches!(self, Extra::SampleSize | Extra::Members)
+    }
 
     fn key(self) -> &'static str {
         match self {
@@ -284,6 +291,7 @@ impl Extra {
             Extra::Denominator => "denominator",
             Extra::CiLower => "ci_lower",
             Extra::CiUpper => "ci_upper",
+            Extra::Members => "members",
         }
     }
 
@@ -294,6 +302,7 @@ impl Extra {
             Extra::Denominator => mapping.denominator.as_ref(),
             Extra::CiLower => mapping.ci_lower.as_ref(),
             Extra::CiUpper => mapping.ci_upper.as_ref(),
+            Extra::Members => mapping.members.as_ref(),
         }
     }
 }
@@ -343,10 +352,9 @@ pub(super) fn extras(chunk: &Chunk, mapping: &Mapping) -> Result<Extras, Harmoni
                     Some(values) => Numbers::Numeric(values.clone()),
                     None => {
                         let (keys, categories) = text_column(chunk, extra.key(), column)?;
-                        let integer = extra == Extra::SampleSize;
                         let per_category = categories
                             .iter()
-                            .map(|text| parse_extra(text.unwrap_or(""), integer, mapping))
+                            .map(|text| parse_extra(text.unwrap_or(""), extra.is_whole(), mapping))
                             .collect();
                         Numbers::Text {
                             column: column.clone(),
@@ -416,6 +424,22 @@ impl Extras {
         Some(
             keep.iter()
                 .map(|&i| numbers.at(i).expect("kept rows parse").map(|v| v as i64))
+                .collect(),
+        )
+    }
+
+    /// The member counts of the kept rows, on network rows only (`on_network`, per kept row):
+    /// elsewhere a count of areas says nothing (Kolada writes 1 on every municipality's row).
+    /// `None` when the pipeline maps none.
+    pub(super) fn members(&self, keep: &[usize], on_network: &[bool]) -> Option<Int32Array> {
+        let numbers = self.numbers(Extra::Members)?;
+        Some(
+            keep.iter()
+                .zip(on_network)
+                .map(|(&i, &network)| {
+                    let count = numbers.at(i).expect("kept rows parse")?;
+                    network.then_some(count as i32)
+                })
                 .collect(),
         )
     }

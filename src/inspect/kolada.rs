@@ -24,6 +24,7 @@ pub fn locate(url: &str) -> Option<KoladaSource> {
         municipalities: Pick::All,
         years: Pick::All,
         batch_ids: DEFAULT_BATCH_IDS,
+        groups: false,
     })
 }
 

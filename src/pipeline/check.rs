@@ -315,7 +315,8 @@ impl Checker<'_> {
             return None;
         }
         let unit = units.into_keys().next()?;
-        match toml::from_str(&kolada::default_map(&unit)) {
+        let groups = spec.groups.unwrap_or(false);
+        match toml::from_str(&kolada::default_map(&unit, groups)) {
             Ok(map) => Some(map),
             Err(error) => unreachable!("Kolada's default [map] parses: {error}"),
         }
@@ -419,12 +420,21 @@ impl Checker<'_> {
             );
         }
         let groups = spec.groups.unwrap_or(false);
-        if groups {
-            // Network rows (DESIGN §3) need the model's `network` level, which comparability adds.
-            self.error(
-                "source.groups",
-                "municipality groups as network rows are not written yet; leave `groups` out",
-            );
+        if let kolada::Pick::Listed(ids) = &municipalities {
+            let listed: Vec<&str> = (ids.iter())
+                .filter(|id| id.starts_with('G'))
+                .map(String::as_str)
+                .collect();
+            if !groups && !listed.is_empty() {
+                self.error(
+                    "source.municipality",
+                    format!(
+                        "{} {} municipality groups, which are left out unless `groups = true`",
+                        listed.join(", "),
+                        if listed.len() == 1 { "is a" } else { "are" },
+                    ),
+                );
+            }
         }
         let limits = self.limits(spec.max_table_cells);
         let origin = Origin {
@@ -438,6 +448,7 @@ impl Checker<'_> {
             municipalities,
             years,
             batch_ids: batch_ids.clamp(1, kolada::MAX_BATCH_IDS),
+            groups,
         };
         let format = Format::Kolada(KoladaOptions { groups });
         Some((SourceKind::Kolada(source), format, limits, origin))
@@ -887,8 +898,8 @@ impl Checker<'_> {
                 ));
             }
         }
-        let (area_column, area_naming, area_codes) = match &map.area {
-            OrTable::Text(column) => (column.clone(), AreaNaming::Code, None),
+        let (area_column, area_naming, area_codes, area_networks) = match &map.area {
+            OrTable::Text(column) => (column.clone(), AreaNaming::Code, None, false),
             OrTable::Table(spec) => (
                 spec.column.clone(),
                 match spec.by {
@@ -896,6 +907,7 @@ impl Checker<'_> {
                     AreaBy::Name => AreaNaming::Name,
                 },
                 self.codes("map.area.codes", &spec.codes),
+                spec.networks,
             ),
         };
         if area_naming == AreaNaming::Name && self.schemas.areas.is_none() {
@@ -974,6 +986,7 @@ impl Checker<'_> {
             area_column,
             area_naming,
             area_codes,
+            area_networks,
             period_column,
             period_kind,
             sex,
@@ -994,6 +1007,7 @@ impl Checker<'_> {
             denominator: map.denominator.clone(),
             ci_lower: map.ci_lower.clone(),
             ci_upper: map.ci_upper.clone(),
+            members: map.members.clone(),
             markers,
             decimal: format.decimal(),
         })
@@ -1260,6 +1274,22 @@ mod kolada_tests {
         .unwrap();
         assert_eq!(built_in.mapping, spelled.mapping);
         assert_eq!(built_in.mapping.unit, "percent");
+        let groups = format!("{SOURCE}groups = true\n");
+        let built_in_groups = check(&groups, &catalogue).unwrap();
+        let spelled_groups = check(
+            &format!(
+                "{groups}[map]\nindicator = {{ column = \"kpi\" }}\n\
+                 area = {{ column = \"municipality\", networks = true }}\nmembers = \"count\"\n\
+                 period = {{ column = \"period\", kind = \"year\" }}\n\
+                 sex = {{ column = \"gender\", codes = {{ T = \"T\", K = \"F\", M = \"M\" }} }}\n\
+                 unit = \"percent\"\n[map.missing]\n\"\" = \"ok\"\nSaknas = \"missing\"\nisdeleted = \"missing\"\n"
+            ),
+            &catalogue,
+        )
+        .unwrap();
+        assert_eq!(built_in_groups.mapping, spelled_groups.mapping);
+        assert!(built_in_groups.mapping.area_networks);
+        assert_ne!(built_in_groups.mapping, built_in.mapping);
         assert_eq!(built_in.origin.producer, "kolada");
         let SourceKind::Kolada(source) = &built_in.source else {
             panic!("a Kolada source")
@@ -1313,7 +1343,11 @@ mod kolada_tests {
         assert_eq!(keys("municipality = \"0180\"\n"), ["source.municipality"]);
         assert_eq!(keys("year = [\"last\"]\n"), ["source.year"]);
         assert_eq!(keys("batch_ids = 26\n"), ["source.batch_ids"]);
-        assert_eq!(keys("groups = true\n"), ["source.groups"]);
+        assert!(keys("groups = true\nmunicipality = [\"G33698\", \"0180\"]\n").is_empty());
+        assert_eq!(
+            keys("municipality = [\"G33698\"]\n"),
+            ["source.municipality"]
+        );
         assert_eq!(keys("url = \"ftp://x\"\n"), ["source.url"]);
         let error = check(
             "[source]\nkind = \"kolada\"\nkpi = [\"15428\", \"N15428\", \"N15428\"]\n",

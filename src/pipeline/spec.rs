@@ -347,6 +347,8 @@ pub struct MapSpec {
     pub denominator: Option<String>,
     pub ci_lower: Option<String>,
     pub ci_upper: Option<String>,
+    /// On network rows: how many member areas the value rests on (Kolada's `count`).
+    pub members: Option<String>,
     /// Cell markers → status, added to the built-in PxWeb markers (`..`, `.`, `-`).
     #[serde(default)]
     pub missing: BTreeMap<String, String>,
@@ -365,6 +367,10 @@ pub struct AreaColumnSpec {
     #[serde(default)]
     pub by: AreaBy,
     pub codes: Option<CodesSpec>,
+    /// Codes that are no SCB region code but a network's id (Kolada's `G…` groups) are kept as
+    /// network rows rather than refused.
+    #[serde(default)]
+    pub networks: bool,
 }
 
 /// How an area column names areas.

@@ -36,6 +36,10 @@ pub const REQUESTS_PER_SECOND: u32 = 5;
 /// The first year `year = "*"` asks for; Kolada's series begin in the 1990s.
 pub const FIRST_YEAR: i32 = 1990;
 
+/// What `catalog/tables.parquet` says of a pipeline that keeps municipality groups.
+pub const GROUPS_NOTE: &str = "Municipality groups (area_level network, reference network:<id>) \
+     are Kolada's unweighted means of their members' values; members is how many members had one.";
+
 /// Whether `id` looks like a Kolada KPI id: a capital letter and five digits (`N15428`).
 pub fn is_kpi_id(id: &str) -> bool {
     let bytes = id.as_bytes();
@@ -45,11 +49,18 @@ pub fn is_kpi_id(id: &str) -> bool {
 /// The `[map]` a Kolada pipeline has when it writes none, with `unit`: what the decoder's
 /// columns mean in the model. Spelling it out in the pipeline gives the same result. Statuses:
 /// none (`""`) is a value; `Saknas` ("missing", assumed: no stored answer shows Kolada's status
-/// words) and a deleted value are missing; any other status is refused, naming it.
-pub fn default_map(unit: &str) -> String {
+/// words) and a deleted value are missing; any other status is refused, naming it. A group's
+/// rows (kept with `groups = true`) are network rows, and their `count` is how many members
+/// Kolada's unweighted mean rests on.
+pub fn default_map(unit: &str, groups: bool) -> String {
+    let area = if groups {
+        "area = { column = \"municipality\", networks = true }\nmembers = \"count\""
+    } else {
+        "area = \"municipality\""
+    };
     format!(
         "indicator = {{ column = \"kpi\" }}\n\
-         area = \"municipality\"\n\
+         {area}\n\
          period = {{ column = \"period\", kind = \"year\" }}\n\
          sex = {{ column = \"gender\", codes = {{ T = \"T\", K = \"F\", M = \"M\" }} }}\n\
          unit = \"{unit}\"\n\
@@ -128,6 +139,8 @@ pub struct KoladaSource {
     pub municipalities: Pick<String>,
     pub years: Pick<i32>,
     pub batch_ids: usize,
+    /// Municipality groups are kept (as network rows), which the table's notes then explain.
+    pub groups: bool,
 }
 
 /// What a Kolada fetch can fail on beyond HTTP; each names the KPI or URL.
@@ -395,7 +408,11 @@ impl super::Source for KoladaSource {
             updated: validators.iter().filter_map(|v| v.updated.clone()).max(),
             language: "sv".into(),
             license: Some("Källa: Kolada".into()),
-            notes: Vec::new(),
+            notes: self
+                .groups
+                .then(|| GROUPS_NOTE.to_string())
+                .into_iter()
+                .collect(),
             codes: (kpis.iter())
                 .map(|k| CodeLabel {
                     column: "kpi".into(),
@@ -443,6 +460,7 @@ mod tests {
             municipalities,
             years,
             batch_ids: 20,
+            groups: false,
         }
     }
 

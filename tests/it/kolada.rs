@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use arrow_array::{Array, RecordBatch, StringArray};
+use arrow_array::{Array, Int32Array, RecordBatch, StringArray};
 use indikator::ledger::RunStatus;
 use indikator::pipeline::{Pipeline, RunOutcome};
 use indikator::service::Service;
@@ -13,7 +13,7 @@ use indikator::testkit::kolada_server::{
 use indikator::warehouse::Warehouse;
 
 use crate::pxweb_bed::{loopback_service, observation_batches, run_manual, values};
-use crate::util::Project;
+use crate::util::{Project, read_parquet};
 
 struct Bed {
     runtime: tokio::runtime::Runtime,
@@ -99,14 +99,98 @@ fn strings(batches: &[RecordBatch], column: &str) -> Vec<String> {
     out
 }
 
-/// The model's area code of a Kolada area, `None` for a group (left out).
-fn model_area(area: &str) -> Option<String> {
-    match area {
-        "0000" => Some("00".into()),
-        a if a.starts_with("00") => Some(a[2..].into()),
-        a if a.starts_with('G') => None,
-        a => Some(a.into()),
-    }
+/// The model's area code of a Kolada area, its level, and for a group the reference; `None`
+/// for a group left out.
+fn model_area(area: &str, groups: bool) -> Option<(String, &'static str, String)> {
+    let (code, level) = match area {
+        "0000" => ("00", "country"),
+        a if a.starts_with("00") => (&a[2..], "county"),
+        a if a.starts_with('G') && !groups => return None,
+        a if a.starts_with('G') => {
+            return Some((a.into(), "network", format!("network:{a}")));
+        }
+        a => (a, "municipality"),
+    };
+    Some((code.into(), level, String::new()))
+}
+
+/// One observation as the tests compare them: area, level, reference, period, sex, status,
+/// value, members.
+type Row = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<f64>,
+    Option<i32>,
+);
+
+/// The rows of `kpi` in `years` the server holds, as the warehouse should have them, sorted.
+fn served_rows(bed: &Bed, kpi: &str, years: &[i32], groups: bool) -> Vec<Row> {
+    let mut rows: Vec<Row> = (bed.server.dataset().expected_rows())
+        .into_iter()
+        .filter(|r| r.kpi == kpi && years.contains(&r.period))
+        .filter_map(|r| {
+            let (area, level, reference) = model_area(&r.area, groups)?;
+            let sex = match r.gender {
+                Gender::T => "T",
+                Gender::K => "F",
+                Gender::M => "M",
+            };
+            let status = if r.value.is_some() { "ok" } else { "missing" };
+            let members = (level == "network").then_some(r.count as i32);
+            Some((
+                area,
+                level.to_string(),
+                reference,
+                r.period.to_string(),
+                sex.to_string(),
+                status.to_string(),
+                r.value,
+                members,
+            ))
+        })
+        .collect();
+    rows.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+    rows
+}
+
+/// The rows pipeline `id` wrote, sorted.
+fn written_rows(bed: &Bed, id: &str) -> Vec<Row> {
+    let batches = observation_batches(bed.warehouse.root(), id);
+    let column = |name| strings(&batches, name);
+    let (areas, levels, references) = (
+        column("area_code"),
+        column("area_level"),
+        column("reference"),
+    );
+    let (periods, sexes, statuses) = (column("period"), column("sex"), column("status"));
+    let written_values = values(&batches);
+    let members: Vec<Option<i32>> = (batches.iter())
+        .flat_map(|b| {
+            let array = b.column_by_name("members").unwrap();
+            let array = array.as_any().downcast_ref::<Int32Array>().unwrap();
+            array.iter().collect::<Vec<_>>()
+        })
+        .collect();
+    let mut rows: Vec<Row> = (0..areas.len())
+        .map(|i| {
+            (
+                areas[i].clone(),
+                levels[i].clone(),
+                references[i].clone(),
+                periods[i].clone(),
+                sexes[i].clone(),
+                statuses[i].clone(),
+                written_values[i],
+                members[i],
+            )
+        })
+        .collect();
+    rows.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+    rows
 }
 
 #[test]
@@ -115,48 +199,10 @@ fn the_warehouse_holds_exactly_the_served_rows_over_pages_and_batches() {
     let pipeline = bed.pipeline("kpi = [\"N15428\"]\nyear = [2020, 2021, 2022, 2023]\n");
     let outcome = bed.run(&pipeline);
     assert_eq!(outcome.status, RunStatus::Succeeded, "{:?}", outcome.error);
-    let mut expected: Vec<(String, String, String, String, Option<f64>)> =
-        (bed.server.dataset().expected_rows())
-            .into_iter()
-            .filter(|r| r.kpi == "N15428")
-            .filter_map(|r| {
-                let area = model_area(&r.area)?;
-                let sex = match r.gender {
-                    Gender::T => "T",
-                    Gender::K => "F",
-                    Gender::M => "M",
-                };
-                let status = if r.value.is_some() { "ok" } else { "missing" };
-                Some((
-                    area,
-                    r.period.to_string(),
-                    sex.to_string(),
-                    status.to_string(),
-                    r.value,
-                ))
-            })
-            .collect();
-    let batches = observation_batches(bed.warehouse.root(), "k");
-    let areas = strings(&batches, "area_code");
-    let periods = strings(&batches, "period");
-    let sexes = strings(&batches, "sex");
-    let statuses = strings(&batches, "status");
-    let written_values = values(&batches);
-    let mut written: Vec<_> = (0..areas.len())
-        .map(|i| {
-            (
-                areas[i].clone(),
-                periods[i].clone(),
-                sexes[i].clone(),
-                statuses[i].clone(),
-                written_values[i],
-            )
-        })
-        .collect();
-    expected.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
-    written.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+    let expected = served_rows(&bed, "N15428", &[2020, 2021, 2022, 2023], false);
     assert!(expected.len() > 30, "{}", expected.len());
-    assert_eq!(written, expected);
+    assert_eq!(written_rows(&bed, "k"), expected);
+    let batches = observation_batches(bed.warehouse.root(), "k");
     assert!(
         strings(&batches, "indicator_id")
             .iter()
@@ -175,6 +221,39 @@ fn the_warehouse_holds_exactly_the_served_rows_over_pages_and_batches() {
     let raw = bed.warehouse.root().join("raw/k").join(&outcome.run_id);
     assert!(raw.join("manifest.json.zst").is_file());
     assert!(raw.join("data-0001.json.zst").is_file());
+}
+
+#[test]
+fn groups_are_left_out_unless_asked_for_then_kept_as_network_rows() {
+    let bed = bed();
+    let source = "kpi = [\"N15428\"]\nyear = [2022, 2023]\n";
+    let without = bed.pipeline_as("without", source);
+    let with = bed.pipeline_as("with", &format!("{source}groups = true\n"));
+    for pipeline in [&without, &with] {
+        let outcome = bed.run(pipeline);
+        assert_eq!(outcome.status, RunStatus::Succeeded, "{:?}", outcome.error);
+    }
+    assert_eq!(
+        written_rows(&bed, "without"),
+        served_rows(&bed, "N15428", &[2022, 2023], false)
+    );
+    let expected = served_rows(&bed, "N15428", &[2022, 2023], true);
+    let networks: Vec<&Row> = expected.iter().filter(|r| r.1 == "network").collect();
+    // Two groups × two years × three genders.
+    assert_eq!(networks.len(), 12, "{networks:?}");
+    assert!(networks.iter().any(|r| r.7 == Some(2)), "{networks:?}");
+    assert_eq!(written_rows(&bed, "with"), expected);
+    // The tables catalogue says what a group's value is.
+    let tables = read_parquet(&bed.warehouse.root().join("catalog/tables.parquet"));
+    let pipelines = strings(&tables, "pipeline");
+    let notes = strings(&tables, "notes");
+    let note = |id: &str| notes[pipelines.iter().position(|p| p == id).unwrap()].clone();
+    assert!(
+        note("with").contains("unweighted means"),
+        "{}",
+        note("with")
+    );
+    assert!(!note("without").contains("unweighted means"));
 }
 
 #[test]

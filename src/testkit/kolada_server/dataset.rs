@@ -142,6 +142,8 @@ pub struct ExpectedRow {
     pub period: i32,
     pub gender: Gender,
     pub value: Option<f64>,
+    /// 1 for an area; for a group, the members that have a value.
+    pub count: u32,
     pub status: String,
 }
 
@@ -353,6 +355,7 @@ impl Dataset {
                         period: row.period,
                         gender,
                         value: cell.value,
+                        count: cell.count,
                         status: cell.status.to_owned(),
                     })
             })

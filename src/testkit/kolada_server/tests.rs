@@ -232,6 +232,7 @@ async fn the_data_endpoint_serves_exactly_the_expected_rows() {
                     _ => Gender::M,
                 },
                 value: v["value"].as_f64(),
+                count: v["count"].as_u64().unwrap() as u32,
                 status: v["status"].as_str().unwrap().to_owned(),
             });
         }
