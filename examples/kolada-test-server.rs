@@ -3,12 +3,12 @@
 //! ```text
 //! cargo run --release --example kolada-test-server -- \
 //!     --kpis 6000 --areas ../shared/fixtures/real/pykolada/municipality.json \
-//!     --years 2010-2023 --per-page-cap 5000 [--next-page] [--port 8080]
+//!     --years 2010-2023 --per-page-cap 5000 [--kpi-ids N15428,U31803] [--next-page] [--port 8080]
 //! ```
 //!
 //! Serves `Dataset::small()` (three KPIs, seven areas, two groups) plus `--kpis` generated
-//! KPIs (`N900000`, …) and the areas of `--areas` (a Kolada `municipality` answer), over the
-//! `--years`. Prints the base URL (`http://127.0.0.1:PORT/v3`) and the stats URL, one per line,
+//! KPIs (`N900000`, …), the KPIs `--kpi-ids` names and the areas of `--areas` (a Kolada
+//! `municipality` answer), over the `--years`. Prints the base URL (`http://127.0.0.1:PORT/v3`) and the stats URL, one per line,
 //! then serves until killed. `GET /_stats` gives the counts and the request log as JSON.
 //!
 //! Owns: the command line. Must not: serve anything itself (`indikator::testkit::kolada_server`).
@@ -24,6 +24,10 @@ struct Args {
     /// Generated KPIs besides the three of the small set.
     #[arg(long, default_value_t = 0)]
     kpis: usize,
+    /// KPIs with these ids (comma-separated) besides the three of the small set: a pipeline
+    /// set's, for a benchmark of it.
+    #[arg(long, value_delimiter = ',', value_name = "IDS")]
+    kpi_ids: Vec<String>,
     /// A Kolada `municipality` answer (`{values: […]}` or a bare array of `{id, title, type}`).
     #[arg(long, value_name = "JSON")]
     areas: Option<std::path::PathBuf>,
@@ -56,6 +60,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let mut dataset = Dataset::small()
         .with_generated_kpis(args.kpis)
+        .with_kpis_named(args.kpi_ids)
         .with_years(args.years.0..=args.years.1);
     if let Some(path) = &args.areas {
         dataset = dataset.with_areas_json(&std::fs::read(path)?)?;

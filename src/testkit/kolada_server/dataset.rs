@@ -195,20 +195,30 @@ impl Dataset {
         self
     }
 
-    /// `count` more KPIs, `N9xxxxx` (`N900000`, `N900001`, …, every third divided by gender):
-    /// cheap metadata for paging past 5 000.
-    pub fn with_generated_kpis(mut self, count: usize) -> Dataset {
+    /// `count` more KPIs, `N9xxxxx` (`N900000`, `N900001`, …): cheap metadata for paging past
+    /// 5 000.
+    pub fn with_generated_kpis(self, count: usize) -> Dataset {
+        self.with_kpis_named((0..count).map(|i| format!("N9{i:05}")))
+    }
+
+    /// A KPI for each of `ids` (a pipeline set's, for a benchmark), titled by its id and its
+    /// place; every third divided by gender. An id already held keeps its KPI.
+    pub fn with_kpis_named(mut self, ids: impl IntoIterator<Item = String>) -> Dataset {
         let start = self.kpis.len();
-        self.kpis.extend((0..count).map(|i| {
+        for id in ids {
+            if self.kpis.iter().any(|k| k.id == id) {
+                continue;
+            }
+            let added = self.kpis.len() - start;
             let kpi = Kpi::new(
-                &format!("N9{i:05}"),
-                &format!("Genererat nyckeltal {}", start + i),
+                &id,
+                &format!("Genererat nyckeltal {} ({id})", start + added),
             );
-            match i % 3 {
+            self.kpis.push(match added % 3 {
                 0 => kpi.with_gender_split(),
                 _ => kpi,
-            }
-        }));
+            });
+        }
         self
     }
 

@@ -50,6 +50,13 @@ fn capped(cap: usize) -> ServerConfig {
     ServerConfig::default().with_per_page_cap(cap)
 }
 
+#[test]
+fn named_kpis_are_added_once_each() {
+    let data = Dataset::small().with_kpis_named(["N15428", "U31803", "U31803"].map(String::from));
+    let ids: Vec<&str> = data.kpis.iter().map(|k| k.id.as_str()).collect();
+    assert_eq!(ids, ["N01951", "N15428", "U28112", "U31803"]);
+}
+
 #[tokio::test]
 async fn kpis_page_by_next_url_with_count_per_page() {
     let data = Dataset::small().with_generated_kpis(9);
