@@ -31,14 +31,9 @@ work=$root/target/bench-kolada
 rm -rf "$work" && mkdir -p "$work/runs"
 kpis=$(grep -h '^kpi' pipelines/kolada-*.toml | grep -o '[A-Z][0-9]\{5\}' | sort -u | paste -sd, -)
 
-"$server_bin" --kpi-ids "$kpis" --areas "$areas" --years "$years" --per-page-cap 5000 \
-  > "$work/server.out" 2> "$work/server.err" &
-server_pid=$!
-trap 'kill $server_pid 2>/dev/null || true' EXIT
-for _ in $(seq 100); do
-  [ "$(wc -l < "$work/server.out")" -ge 2 ] && break
-  sleep 0.1
-done
+source bench/server.sh
+start_server "$work" "$server_bin" --kpi-ids "$kpis" --areas "$areas" --years "$years" \
+  --per-page-cap 5000
 api=$(sed -n 1p "$work/server.out")
 stats_url=$(sed -n 2p "$work/server.out")
 echo "server: $api (KPIs $kpis, years $years)"

@@ -41,14 +41,9 @@ rm -rf "$work/runs"
 mkdir -p "$work/runs"
 : > "$work/runs.jsonl"
 
-"$server_bin" --population schemas/areas.csv --max-cells $max_cells --max-calls $max_calls \
-  --window-secs $window > "$work/server.out" 2> "$work/server.err" &
-server_pid=$!
-trap 'kill $server_pid 2>/dev/null || true' EXIT
-for _ in $(seq 100); do
-  [ "$(wc -l < "$work/server.out")" -ge 2 ] && break
-  sleep 0.1
-done
+source bench/server.sh
+start_server "$work" "$server_bin" --population schemas/areas.csv --max-cells $max_cells \
+  --max-calls $max_calls --window-secs $window
 v1_url=$(sed -n 1p "$work/server.out")
 v2_root=$(sed -n 2p "$work/server.out")
 stats_url=${v2_root%/api/v2}/_stats

@@ -1261,32 +1261,29 @@ mod kolada_tests {
     #[test]
     fn the_built_in_map_equals_the_one_spelled_out() {
         let catalogue = schemas(&[("N15428", "percent"), ("N15507", "percent")]);
+        // The map of the issue, with `area` (and what goes with it) as given.
+        let spelled = |source: &str, area: &str| {
+            check(
+                &format!(
+                    "{source}[map]\nindicator = {{ column = \"kpi\" }}\n{area}\n\
+                     period = {{ column = \"period\", kind = \"year\" }}\n\
+                     sex = {{ column = \"gender\", codes = {{ T = \"T\", K = \"F\", M = \"M\" }} }}\n\
+                     unit = \"percent\"\n[map.missing]\n\"\" = \"ok\"\nSaknas = \"missing\"\nisdeleted = \"missing\"\n"
+                ),
+                &catalogue,
+            )
+            .unwrap()
+        };
         let built_in = check(SOURCE, &catalogue).unwrap();
-        let spelled = check(
-            &format!(
-                "{SOURCE}[map]\nindicator = {{ column = \"kpi\" }}\narea = \"municipality\"\n\
-                 period = {{ column = \"period\", kind = \"year\" }}\n\
-                 sex = {{ column = \"gender\", codes = {{ T = \"T\", K = \"F\", M = \"M\" }} }}\n\
-                 unit = \"percent\"\n[map.missing]\n\"\" = \"ok\"\nSaknas = \"missing\"\nisdeleted = \"missing\"\n"
-            ),
-            &catalogue,
-        )
-        .unwrap();
-        assert_eq!(built_in.mapping, spelled.mapping);
+        let spelled_plain = spelled(SOURCE, "area = \"municipality\"");
+        assert_eq!(built_in.mapping, spelled_plain.mapping);
         assert_eq!(built_in.mapping.unit, "percent");
         let groups = format!("{SOURCE}groups = true\n");
         let built_in_groups = check(&groups, &catalogue).unwrap();
-        let spelled_groups = check(
-            &format!(
-                "{groups}[map]\nindicator = {{ column = \"kpi\" }}\n\
-                 area = {{ column = \"municipality\", networks = true }}\nmembers = \"count\"\n\
-                 period = {{ column = \"period\", kind = \"year\" }}\n\
-                 sex = {{ column = \"gender\", codes = {{ T = \"T\", K = \"F\", M = \"M\" }} }}\n\
-                 unit = \"percent\"\n[map.missing]\n\"\" = \"ok\"\nSaknas = \"missing\"\nisdeleted = \"missing\"\n"
-            ),
-            &catalogue,
-        )
-        .unwrap();
+        let spelled_groups = spelled(
+            &groups,
+            "area = { column = \"municipality\", networks = true }\nmembers = \"count\"",
+        );
         assert_eq!(built_in_groups.mapping, spelled_groups.mapping);
         assert!(built_in_groups.mapping.area_networks);
         assert_ne!(built_in_groups.mapping, built_in.mapping);
