@@ -12,6 +12,7 @@ use std::time::Duration;
 use super::spec::{
     AreaBy, CodesSpec, DEFAULT_MAX_REJECT_RATIO, DimensionSpec, FileSpec, FormatKeys, FormatSpec,
     KoladaSpec, MapSpec, OrTable, PipelineFile, PxwebSpec, SelectSpec, SelectValues, SourceSpec,
+    UrlSpec,
 };
 use super::{MAX_JITTER_SECS, MAX_RETRIES, Origin, Pipeline, RunPolicy, SourceKind};
 use crate::config::{Settings, toml_problem};
@@ -26,12 +27,14 @@ use crate::schedule::{Schedule, ScheduleError};
 use crate::schemas::{self, Fingerprint, Schemas, TableSchemaError};
 use crate::sources::file::FileSource;
 use crate::sources::http::LimitHints;
+use crate::sources::http::{Redacted, host_key};
 use crate::sources::kolada::{self, KoladaSource};
 use crate::sources::pxweb::meta;
 use crate::sources::pxweb::select::{self, Choice, Selection, Values, Via};
 use crate::sources::pxweb::v1::V1Table;
 use crate::sources::pxweb::v2::V2Table;
 use crate::sources::pxweb::{Api, PxwebSource};
+use crate::sources::url::{self, UrlSource};
 
 /// Which PxWeb API a `[source]` speaks.
 #[derive(Clone, Copy)]
@@ -55,6 +58,14 @@ fn producer_of(url: &str) -> Option<String> {
         .iter()
         .find(|(domain, _)| host == *domain || host.ends_with(&format!(".{domain}")))
         .map(|(_, producer)| producer.to_string())
+}
+
+/// The problem of a piece of a table listed twice (a path or a URL).
+fn named_twice(piece: impl std::fmt::Display) -> String {
+    format!(
+        "{piece} is named twice; each piece of the table once (twice, every row would be \
+         refused as a repeated key)"
+    )
 }
 
 /// Pipelines that passed their checks, and every problem found (errors and warnings).
@@ -356,6 +367,7 @@ impl Checker<'_> {
     fn source(&mut self, spec: &SourceSpec) -> Option<(SourceKind, Format, DecodeLimits, Origin)> {
         match spec {
             SourceSpec::File(file) => self.file_source(file),
+            SourceSpec::Url(spec) => self.url_source(spec),
             SourceSpec::Pxweb(spec) => self.pxweb_source(spec, PxwebApi::V1),
             SourceSpec::Pxweb2(spec) => self.pxweb_source(spec, PxwebApi::V2),
             SourceSpec::Kolada(spec) => self.kolada_source(spec),
@@ -698,14 +710,7 @@ impl Checker<'_> {
         }
         for (i, path) in paths.iter().enumerate() {
             if paths[..i].contains(path) {
-                self.error(
-                    "source.path",
-                    format!(
-                        "{} is named twice; each piece of the table once (twice, every row \
-                         would be refused as a repeated key)",
-                        path.display()
-                    ),
-                );
+                self.error("source.path", named_twice(path.display()));
             }
             if !path.is_file() {
                 self.error(
@@ -740,6 +745,45 @@ impl Checker<'_> {
             limits,
             origin,
         ))
+    }
+
+    /// `kind = "url"`: http(s) URLs, each once, and the format keys as for a file.
+    fn url_source(&mut self, spec: &UrlSpec) -> Option<(SourceKind, Format, DecodeLimits, Origin)> {
+        let urls = spec.url.to_vec();
+        if urls.is_empty() {
+            self.error(
+                "source.url",
+                "the list of URLs is empty; name at least one file",
+            );
+        }
+        for (i, url) in urls.iter().enumerate() {
+            if urls[..i].contains(url) {
+                self.error("source.url", named_twice(Redacted(url)));
+            }
+            if host_key(url).is_err() {
+                self.error(
+                    "source.url",
+                    format!(
+                        "`{}` is not an http(s) URL; write it as \"https://host/path/file.csv\"",
+                        Redacted(url)
+                    ),
+                );
+            }
+        }
+        let format = self.format(spec.format_keys());
+        let limits = self.limits(spec.max_table_cells);
+        let first = urls.first().map(String::as_str).unwrap_or_default();
+        let origin = Origin {
+            producer: (spec.producer.clone())
+                .or_else(|| producer_of(first))
+                .unwrap_or_else(|| "file".into()),
+            table: spec.table.clone().unwrap_or_else(|| url::file_name(first)),
+            url: (urls.iter())
+                .map(|url| Redacted(url).to_string())
+                .collect::<Vec<_>>()
+                .join(" "),
+        };
+        Some((SourceKind::Url(UrlSource { urls }), format, limits, origin))
     }
 
     /// How big a table may be decoded, from any kind's `max_table_cells`.
@@ -1136,6 +1180,76 @@ mod tests {
             "{START}[map]\nindicator = \"i\"\narea = {{ column = 1 }}\nperiod = \"T\"\nunit = \"count\"\n"
         );
         assert_eq!(key_of(&text), "map.area");
+    }
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::*;
+
+    /// The pipeline with `source` after `kind = "url"`, or its errors as `key: message`.
+    fn check(source: &str) -> Result<Pipeline, Vec<String>> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        let text = format!(
+            "id = \"p\"\n[source]\nkind = \"url\"\n{source}\n[map]\nindicator = \"i\"\n\
+             area = \"R\"\nperiod = \"T\"\nunit = \"count\"\n"
+        );
+        std::fs::write(&path, text).unwrap();
+        let settings = Settings::load(None, dir.path()).unwrap();
+        check_file(&path, &settings, &Schemas::default())
+            .map(|(pipeline, _)| pipeline)
+            .map_err(|problems| {
+                (problems.into_iter().filter(Problem::is_error))
+                    .map(|p| format!("{}: {}", p.key, p.message))
+                    .collect()
+            })
+    }
+
+    #[test]
+    fn the_model_columns_come_from_the_url_and_its_host() {
+        let pipeline = check(
+            "url = \"https://www.scb.se/contentassets/BE0101.px?token=s3cret\"\nformat = \"csv\"\n\
+             delimiter = \";\"",
+        )
+        .unwrap();
+        assert_eq!(pipeline.origin.producer, "scb");
+        assert_eq!(pipeline.origin.table, "BE0101.px");
+        assert_eq!(
+            pipeline.origin.url,
+            "https://www.scb.se/contentassets/BE0101.px?token=REDACTED"
+        );
+        assert!(matches!(
+            pipeline.format,
+            Format::Csv(CsvOptions {
+                delimiter: b';',
+                ..
+            })
+        ));
+        let SourceKind::Url(source) = &pipeline.source else {
+            panic!("a url source")
+        };
+        assert_eq!(source.urls.len(), 1);
+    }
+
+    #[test]
+    fn urls_must_be_http_each_once_and_format_keys_are_checked_as_for_files() {
+        let found = check(
+            "url = [\"ftp://example.org/a.csv\", \"https://example.org/b.csv\", \
+             \"https://example.org/b.csv\"]\nformat = \"csv\"\ndecimal = \";\"\nmax_table_cells = 0",
+        )
+        .unwrap_err();
+        insta::assert_snapshot!(found.join("\n"), @r#"
+        source.url: `ftp://example.org/a.csv` is not an http(s) URL; write it as "https://host/path/file.csv"
+        source.url: https://example.org/b.csv is named twice; each piece of the table once (twice, every row would be refused as a repeated key)
+        source.decimal: `;` must be "." or ","
+        source.max_table_cells: must be at least 1
+        "#);
+        let empty = check("url = []\nformat = \"jsonstat\"").unwrap_err();
+        assert_eq!(
+            empty,
+            ["source.url: the list of URLs is empty; name at least one file"]
+        );
     }
 }
 

@@ -22,6 +22,7 @@ use crate::schedule::Schedule;
 use crate::sources::file::FileSource;
 use crate::sources::kolada::KoladaSource;
 use crate::sources::pxweb::PxwebSource;
+use crate::sources::url::UrlSource;
 use crate::sources::{FetchContext, Fetched, Source, SourceError};
 use crate::validate::TableSchema;
 
@@ -93,6 +94,7 @@ pub struct Origin {
 #[derive(Debug, Clone, PartialEq)]
 pub enum SourceKind {
     File(FileSource),
+    Url(UrlSource),
     /// Both PxWeb APIs: one harvest, two protocols.
     Pxweb(Box<PxwebSource>),
     Kolada(KoladaSource),
@@ -102,6 +104,7 @@ impl Source for SourceKind {
     async fn fetch(&self, cx: &FetchContext) -> Result<Fetched, SourceError> {
         match self {
             Self::File(source) => source.fetch(cx).await,
+            Self::Url(source) => source.fetch(cx).await,
             Self::Pxweb(source) => source.fetch(cx).await,
             Self::Kolada(source) => source.fetch(cx).await,
         }

@@ -16,7 +16,8 @@ use crate::sources::kolada::{KoladaSource, unit_of_title};
 use crate::sources::pxweb::{PxwebError, Scope};
 
 /// The problems found online, for every pipeline with a network source (one after the other:
-/// the host's rate limit is shared anyway). A pipeline reading files has none.
+/// the host's rate limit is shared anyway). A pipeline reading files, local or
+/// at a URL, has none.
 pub async fn check_online(
     pipelines: &[Pipeline],
     schemas: &Schemas,
@@ -36,7 +37,7 @@ pub async fn check_online(
                 problems.extend(kolada(pipeline, source, schemas, &cx).await);
                 continue;
             }
-            SourceKind::File(_) => continue,
+            SourceKind::File(_) | SourceKind::Url(_) => continue,
         };
         match source.survey(&cx, Scope::Selection).await {
             Ok(survey) => {

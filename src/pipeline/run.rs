@@ -393,7 +393,7 @@ async fn execute(
         tracing::info!("the source reports no change since the last run; nothing fetched");
         outcome.status = RunStatus::Skipped;
         outcome.reason =
-            Some("unchanged: the source's `updated` has not moved since the last run".into());
+            Some("unchanged: the source reports no change since the last run (its `updated`, ETag or Last-Modified)".into());
         return Ok(Executed {
             coverage: None,
             validators: with_setup(fetched.validators, &setup, &last),

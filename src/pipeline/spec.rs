@@ -43,6 +43,8 @@ pub struct PipelineFile {
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum SourceSpec {
     File(FileSpec),
+    /// A file served at a URL (or several: the pieces of one table), in any file format.
+    Url(UrlSpec),
     /// PxWeb API v1 (SCB's `api.scb.se`, Folkhälsodata, Skolverket, municipal hosts).
     Pxweb(PxwebSpec),
     /// PxWebApi 2.0 (SCB's `statistikdatabasen.scb.se/api/v2`).
@@ -216,6 +218,9 @@ impl<'de> Deserialize<'de> for Code {
 }
 
 /// `kind = "file"`: a local file, or several files that are pieces of one table.
+///
+/// Its format keys (`format` and the keys after `table`) are [`UrlSpec`]'s too, field for
+/// field: a key added here is added there, and to [`FormatKeys`].
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileSpec {
@@ -265,47 +270,105 @@ pub struct FormatKeys<'a> {
     pub max_table_cells: Option<u64>,
 }
 
-/// `path = "a.csv"` or `path = ["a.csv", "b.csv"]`.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Paths {
-    One(PathBuf),
-    Many(Vec<PathBuf>),
+/// `kind = "url"`: a file served at an http(s) URL, or several URLs that are the pieces of one
+/// table, decoded as the same file read locally would be.
+///
+/// The format keys are [`FileSpec`]'s, field for field and with its meanings, so that every
+/// format a file may have is accepted at a URL with the same check: keep the two identical.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UrlSpec {
+    /// One http(s) URL, or a list of the pieces of one table.
+    pub url: Urls,
+    pub format: FormatSpec,
+    /// The model's `source` column; default from a known host (`scb`, `fohm`, `skolverket`),
+    /// else `file`.
+    pub producer: Option<String>,
+    /// The table id written to `source_table`; default the first URL's last path segment.
+    pub table: Option<String>,
+    pub delimiter: Option<String>,
+    pub encoding: Option<String>,
+    pub decimal: Option<String>,
+    pub header: Option<bool>,
+    pub max_table_cells: Option<u64>,
 }
 
-impl<'de> Deserialize<'de> for Paths {
+impl UrlSpec {
+    /// The format keys as written, built as [`FileSpec::format_keys`] builds them.
+    pub fn format_keys(&self) -> FormatKeys<'_> {
+        FormatKeys {
+            format: self.format,
+            delimiter: self.delimiter.as_deref(),
+            encoding: self.encoding.as_deref(),
+            decimal: self.decimal.as_deref(),
+            header: self.header,
+            max_table_cells: self.max_table_cells,
+        }
+    }
+}
+
+/// `path = "a.csv"` or `path = ["a.csv", "b.csv"]`.
+pub type Paths = OneOrMany<PathBuf>;
+
+/// `url = "https://…/a.csv"` or a list of URLs.
+pub type Urls = OneOrMany<String>;
+
+/// A key written as one value or a list of them (the pieces of one table).
+#[derive(Debug, Clone, PartialEq)]
+pub enum OneOrMany<T> {
+    One(T),
+    Many(Vec<T>),
+}
+
+/// What a [`OneOrMany`] holds, as its error message names it.
+pub trait Piece: for<'de> Deserialize<'de> + for<'a> From<&'a str> + Clone {
+    /// What was expected, for serde's "invalid type: …, expected …".
+    const EXPECTED: &'static str;
+}
+
+impl Piece for PathBuf {
+    const EXPECTED: &'static str = "a file path or a list of file paths";
+}
+
+// A string piece is a URL: `url` is the only list of strings written this way.
+impl Piece for String {
+    const EXPECTED: &'static str = "a URL or a list of URLs";
+}
+
+impl<'de, T: Piece> Deserialize<'de> for OneOrMany<T> {
     // By hand rather than `untagged`, whose error ("did not match any variant") names neither
     // what was expected nor what was found.
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = Paths;
+        struct Visitor<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Piece> serde::de::Visitor<'de> for Visitor<T> {
+            type Value = OneOrMany<T>;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a file path or a list of file paths")
+                f.write_str(T::EXPECTED)
             }
-            fn visit_str<E: serde::de::Error>(self, path: &str) -> Result<Paths, E> {
-                Ok(Paths::One(path.into()))
+            fn visit_str<E: serde::de::Error>(self, one: &str) -> Result<Self::Value, E> {
+                Ok(OneOrMany::One(T::from(one)))
             }
             fn visit_seq<A: serde::de::SeqAccess<'de>>(
                 self,
                 mut seq: A,
-            ) -> Result<Paths, A::Error> {
-                let mut paths = Vec::new();
-                while let Some(path) = seq.next_element::<PathBuf>()? {
-                    paths.push(path);
+            ) -> Result<Self::Value, A::Error> {
+                let mut many = Vec::new();
+                while let Some(piece) = seq.next_element::<T>()? {
+                    many.push(piece);
                 }
-                Ok(Paths::Many(paths))
+                Ok(OneOrMany::Many(many))
             }
         }
-        deserializer.deserialize_any(Visitor)
+        deserializer.deserialize_any(Visitor(std::marker::PhantomData))
     }
 }
 
-impl Paths {
-    /// The paths as written, in order.
-    pub fn to_vec(&self) -> Vec<PathBuf> {
+impl<T: Clone> OneOrMany<T> {
+    /// The pieces as written, in order.
+    pub fn to_vec(&self) -> Vec<T> {
         match self {
-            Self::One(path) => vec![path.clone()],
-            Self::Many(paths) => paths.clone(),
+            Self::One(one) => vec![one.clone()],
+            Self::Many(many) => many.clone(),
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod http;
 pub mod kolada;
 pub mod manifest;
 pub mod pxweb;
+pub mod url;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -209,6 +210,8 @@ pub enum SourceError {
     Pxweb(#[from] pxweb::PxwebError),
     #[error(transparent)]
     Kolada(#[from] kolada::KoladaFetchError),
+    #[error(transparent)]
+    Url(#[from] url::UrlError),
 }
 
 impl SourceError {
@@ -218,6 +221,7 @@ impl SourceError {
         match self {
             Self::Http(error) | Self::Pxweb(pxweb::PxwebError::Http(error)) => error.is_transient(),
             Self::Pxweb(pxweb::PxwebError::KeptChanging { .. }) => true,
+            Self::Url(error) => error.is_transient(),
             Self::Read { .. } | Self::Pxweb(_) | Self::Kolada(_) => false,
         }
     }
