@@ -18,4 +18,5 @@ mod readers;
 mod replay;
 mod service;
 mod skips;
+mod url;
 mod util;
