@@ -124,7 +124,7 @@ pub fn file_name(url: &str) -> String {
 /// Errors of fetching a file at a URL; the URL in each is redacted.
 #[derive(Debug, thiserror::Error)]
 pub enum UrlError {
-    #[error("{url} answered HTTP {status} ({body_start:?}); {}", advice(*status))]
+    #[error("{url} answered HTTP {status}{}; {}", said(body_start), advice(*status))]
     Refused {
         url: String,
         status: u16,
@@ -139,6 +139,15 @@ impl UrlError {
         match self {
             Self::Refused { status, .. } => *status >= 500,
         }
+    }
+}
+
+/// The start of an error answer's body, quoted, if it has one.
+fn said(body_start: &str) -> String {
+    if body_start.is_empty() {
+        String::new()
+    } else {
+        format!(" ({body_start:?})")
     }
 }
 
@@ -227,6 +236,23 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_last_modified_alone_is_asked_as_if_modified_since() {
+        let server = FileServer::start();
+        server.put("/a.csv", "a\n1\n");
+        let source = UrlSource {
+            urls: vec![server.url("/a.csv")],
+        };
+        let mut validators = source.fetch(&context(Vec::new())).await.unwrap().validators;
+        validators[0].etag = None;
+        let second = source.fetch(&context(validators)).await.unwrap();
+        assert!(second.unchanged);
+        let asked = server.requests().pop().unwrap();
+        assert_eq!(asked.if_none_match, None);
+        assert!(asked.if_modified_since.is_some());
+        assert_eq!(asked.status, 304);
+    }
+
+    #[tokio::test]
     async fn one_changed_piece_fetches_the_whole_table_again() {
         let server = FileServer::start();
         server.put("/a.csv", "a\n1\n");
@@ -265,6 +291,19 @@ mod tests {
         assert!(!err.is_transient());
         let shown = err.to_string().replace(&server.url(""), "http://server");
         insta::assert_snapshot!(shown, @r#"http://server/statistik/BE0101.csv answered HTTP 404 ("no such file"); no file is there; check `url` in [source] (the file may have moved)"#);
+    }
+
+    #[test]
+    fn each_refusal_says_what_to_do_and_only_a_server_error_may_pass() {
+        let refused = |status| UrlError::Refused {
+            url: "https://example.org/BE0101.csv".into(),
+            status,
+            body_start: String::new(),
+        };
+        insta::assert_snapshot!(refused(403), @r#"https://example.org/BE0101.csv answered HTTP 403; the server refuses to serve the file; check `url` in [source] and that the file is public"#);
+        insta::assert_snapshot!(refused(503), @r#"https://example.org/BE0101.csv answered HTTP 503; the server fails even after retries; try again later"#);
+        assert!(refused(503).is_transient());
+        assert!(!refused(400).is_transient());
     }
 
     #[tokio::test]
