@@ -111,34 +111,28 @@ impl Mapping {
     }
 }
 
-/// The PxWeb markers every pipeline knows (SOURCES a): `..` not available, `.` not applicable,
-/// `-` magnitude zero.
+/// The markers every pipeline knows: PxWeb's (SOURCES a) `..` not available, `.` not
+/// applicable, `-` magnitude zero; and the names the PX decoder gives a file's own symbols
+/// (`formats::px`): `DATASYMBOL1`..`6` and `DATASYMBOLSUM` missing, `DATASYMBOLNIL` a true
+/// zero, `PRELIMINARY` provisional (the value is kept).
 pub fn builtin_markers() -> HashMap<String, Marker> {
+    let marker = |status, value| Marker { status, value };
     // PxWeb writes `-` for "magnitude zero", not for missing: keep 0.0 with status `ok`, or a
     // county total looks incomplete because municipalities that truly had none count as missing.
-    HashMap::from([
-        (
-            "..".to_string(),
-            Marker {
-                status: Status::Missing,
-                value: None,
-            },
-        ),
-        (
-            ".".to_string(),
-            Marker {
-                status: Status::NotApplicable,
-                value: None,
-            },
-        ),
-        (
-            "-".to_string(),
-            Marker {
-                status: Status::Ok,
-                value: Some(0.0),
-            },
-        ),
-    ])
+    let mut markers = HashMap::from([
+        ("..".to_string(), marker(Status::Missing, None)),
+        (".".to_string(), marker(Status::NotApplicable, None)),
+        ("-".to_string(), marker(Status::Ok, Some(0.0))),
+        ("DATASYMBOLNIL".to_string(), marker(Status::Ok, Some(0.0))),
+        // What a PX file means by a SUM cell is its own text: no value either way.
+        ("DATASYMBOLSUM".to_string(), marker(Status::Missing, None)),
+        ("PRELIMINARY".to_string(), marker(Status::Provisional, None)),
+    ]);
+    // A file's DATASYMBOLn texts are free ("n.a.", "hidden"); all say there is no value.
+    for n in 1..=6 {
+        markers.insert(format!("DATASYMBOL{n}"), marker(Status::Missing, None));
+    }
+    markers
 }
 
 /// The default model value of an unmapped dimension.
@@ -147,4 +141,22 @@ pub mod defaults {
     pub const AGE: &str = "total";
     pub const GRADE: &str = "";
     pub const VALUE_COLUMN: &str = "value";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn px_nil_is_a_true_zero_and_a_preliminary_value_is_kept() {
+        let markers = builtin_markers();
+        assert_eq!(markers["DATASYMBOLNIL"], markers["-"]);
+        assert_eq!(markers["DATASYMBOL3"].status, Status::Missing);
+        assert_eq!(markers["DATASYMBOLSUM"].value, None);
+        let preliminary = markers["PRELIMINARY"];
+        assert_eq!(
+            (preliminary.status, preliminary.value),
+            (Status::Provisional, None)
+        );
+    }
 }

@@ -17,6 +17,7 @@ use super::{MAX_JITTER_SECS, MAX_RETRIES, Origin, Pipeline, RunPolicy, SourceKin
 use crate::config::{Settings, toml_problem};
 use crate::formats::csv::{CsvOptions, encoding_for};
 use crate::formats::kolada::KoladaOptions;
+use crate::formats::px::PxOptions;
 use crate::formats::{DecodeLimits, Format};
 use crate::harmonise::codes::{CodeList, canonical_age, canonical_grade, canonical_sex};
 use crate::harmonise::mapping::{AreaNaming, Field, Mapping, Marker, builtin_markers, defaults};
@@ -755,44 +756,72 @@ impl Checker<'_> {
 
     /// The checked format of any kind's `[source]` format keys.
     fn format(&mut self, keys: FormatKeys<'_>) -> Format {
+        if keys.format != FormatSpec::Px && keys.lang.is_some() {
+            self.error(
+                "source.lang",
+                "only a PX file has languages to choose from; remove `lang`",
+            );
+        }
         match keys.format {
             FormatSpec::Jsonstat => Format::Jsonstat,
-            FormatSpec::Csv => {
-                let mut options = CsvOptions::default();
-                if let Some(delimiter) = keys.delimiter {
-                    match delimiter.as_bytes() {
-                        [b] if b.is_ascii() => options.delimiter = *b,
-                        _ => self.error(
-                            "source.delimiter",
-                            format!("`{delimiter}` must be one ASCII character, e.g. \";\""),
+            FormatSpec::Csv => Format::Csv(self.csv_options(keys)),
+            FormatSpec::Px => {
+                let csv_keys = [
+                    ("delimiter", keys.delimiter.is_some()),
+                    ("encoding", keys.encoding.is_some()),
+                    ("decimal", keys.decimal.is_some()),
+                    ("header", keys.header.is_some()),
+                ];
+                for (key, _) in csv_keys.iter().filter(|(_, given)| *given) {
+                    self.error(
+                        format!("source.{key}"),
+                        format!(
+                            "`{key}` is a CSV key; a PX file declares its own layout and \
+                             encoding: remove it"
                         ),
-                    }
+                    );
                 }
-                if let Some(label) = keys.encoding {
-                    match encoding_for(label) {
-                        Some(encoding) => options.encoding = encoding,
-                        None => self.error(
-                            "source.encoding",
-                            format!("`{label}` is not an encoding; use utf-8, windows-1252 or iso-8859-1"),
-                        ),
-                    }
-                }
-                if let Some(decimal) = keys.decimal {
-                    match decimal {
-                        "." => options.decimal = '.',
-                        "," => options.decimal = ',',
-                        _ => self.error(
-                            "source.decimal",
-                            format!("`{decimal}` must be \".\" or \",\""),
-                        ),
-                    }
-                }
-                if let Some(header) = keys.header {
-                    options.header = header;
-                }
-                Format::Csv(options)
+                Format::Px(PxOptions {
+                    lang: keys.lang.map(str::to_string),
+                })
             }
         }
+    }
+
+    fn csv_options(&mut self, keys: FormatKeys<'_>) -> CsvOptions {
+        let mut options = CsvOptions::default();
+        if let Some(delimiter) = keys.delimiter {
+            match delimiter.as_bytes() {
+                [b] if b.is_ascii() => options.delimiter = *b,
+                _ => self.error(
+                    "source.delimiter",
+                    format!("`{delimiter}` must be one ASCII character, e.g. \";\""),
+                ),
+            }
+        }
+        if let Some(label) = keys.encoding {
+            match encoding_for(label) {
+                Some(encoding) => options.encoding = encoding,
+                None => self.error(
+                    "source.encoding",
+                    format!("`{label}` is not an encoding; use utf-8, windows-1252 or iso-8859-1"),
+                ),
+            }
+        }
+        if let Some(decimal) = keys.decimal {
+            match decimal {
+                "." => options.decimal = '.',
+                "," => options.decimal = ',',
+                _ => self.error(
+                    "source.decimal",
+                    format!("`{decimal}` must be \".\" or \",\""),
+                ),
+            }
+        }
+        if let Some(header) = keys.header {
+            options.header = header;
+        }
+        options
     }
 
     fn codes(&mut self, key: &str, spec: &Option<CodesSpec>) -> Option<CodeList> {
@@ -1098,6 +1127,28 @@ mod tests {
             "{}",
             problems[0]
         );
+    }
+
+    #[test]
+    fn lang_is_a_px_key_and_csv_keys_are_not() {
+        let messages = |source: &str| -> Vec<String> {
+            problems_of(&format!("{START}{MAP}").replace("format = \"csv\"\n", source))
+                .into_iter()
+                .map(|p| format!("{}: {}", p.key, p.message))
+                .collect()
+        };
+        assert_eq!(
+            messages("format = \"csv\"\nlang = \"sv\"\n"),
+            ["source.lang: only a PX file has languages to choose from; remove `lang`"]
+        );
+        assert_eq!(
+            messages("format = \"px\"\ndelimiter = \";\"\nheader = false\n"),
+            [
+                "source.delimiter: `delimiter` is a CSV key; a PX file declares its own layout and encoding: remove it",
+                "source.header: `header` is a CSV key; a PX file declares its own layout and encoding: remove it",
+            ]
+        );
+        assert!(messages("format = \"px\"\nlang = \"en\"\n").is_empty());
     }
 
     #[test]

@@ -234,6 +234,8 @@ pub struct FileSpec {
     pub decimal: Option<String>,
     /// CSV: whether the first row names the columns (default true).
     pub header: Option<bool>,
+    /// PX: the language to read (default `sv` if the file has it, else its main language).
+    pub lang: Option<String>,
     /// The most cells a decoded table may have (default `DEFAULT_MAX_TABLE_CELLS`).
     pub max_table_cells: Option<u64>,
 }
@@ -247,6 +249,7 @@ impl FileSpec {
             encoding: self.encoding.as_deref(),
             decimal: self.decimal.as_deref(),
             header: self.header,
+            lang: self.lang.as_deref(),
             max_table_cells: self.max_table_cells,
         }
     }
@@ -262,6 +265,7 @@ pub struct FormatKeys<'a> {
     pub encoding: Option<&'a str>,
     pub decimal: Option<&'a str>,
     pub header: Option<bool>,
+    pub lang: Option<&'a str>,
     pub max_table_cells: Option<u64>,
 }
 
@@ -316,6 +320,8 @@ impl Paths {
 pub enum FormatSpec {
     Jsonstat,
     Csv,
+    /// PC-Axis.
+    Px,
 }
 
 /// `[validate]`.

@@ -66,7 +66,7 @@ pub(super) fn parse(text: &str, origin: &str) -> Result<Header, PxError> {
         if reader.at == reader.bytes.len() {
             return Err(PxError::NoData {
                 origin: origin.to_string(),
-                line: reader.line,
+                line: text.trim_end().matches('\n').count() + 1,
             });
         }
         let line = reader.line;
@@ -358,6 +358,6 @@ mod tests {
     #[test]
     fn a_file_without_data_says_so() {
         let err = parse("A=1;\nB=\"x\";\n", "t.px").unwrap_err();
-        insta::assert_snapshot!(err, @"t.px: the file ends at line 3 without `DATA=`; the file is truncated or not a PX file: export the table again");
+        insta::assert_snapshot!(err, @"t.px: the file ends at line 2 without `DATA=`; the file is truncated or not a PX file: export the table again");
     }
 }
