@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use arrow_array::{Array, Float64Array, RecordBatch};
+use arrow_array::{Array, Float64Array, RecordBatch, TimestampMicrosecondArray};
 use indikator::formats::px::{self, PxOptions};
 use indikator::formats::{CellStatus, DecodeLimits, SourceTable};
 
@@ -291,6 +291,7 @@ const TABLE: &str = "CHARSET=\"ANSI\";\nLANGUAGE=\"sv\";\nDECIMALS=0;\nTITLE=\"T
     VALUES(\"region\")=\"Upplands Väsby\",\"Stockholm\";\nCODES(\"region\")=\"0114\",\"0180\";\n\
     VARIABLECODE(\"år\")=\"Tid\";\nVALUES(\"år\")=\"2022\",\"2023\";\n\
     TIMEVAL(\"år\")=TLIST(A1),\"2022\",\"2023\";\nDATASYMBOLNIL=\"-\";\n\
+    LAST-UPDATED=\"20230525 15:42\";\n\
     DATA=\n5 \"-\"\n\"..\" 7;\n";
 
 #[test]
@@ -307,9 +308,18 @@ fn a_px_pipeline_writes_nil_as_zero_and_dots_as_missing() {
     assert!(output.status.success(), "{}", text(&output));
     let dir = project.warehouse().join("observations/pipeline=px-test");
     let mut rows: Vec<(String, String, Option<f64>, String)> = Vec::new();
+    let mut updated = Vec::new();
     for year in std::fs::read_dir(&dir).unwrap() {
         for file in std::fs::read_dir(year.unwrap().path()).unwrap() {
             let batches: Vec<RecordBatch> = read_parquet(&file.unwrap().path());
+            for batch in &batches {
+                let column = batch.column_by_name("source_updated").unwrap();
+                let column = column
+                    .as_any()
+                    .downcast_ref::<TimestampMicrosecondArray>()
+                    .unwrap();
+                updated.extend(column.iter());
+            }
             let (areas, periods, statuses) = (
                 strings(&batches, "area_code"),
                 strings(&batches, "period"),
@@ -346,6 +356,9 @@ fn a_px_pipeline_writes_nil_as_zero_and_dots_as_missing() {
             row("0180", "2023", Some(7.0), "ok"),
         ]
     );
+    // LAST-UPDATED="20230525 15:42".
+    let last_updated = chrono::DateTime::parse_from_rfc3339("2023-05-25T15:42:00Z").unwrap();
+    assert_eq!(updated, [Some(last_updated.timestamp_micros()); 4]);
 }
 
 #[test]

@@ -32,11 +32,12 @@ pub(super) fn read(
     layout: &Layout,
     origin: &str,
 ) -> Result<Cells, PxError> {
-    let body = data.trim_end();
+    // Old DOS files end in a Ctrl-Z.
+    let body = data.trim_end_matches(|c: char| c.is_whitespace() || c == '\u{1a}');
     let Some(body) = body.strip_suffix(';') else {
         return Err(PxError::Unterminated {
             origin: origin.to_string(),
-            line: line + data.trim_end().matches('\n').count(),
+            line: line + body.matches('\n').count(),
         });
     };
     let mut cells = Sink::new(layout.cells);

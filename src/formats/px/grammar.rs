@@ -46,7 +46,7 @@ pub(super) struct Header {
     pub entries: Vec<Entry>,
     /// Byte offset of the first byte after `DATA=`.
     pub data: usize,
-    /// The line `DATA=` is on.
+    /// The line the DATA block starts on (that of `DATA=`).
     pub data_line: usize,
 }
 
@@ -71,11 +71,12 @@ pub(super) fn parse(text: &str, origin: &str) -> Result<Header, PxError> {
         }
         let line = reader.line;
         reader.keyword = reader.keyword()?;
-        if reader.keyword == "DATA" && reader.peek() == Some(b'=') {
+        if reader.keyword == "DATA" {
+            reader.expect(b'=', "`=` after DATA")?;
             return Ok(Header {
                 entries,
-                data: reader.at + 1,
-                data_line: line,
+                data: reader.at,
+                data_line: reader.line,
             });
         }
         let lang = match reader.peek() {

@@ -89,6 +89,18 @@ fn delimiters_may_be_mixed_and_the_end_glued_to_the_last_number() {
 }
 
 #[test]
+fn a_dos_file_with_crlf_a_spaced_data_keyword_and_ctrl_z_reads() {
+    let text = table("", "1 2 3 4;")
+        .replace('\n', "\r\n")
+        .replace("DATA=", "DATA =")
+        + "\u{1a}";
+    assert_eq!(
+        values(&decoded(&text)),
+        [Some(1.0), Some(2.0), Some(3.0), Some(4.0)]
+    );
+}
+
+#[test]
 fn quoted_and_bare_markers_become_the_files_symbols() {
     let t = decoded(&table(
         "DATASYMBOL1=\"one\";\nDATASYMBOLNIL=\"nothing\";\n",
