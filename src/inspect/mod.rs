@@ -43,6 +43,8 @@ pub struct InspectOptions {
     pub format: Option<FormatChoice>,
     pub delimiter: Option<char>,
     pub encoding: Option<String>,
+    /// The language of a PX file.
+    pub lang: Option<String>,
 }
 
 /// Errors of `inspect`; each names the file.
@@ -60,6 +62,8 @@ pub enum InspectError {
     Encoding(String),
     #[error("the delimiter must be one ASCII character")]
     Delimiter,
+    #[error("--lang is for a PX file or a PxWebApi 2.0 URL; {} is neither", .0.display())]
+    Lang(PathBuf),
     #[error(transparent)]
     Decode(#[from] DecodeError),
 }
@@ -106,6 +110,9 @@ pub fn inspect(path: &Path, options: &InspectOptions) -> Result<Inspection, Insp
             _ => return Err(InspectError::UnknownFormat(path.to_path_buf())),
         },
     };
+    if options.lang.is_some() && choice != FormatChoice::Px {
+        return Err(InspectError::Lang(path.to_path_buf()));
+    }
     let format = match choice {
         FormatChoice::Jsonstat => Format::Jsonstat,
         FormatChoice::Csv => {
@@ -122,8 +129,10 @@ pub fn inspect(path: &Path, options: &InspectOptions) -> Result<Inspection, Insp
             }
             Format::Csv(csv)
         }
-        // The file says its own encoding; `inspect` shows its main language or Swedish.
-        FormatChoice::Px => Format::Px(PxOptions::default()),
+        // The file says its own encoding.
+        FormatChoice::Px => Format::Px(PxOptions {
+            lang: options.lang.clone(),
+        }),
     };
     let origin = path.display().to_string();
     // `inspect` is for looking at a file before a pipeline exists, so no pipeline's limits apply.

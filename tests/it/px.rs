@@ -128,7 +128,7 @@ fn broken_real_px_files_fail_naming_keyword_and_line() {
         })
         .collect();
     insta::assert_snapshot!(errors.join("\n"), @r#"
-    PxWeb/BE0101F1errorTimeval.px: line 23, `TIMEVAL` lists 2 entries but `VALUES("period")` has 1; they must match one to one: fix the file or export the table again
+    PxWeb/BE0101F1errorTimeval.px: line 23, `TIMEVAL` lists 2 values but `VALUES("period")` has 1; they must match one to one: fix the file or export the table again
     PxWeb/BE0101F1errorValues.px: line 18, `VALUES`: expected `,` or `;` after a value (a value cannot hold a `"` of its own), found `w`; the file is damaged or not PC-Axis: fix that line or export the table again
     PxWeb/BE0101F1missingData.px: the file ends at line 80 without `DATA=`; the file is truncated or not a PX file: export the table again
     "#);
@@ -369,5 +369,12 @@ fn inspect_shows_a_px_file_like_any_other() {
     assert!(output.status.success(), "{}", text(&output));
     let mut json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     json["file"] = "t.px".into();
+    let output = project.run(&["inspect", path.to_str().unwrap(), "--lang", "en"]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("`LANGUAGES`: the file has no language `en` (it has sv)"),
+        "{stderr}"
+    );
     insta::assert_snapshot!(json, @r#"{"cells":4,"dimensions":[{"id":"Region","size":2},{"id":"Tid","size":2}],"file":"t.px","format":"px","non_null":2,"status_counts":{"DATASYMBOL2":1,"DATASYMBOLNIL":1}}"#);
 }

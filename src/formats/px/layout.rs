@@ -80,6 +80,13 @@ pub(super) fn build(
     let mut first_values_line = data_line;
     for (position, variable) in stub.iter().chain(&heading).enumerate() {
         let category = file.categories(variable)?;
+        if dimensions
+            .iter()
+            .any(|d: &Dimension| d.id == category.dimension.id)
+        {
+            let (keyword, line) = category.id_from;
+            return Err(file.duplicate(keyword, line, &category.dimension.id));
+        }
         if position == 0 {
             first_values_line = category.values_line;
         }
@@ -144,6 +151,8 @@ struct Variable<'a> {
 /// What one variable contributes.
 struct Categories {
     dimension: Dimension,
+    /// The keyword and line the dimension id comes from.
+    id_from: (&'static str, usize),
     values_line: usize,
     preliminary: Option<Vec<bool>>,
     keys: Option<HashMap<String, usize>>,
@@ -274,6 +283,15 @@ impl<'a> Keywords<'a> {
             .collect())
     }
 
+    fn duplicate(&self, keyword: &'static str, line: usize, text: &str) -> PxError {
+        PxError::Duplicate {
+            origin: self.origin.to_string(),
+            keyword,
+            line,
+            text: text.to_string(),
+        }
+    }
+
     fn count(&self, entry: &Entry, found: usize, expected: usize, of: String) -> PxError {
         PxError::Count {
             origin: self.origin.to_string(),
@@ -314,9 +332,12 @@ impl<'a> Keywords<'a> {
             }
             None => labels.clone(),
         };
-        let id = match self.translated("VARIABLECODE", Some(variable)) {
-            Some(entry) => self.text_of(Some(entry))?.unwrap_or_default(),
-            None => variable.name.to_string(),
+        let (id, id_from) = match self.translated("VARIABLECODE", Some(variable)) {
+            Some(entry) => (
+                self.text_of(Some(entry))?.unwrap_or_default(),
+                ("VARIABLECODE", entry.line),
+            ),
+            None => (variable.name.to_string(), ("VALUES", values_entry.line)),
         };
         let timeval = self.translated("TIMEVAL", Some(variable));
         if let Some(entry) = timeval {
@@ -350,7 +371,7 @@ impl<'a> Keywords<'a> {
             }
             None => None,
         };
-        let codes = codes
+        let codes: Vec<String> = codes
             .iter()
             .zip(&marked)
             .map(|(code, &marked)| {
@@ -362,7 +383,22 @@ impl<'a> Keywords<'a> {
                 code.to_string()
             })
             .collect();
+        // `2023` and `2023*` are one period twice.
+        let mut seen = std::collections::HashSet::new();
+        if let Some(code) = codes.iter().find(|code| !seen.insert(code.as_str())) {
+            let entry = codes_entry.unwrap_or(values_entry);
+            return Err(self.duplicate(
+                if codes_entry.is_some() {
+                    "CODES"
+                } else {
+                    "VALUES"
+                },
+                entry.line,
+                code,
+            ));
+        }
         Ok(Categories {
+            id_from,
             dimension: Dimension {
                 id,
                 label: Some(variable.name.to_string()),

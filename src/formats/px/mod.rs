@@ -24,7 +24,7 @@ pub(crate) mod write;
 pub use layout::DEFAULT_LANG;
 
 use super::DecodeLimits;
-use super::table::{Cube, SourceMeta, SourceTable, TableError};
+use super::table::{Cube, SourceMeta, SourceTable};
 
 /// How a PX file is read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -92,7 +92,7 @@ pub enum PxError {
         expected: &'static str,
     },
     #[error(
-        "{origin}: line {line}, `{keyword}` lists {found} entries but `{of}` has {expected}; \
+        "{origin}: line {line}, `{keyword}` lists {found} values but `{of}` has {expected}; \
          they must match one to one: fix the file or export the table again"
     )]
     Count {
@@ -178,13 +178,14 @@ pub enum PxError {
         cells: usize,
     },
     #[error(
-        "{origin}: `VALUES`/`CODES`/`VARIABLECODE` do not make a valid table; give each variable \
-         its own code and each value its own code"
+        "{origin}: line {line}, `{keyword}`: `{text}` appears twice; each variable and each of \
+         its values needs a code of its own: fix the file or export the table again"
     )]
-    Table {
+    Duplicate {
         origin: String,
-        #[source]
-        source: TableError,
+        keyword: &'static str,
+        line: usize,
+        text: String,
     },
 }
 
@@ -216,8 +217,6 @@ pub fn decode(
         encoding: Some(decoded.encoding),
         ..layout.meta
     };
-    SourceTable::from_cube(cube, meta).map_err(|source| PxError::Table {
-        origin: origin.to_string(),
-        source,
-    })
+    Ok(SourceTable::from_cube(cube, meta)
+        .expect("the layout gave distinct ids and codes, and data.rs one value per cell"))
 }

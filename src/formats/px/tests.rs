@@ -333,11 +333,13 @@ fn damaged_files_name_the_keyword_and_line() {
     insta::assert_snapshot!(error(&table("", "1 2 3 4\n5;")), @"t.px: line 12, `DATA`: 5 cells where the VALUES give 4 (sizes [2, 2]); the file is truncated or its VALUES are wrong: export the table again");
     insta::assert_snapshot!(error(&table("", "1 2 x 4;")), @"t.px: line 11, `DATA`: `x` is neither a number nor a symbol of the file (1 to 6 dots, `-`, its DATASYMBOLNIL or DATASYMBOLSUM); fix the cell or declare the symbol");
     insta::assert_snapshot!(error(&table("", "1 2 3 4\n")), @"t.px: `DATA` does not end with `;` (last line 11); the file is truncated: export it again");
-    insta::assert_snapshot!(error(&table("", "1 2 3 4;").replace("\"2022\",\"2023\";\nDATA", "\"2022\";\nDATA")), @r#"t.px: line 9, `TIMEVAL` lists 1 entries but `VALUES("år")` has 2; they must match one to one: fix the file or export the table again"#);
+    insta::assert_snapshot!(error(&table("", "1 2 3 4;").replace("\"2022\",\"2023\";\nDATA", "\"2022\";\nDATA")), @r#"t.px: line 9, `TIMEVAL` lists 1 values but `VALUES("år")` has 2; they must match one to one: fix the file or export the table again"#);
     insta::assert_snapshot!(error(&table("", "1 2 3 4;").replace("DECIMALS=1", "DECIMALS=16")), @"t.px: line 2, `DECIMALS` is `16` but must be an integer from 0 to 15; fix that line or export the table again");
-    insta::assert_snapshot!(error(&table("", "1 2 3 4;").replace("CODES(\"region\")=\"00\",\"01\"", "CODES(\"region\")=\"00\"")), @r#"t.px: line 7, `CODES` lists 1 entries but `VALUES("region")` has 2; they must match one to one: fix the file or export the table again"#);
+    insta::assert_snapshot!(error(&table("", "1 2 3 4;").replace("CODES(\"region\")=\"00\",\"01\"", "CODES(\"region\")=\"00\"")), @r#"t.px: line 7, `CODES` lists 1 values but `VALUES("region")` has 2; they must match one to one: fix the file or export the table again"#);
     insta::assert_snapshot!(error(&table("", "1 2 3 4;").replace("VALUES(\"år\")", "VALUES(\"ar\")")), @r#"t.px: no `VALUES("år")` before `DATA=` (line 10); the file needs it: add it or export the table again"#);
-    insta::assert_snapshot!(error(&table("", "1 2 3 4;").replace("\"01\"", "\"00\"")), @"t.px: `VALUES`/`CODES`/`VARIABLECODE` do not make a valid table; give each variable its own code and each value its own code");
+    insta::assert_snapshot!(error(&table("", "1 2 3 4;").replace("\"01\"", "\"00\"")), @"t.px: line 7, `CODES`: `00` appears twice; each variable and each of its values needs a code of its own: fix the file or export the table again");
+    insta::assert_snapshot!(error(&table("", "1 2 3 4;").replace("\"2022\",\"2023\";\nTIMEVAL", "\"2023\",\"2023*\";\nTIMEVAL")), @"t.px: line 8, `VALUES`: `2023` appears twice; each variable and each of its values needs a code of its own: fix the file or export the table again");
+    insta::assert_snapshot!(error(&table("VARIABLECODE(\"år\")=\"region\";\n", "1 2 3 4;")), @"t.px: line 10, `VARIABLECODE`: `region` appears twice; each variable and each of its values needs a code of its own: fix the file or export the table again");
 }
 
 /// A cube of 1 to 3 dimensions of 1 to 3 categories whose cells are numbers (many zeros, so
