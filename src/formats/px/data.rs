@@ -11,6 +11,8 @@
 //! them in place, so nothing is allocated per cell; values and validity are allocated once,
 //! after the layout checked the cell limit.
 
+use std::collections::HashMap;
+
 use arrow_array::Float64Array;
 use arrow_buffer::{NullBufferBuilder, ScalarBuffer};
 
@@ -49,7 +51,7 @@ pub(super) fn read(
     };
     match &layout.keys {
         None => read_dense(&mut tokens, &mut cells, layout, origin)?,
-        Some(_) => read_keyed(&mut tokens, &mut cells, layout, origin)?,
+        Some(keys) => read_keyed(&mut tokens, &mut cells, keys, layout, origin)?,
     }
     Ok(cells.finish(layout))
 }
@@ -93,10 +95,10 @@ fn count_error(origin: &str, line: usize, found: u64, layout: &Layout) -> PxErro
 fn read_keyed(
     tokens: &mut Tokens<'_>,
     cells: &mut Sink,
+    keys: &[HashMap<String, usize>],
     layout: &Layout,
     origin: &str,
 ) -> Result<(), PxError> {
-    let keys = layout.keys.as_ref().expect("KEYS mode");
     let sizes: Vec<usize> = layout.dimensions.iter().map(|d| d.codes.len()).collect();
     let row_cells: usize = sizes[layout.stub..].iter().product();
     let rows = layout.cells.checked_div(row_cells).unwrap_or(0);

@@ -79,10 +79,12 @@ pub(super) fn parse(text: &str, origin: &str) -> Result<Header, PxError> {
                 data_line: reader.line,
             });
         }
+        reader.skip_space();
         let lang = match reader.peek() {
             Some(b'[') => Some(reader.bracketed()?),
             _ => None,
         };
+        reader.skip_space();
         let subkeys = match reader.peek() {
             Some(b'(') => reader.subkeys()?,
             _ => Vec::new(),
@@ -344,6 +346,14 @@ mod tests {
             }]
         );
         assert_eq!(h.entries[2].values, [Value::Bare("YES".into())]);
+    }
+
+    #[test]
+    fn spaces_around_language_subkeys_and_equals_are_allowed() {
+        let h = header("VALUES [sv] (\"x\") = \"a\" ;\nDATA =\n1;");
+        assert_eq!(h.entries[0].lang.as_deref(), Some("sv"));
+        assert_eq!(h.entries[0].values, [Value::Text("a".into())]);
+        assert_eq!(h.data_line, 2);
     }
 
     #[test]
