@@ -158,6 +158,22 @@ mod tests {
     }
 
     #[test]
+    fn a_byte_order_mark_makes_the_file_utf8() {
+        assert_eq!(
+            used("\u{feff}CODEPAGE=\"windows-1252\";\nA=\"växt\";".as_bytes()),
+            "utf-8 (byte order mark) | A=\"växt\";"
+        );
+        let err = decode(b"\xEF\xBB\xBFA=1;\nB=\"v\xe4xt\";", "t.px")
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string()
+                .starts_with("t.px: line 2 is not valid utf-8 (byte order mark)"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn the_declared_codepage_decodes_what_is_not_utf8() {
         assert_eq!(
             used(b"CODEPAGE=\"iso-8859-15\";\nA=\"\xa4\";"),

@@ -84,8 +84,7 @@ pub(super) fn build(
             .iter()
             .any(|d: &Dimension| d.id == category.dimension.id)
         {
-            let (keyword, line) = category.id_from;
-            return Err(file.duplicate(keyword, line, &category.dimension.id));
+            return Err(file.duplicate(category.id_from, &category.dimension.id));
         }
         if position == 0 {
             first_values_line = category.values_line;
@@ -149,10 +148,10 @@ struct Variable<'a> {
 }
 
 /// What one variable contributes.
-struct Categories {
+struct Categories<'a> {
     dimension: Dimension,
-    /// The keyword and line the dimension id comes from.
-    id_from: (&'static str, usize),
+    /// The entry the dimension id comes from (`VARIABLECODE`, else `VALUES`).
+    id_from: &'a Entry,
     values_line: usize,
     preliminary: Option<Vec<bool>>,
     keys: Option<HashMap<String, usize>>,
@@ -283,11 +282,11 @@ impl<'a> Keywords<'a> {
             .collect())
     }
 
-    fn duplicate(&self, keyword: &'static str, line: usize, text: &str) -> PxError {
+    fn duplicate(&self, entry: &Entry, text: &str) -> PxError {
         PxError::Duplicate {
             origin: self.origin.to_string(),
-            keyword,
-            line,
+            keyword: entry.keyword.clone(),
+            line: entry.line,
             text: text.to_string(),
         }
     }
@@ -303,7 +302,7 @@ impl<'a> Keywords<'a> {
         }
     }
 
-    fn categories(&self, variable: &Variable<'_>) -> Result<Categories, PxError> {
+    fn categories(&self, variable: &Variable<'_>) -> Result<Categories<'a>, PxError> {
         let main_values = self
             .find("VALUES", None, Some(variable.main))
             .ok_or_else(|| self.missing(format!("VALUES(\"{}\")", variable.main)))?;
@@ -311,33 +310,23 @@ impl<'a> Keywords<'a> {
             .translated("VALUES", Some(variable))
             .unwrap_or(main_values);
         let labels = self.texts(values_entry)?;
-        let of_values = || format!("VALUES(\"{}\")", variable.name);
         let main_labels = self.texts(main_values)?;
         if labels.len() != main_labels.len() {
-            return Err(self.count(
-                values_entry,
-                labels.len(),
-                main_labels.len(),
-                format!("VALUES(\"{}\")", variable.main),
-            ));
+            let of = format!("VALUES(\"{}\")", variable.main);
+            return Err(self.count(values_entry, labels.len(), main_labels.len(), of));
         }
+        let of_values = || format!("VALUES(\"{}\")", variable.name);
         let codes_entry = self.translated("CODES", Some(variable));
         let codes = match codes_entry {
-            Some(entry) => {
-                let codes = self.texts(entry)?;
-                if codes.len() != labels.len() {
-                    return Err(self.count(entry, codes.len(), labels.len(), of_values()));
-                }
-                codes
-            }
+            Some(entry) => self.texts(entry)?,
             None => labels.clone(),
         };
+        if let Some(entry) = codes_entry.filter(|_| codes.len() != labels.len()) {
+            return Err(self.count(entry, codes.len(), labels.len(), of_values()));
+        }
         let (id, id_from) = match self.translated("VARIABLECODE", Some(variable)) {
-            Some(entry) => (
-                self.text_of(Some(entry))?.unwrap_or_default(),
-                ("VARIABLECODE", entry.line),
-            ),
-            None => (variable.name.to_string(), ("VALUES", values_entry.line)),
+            Some(entry) => (self.text_of(Some(entry))?.unwrap_or_default(), entry),
+            None => (variable.name.to_string(), values_entry),
         };
         let timeval = self.translated("TIMEVAL", Some(variable));
         if let Some(entry) = timeval {
@@ -348,54 +337,19 @@ impl<'a> Keywords<'a> {
             .zip(&labels)
             .map(|(code, label)| timeval.is_some() && (code.ends_with('*') || label.ends_with('*')))
             .collect();
-        let keys = match self.translated("KEYS", Some(variable)) {
-            Some(entry) => {
-                let written = match self.text_of(Some(entry))?.as_deref() {
-                    Some("VALUES") => main_labels,
-                    Some("CODES") => codes.clone(),
-                    other => {
-                        return Err(self.bad(
-                            entry,
-                            other.unwrap_or_default().to_string(),
-                            "`VALUES` or `CODES`",
-                        ));
-                    }
-                };
-                Some(
-                    written
-                        .iter()
-                        .enumerate()
-                        .map(|(i, k)| (k.to_string(), i))
-                        .collect(),
-                )
-            }
-            None => None,
-        };
+        let keys = self.keys(variable, &main_labels, &codes)?;
         let codes: Vec<String> = codes
             .iter()
             .zip(&marked)
-            .map(|(code, &marked)| {
-                let code = if marked {
-                    code.strip_suffix('*').unwrap_or(code)
-                } else {
-                    code
-                };
-                code.to_string()
+            .map(|(code, &marked)| match marked {
+                true => code.strip_suffix('*').unwrap_or(code).to_string(),
+                false => code.to_string(),
             })
             .collect();
         // `2023` and `2023*` are one period twice.
         let mut seen = std::collections::HashSet::new();
         if let Some(code) = codes.iter().find(|code| !seen.insert(code.as_str())) {
-            let entry = codes_entry.unwrap_or(values_entry);
-            return Err(self.duplicate(
-                if codes_entry.is_some() {
-                    "CODES"
-                } else {
-                    "VALUES"
-                },
-                entry.line,
-                code,
-            ));
+            return Err(self.duplicate(codes_entry.unwrap_or(values_entry), code));
         }
         Ok(Categories {
             id_from,
@@ -409,6 +363,28 @@ impl<'a> Keywords<'a> {
             preliminary: marked.contains(&true).then_some(marked),
             keys,
         })
+    }
+
+    /// KEYS mode: the key DATA writes for each category (`KEYS("var")=VALUES` or `=CODES`).
+    fn keys(
+        &self,
+        variable: &Variable<'_>,
+        main_labels: &[&str],
+        codes: &[&str],
+    ) -> Result<Option<HashMap<String, usize>>, PxError> {
+        let Some(entry) = self.translated("KEYS", Some(variable)) else {
+            return Ok(None);
+        };
+        let written = match self.text_of(Some(entry))?.as_deref() {
+            Some("VALUES") => main_labels,
+            Some("CODES") => codes,
+            other => {
+                let found = other.unwrap_or_default().to_string();
+                return Err(self.bad(entry, found, "`VALUES` or `CODES`"));
+            }
+        };
+        let keys = written.iter().enumerate().map(|(i, k)| (k.to_string(), i));
+        Ok(Some(keys.collect()))
     }
 
     /// `TIMEVAL(...)=TLIST(unit),"p1",...` must list as many periods as the variable has

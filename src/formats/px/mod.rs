@@ -183,7 +183,7 @@ pub enum PxError {
     )]
     Duplicate {
         origin: String,
-        keyword: &'static str,
+        keyword: String,
         line: usize,
         text: String,
     },

@@ -57,8 +57,10 @@ fn table(extra: &str, data: &str) -> String {
 
 #[test]
 fn a_dense_table_reads_its_cells_in_stub_then_heading_order() {
+    // Notes of any kind are read past, not used.
     let t = decoded(&table(
-        "LAST-UPDATED=\"20240212 08:00\";\nVARIABLECODE(\"år\")=\"Tid\";\n",
+        "LAST-UPDATED=\"20240212 08:00\";\nVARIABLECODE(\"år\")=\"Tid\";\n\
+         CELLNOTE(\"*\", \"2023\")=\"x\";\nDATANOTECELL(\"00\",\"*\")=\"Ae\";\n",
         "1.5 2\n3 4;",
     ));
     assert_eq!(values(&t), [Some(1.5), Some(2.0), Some(3.0), Some(4.0)]);
