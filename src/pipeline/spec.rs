@@ -234,7 +234,8 @@ pub struct FileSpec {
     pub decimal: Option<String>,
     /// CSV: whether the first row names the columns (default true).
     pub header: Option<bool>,
-    /// PX: the language to read (default `sv` if the file has it, else its main language).
+    /// PX: the language to read (default [`DEFAULT_LANG`](crate::formats::px::DEFAULT_LANG) if
+    /// the file has it, else its main language).
     pub lang: Option<String>,
     /// The most cells a decoded table may have (default `DEFAULT_MAX_TABLE_CELLS`).
     pub max_table_cells: Option<u64>,

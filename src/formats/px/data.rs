@@ -2,7 +2,8 @@
 //!
 //! Owns: splitting DATA into tokens (separated by spaces, tabs, line breaks, commas or
 //! semicolons, which old files mix; the last `;` ends the block and may be glued to the last
-//! number), numbers, quoted and bare markers (`".."`, `..`, `"-"`), KEYS rows (quoted stub keys,
+//! number), numbers, quoted and bare markers (`".."`, `..`, `"-"`; a quoted token the file does
+//! not define is kept as written, an unquoted one is refused as damage), KEYS rows (quoted stub keys,
 //! then the heading cells; a row left out is a row of zeros, as the PX format says), the count
 //! check, and the preliminary marks of `layout.rs` applied to cells without a marker.
 //! Must not: know keywords (`layout.rs` resolved them) or what a marker means in the model.
@@ -145,13 +146,17 @@ fn read_keyed(
     Ok(())
 }
 
-/// A cell as written: a number or a marker.
-enum Cell {
+/// A cell as written.
+enum Cell<'a> {
     Number(f64),
+    /// A symbol the file defines.
     Marked(Symbol),
+    /// A quoted token that is neither a number nor a symbol of the file: kept as written, so
+    /// `inspect` shows it and a pipeline can give it a meaning under `[map] missing`.
+    Raw(&'a str),
 }
 
-fn classify(token: &Token<'_>, layout: &Layout, origin: &str) -> Result<Cell, PxError> {
+fn classify<'a>(token: &Token<'a>, layout: &Layout, origin: &str) -> Result<Cell<'a>, PxError> {
     let number = || {
         let looks_numeric = token
             .text
@@ -162,24 +167,22 @@ fn classify(token: &Token<'_>, layout: &Layout, origin: &str) -> Result<Cell, Px
             .then(|| token.text.parse::<f64>().ok().filter(|v| v.is_finite()))
             .flatten()
     };
+    let symbol = || layout.symbols.resolve(token.text).map(Cell::Marked);
     // Unquoted tokens are nearly always numbers: try that first. A quoted one is nearly always
     // a marker, but a file's own DATASYMBOLNIL may look like a number.
-    let cell = if token.quoted {
-        layout
-            .symbols
-            .resolve(token.text)
-            .map(Cell::Marked)
+    if token.quoted {
+        return Ok(symbol()
             .or_else(|| number().map(Cell::Number))
-    } else {
-        number()
-            .map(Cell::Number)
-            .or_else(|| layout.symbols.resolve(token.text).map(Cell::Marked))
-    };
-    cell.ok_or_else(|| PxError::DataToken {
-        origin: origin.to_string(),
-        line: token.line,
-        token: token.text.to_string(),
-    })
+            .unwrap_or(Cell::Raw(token.text)));
+    }
+    number()
+        .map(Cell::Number)
+        .or_else(symbol)
+        .ok_or_else(|| PxError::DataToken {
+            origin: origin.to_string(),
+            line: token.line,
+            token: token.text.to_string(),
+        })
 }
 
 /// The values, validity and markers being filled. Every cell starts as 0 (a KEYS row left out
@@ -187,7 +190,10 @@ fn classify(token: &Token<'_>, layout: &Layout, origin: &str) -> Result<Cell, Px
 struct Sink {
     values: Vec<f64>,
     valid: NullBufferBuilder,
-    marked: Vec<(u64, Symbol)>,
+    /// (cell, marker id): a [`Symbol::index`], or `NAMES.len()` + the index in `raw`.
+    marked: Vec<(u64, usize)>,
+    raw: Vec<String>,
+    raw_ids: HashMap<String, usize>,
 }
 
 impl Sink {
@@ -198,16 +204,33 @@ impl Sink {
             values: vec![0.0; cells],
             valid,
             marked: Vec::new(),
+            raw: Vec::new(),
+            raw_ids: HashMap::new(),
         }
     }
 
-    fn set(&mut self, cell: usize, value: Cell) {
-        match value {
-            Cell::Number(v) => self.values[cell] = v,
-            Cell::Marked(symbol) => {
-                self.valid.set_bit(cell, false);
-                self.marked.push((cell as u64, symbol));
+    fn set(&mut self, cell: usize, value: Cell<'_>) {
+        let id = match value {
+            Cell::Number(v) => {
+                self.values[cell] = v;
+                return;
             }
+            Cell::Marked(symbol) => Some(symbol.index()),
+            // `""`: no value, and nothing to say why.
+            Cell::Raw("") => None,
+            Cell::Raw(text) => Some(match self.raw_ids.get(text) {
+                Some(&id) => id,
+                None => {
+                    let id = NAMES.len() + self.raw.len();
+                    self.raw.push(text.to_string());
+                    self.raw_ids.insert(text.to_string(), id);
+                    id
+                }
+            }),
+        };
+        self.valid.set_bit(cell, false);
+        if let Some(id) = id {
+            self.marked.push((cell as u64, id));
         }
     }
 
@@ -215,20 +238,24 @@ impl Sink {
         // KEYS rows may come in any order.
         self.marked.sort_unstable_by_key(|&(cell, _)| cell);
         let preliminary = preliminary_cells(layout, &self.marked);
-        self.marked.extend(
-            preliminary
-                .into_iter()
-                .map(|cell| (cell, Symbol::Preliminary)),
-        );
+        let id = Symbol::Preliminary.index();
+        self.marked
+            .extend(preliminary.into_iter().map(|cell| (cell, id)));
         self.marked.sort_unstable_by_key(|&(cell, _)| cell);
-        let mut used = [false; NAMES.len()];
-        for &(_, symbol) in &self.marked {
-            used[symbol.index()] = true;
+        // The names in use, the file's symbols first, renumbered in that order.
+        let names: Vec<&str> = NAMES
+            .iter()
+            .copied()
+            .chain(self.raw.iter().map(String::as_str))
+            .collect();
+        let mut used = vec![false; names.len()];
+        for &(_, id) in &self.marked {
+            used[id] = true;
         }
-        let mut number = [0u32; NAMES.len()];
+        let mut number = vec![0u32; names.len()];
         let mut markers = Vec::new();
-        for (i, name) in NAMES.iter().enumerate().filter(|&(i, _)| used[i]) {
-            number[i] = markers.len() as u32;
+        for (id, name) in names.iter().enumerate().filter(|&(id, _)| used[id]) {
+            number[id] = markers.len() as u32;
             markers.push(name.to_string());
         }
         let status = if markers.is_empty() {
@@ -237,7 +264,7 @@ impl Sink {
             let cells = self
                 .marked
                 .iter()
-                .map(|&(cell, s)| (cell, number[s.index()]))
+                .map(|&(cell, id)| (cell, number[id]))
                 .collect();
             CellStatus::Sparse { markers, cells }
         };
@@ -249,7 +276,7 @@ impl Sink {
 }
 
 /// The cells of preliminary periods that DATA left unmarked, ascending. `marked` is sorted.
-fn preliminary_cells(layout: &Layout, marked: &[(u64, Symbol)]) -> Vec<u64> {
+fn preliminary_cells(layout: &Layout, marked: &[(u64, usize)]) -> Vec<u64> {
     let sizes: Vec<usize> = layout.dimensions.iter().map(|d| d.codes.len()).collect();
     let mut cells = Vec::new();
     for (d, flags) in &layout.preliminary {

@@ -19,7 +19,7 @@ mod symbols;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
-pub(crate) mod write;
+mod write;
 
 pub use layout::DEFAULT_LANG;
 
@@ -145,8 +145,8 @@ pub enum PxError {
     },
     #[error(
         "{origin}: line {line}, `DATA`: `{token}` is neither a number nor a symbol of the file \
-         (1 to 6 dots, `-`, its DATASYMBOLNIL or DATASYMBOLSUM); fix the cell or declare the \
-         symbol"
+         (1 to 6 dots, `-`, its DATASYMBOLNIL or DATASYMBOLSUM); fix the cell, or quote it if it \
+         is a marker of the producer's own"
     )]
     DataToken {
         origin: String,
@@ -193,7 +193,7 @@ pub enum PxError {
 ///
 /// The cube's dimensions are the STUB then the HEADING variables, its cells in DATA's order (the
 /// last heading variable fastest), its markers the names of `symbols.rs` (`DATASYMBOL2`,
-/// `DATASYMBOLNIL`, `PRELIMINARY`, …). A table with more cells than
+/// `DATASYMBOLNIL`, `PRELIMINARY`, …, or a quoted token it does not define, as written). A table with more cells than
 /// `limits.max_table_cells` is refused before its values are allocated. The meta holds the
 /// title (`TITLE`, else `DESCRIPTION`, in the chosen language), the latest `LAST-UPDATED` as
 /// written, and the encoding used. See `layout.rs` for the language choice.

@@ -116,6 +116,16 @@ fn quoted_and_bare_markers_become_the_files_symbols() {
 }
 
 #[test]
+fn a_quoted_marker_the_file_does_not_define_is_kept_as_written() {
+    let t = decoded(&table("", "\"e\" 2 \"\" \"e\";"));
+    assert_eq!(values(&t), [None, Some(2.0), None, None]);
+    assert_eq!(
+        markers(cube(&t)),
+        [Some("e".into()), None, None, Some("e".into())]
+    );
+}
+
+#[test]
 fn sum_and_nil_may_redefine_dots() {
     // Statistics Norway style: `..` is DATASYMBOL1's text, `.` is the sum symbol.
     let t = decoded(&table(
@@ -333,7 +343,7 @@ fn a_table_declaring_more_cells_than_allowed_is_refused_before_reading_data() {
 fn damaged_files_name_the_keyword_and_line() {
     insta::assert_snapshot!(error(&table("", "1 2 3;")), @"t.px: line 11, `DATA`: 3 cells where the VALUES give 4 (sizes [2, 2]); the file is truncated or its VALUES are wrong: export the table again");
     insta::assert_snapshot!(error(&table("", "1 2 3 4\n5;")), @"t.px: line 12, `DATA`: 5 cells where the VALUES give 4 (sizes [2, 2]); the file is truncated or its VALUES are wrong: export the table again");
-    insta::assert_snapshot!(error(&table("", "1 2 x 4;")), @"t.px: line 11, `DATA`: `x` is neither a number nor a symbol of the file (1 to 6 dots, `-`, its DATASYMBOLNIL or DATASYMBOLSUM); fix the cell or declare the symbol");
+    insta::assert_snapshot!(error(&table("", "1 2 x 4;")), @"t.px: line 11, `DATA`: `x` is neither a number nor a symbol of the file (1 to 6 dots, `-`, its DATASYMBOLNIL or DATASYMBOLSUM); fix the cell, or quote it if it is a marker of the producer's own");
     insta::assert_snapshot!(error(&table("", "1 2 3 4\n")), @"t.px: `DATA` does not end with `;` (last line 11); the file is truncated: export it again");
     insta::assert_snapshot!(error(&table("", "1 2 3 4;").replace("\"2022\",\"2023\";\nDATA", "\"2022\";\nDATA")), @r#"t.px: line 9, `TIMEVAL` lists 1 values but `VALUES("år")` has 2; they must match one to one: fix the file or export the table again"#);
     insta::assert_snapshot!(error(&table("", "1 2 3 4;").replace("DECIMALS=1", "DECIMALS=16")), @"t.px: line 2, `DECIMALS` is `16` but must be an integer from 0 to 15; fix that line or export the table again");

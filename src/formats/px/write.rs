@@ -10,7 +10,7 @@ use crate::formats::table::{CellStatus, Cube};
 
 /// How [`write`] lays the cube out.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct WriteOptions {
+pub(super) struct WriteOptions {
     /// How many leading dimensions go to STUB (the rest to HEADING).
     pub stub: usize,
     /// KEYS mode (CODES as keys), leaving out rows of only zeros.
@@ -41,7 +41,7 @@ fn quoted<'a>(texts: impl IntoIterator<Item = &'a String>, wrap: bool) -> String
 }
 
 /// Writes `cube` as PX text. Panics on a dimension without label or a PRELIMINARY marker.
-pub(crate) fn write(cube: &Cube, options: WriteOptions) -> String {
+pub(super) fn write(cube: &Cube, options: WriteOptions) -> String {
     let names: Vec<String> = cube
         .dimensions
         .iter()
