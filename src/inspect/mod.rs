@@ -292,6 +292,36 @@ mod tests {
     }
 
     #[test]
+    fn a_px_file_is_shown_like_a_cube_counting_numbers_as_non_null() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.px");
+        let px = "STUB=\"region\";\nHEADING=\"år\";\nVALUES(\"region\")=\"Riket\";\n\
+                  CODES(\"region\")=\"00\";\nVALUES(\"år\")=\"2022\",\"2023\",\"2024\";\n\
+                  DATA=\n1 \"-\" \"..\";";
+        std::fs::write(&path, px).unwrap();
+        let mut report = inspect(&path, &InspectOptions::default()).unwrap();
+        report.file = "t.px".into();
+        insta::assert_snapshot!(report, @r"
+        t.px (px)
+          region       1  00
+          år           3  2022, 2023, 2024
+        cells: 3, non-null: 1
+        status markers: `DATASYMBOL2` 1, `DATASYMBOLNIL` 1
+        ");
+        let options = InspectOptions {
+            lang: Some("en".into()),
+            ..InspectOptions::default()
+        };
+        let csv = dir.path().join("t.csv");
+        std::fs::write(&csv, "a\n1\n").unwrap();
+        let err = inspect(&csv, &options).unwrap_err().to_string();
+        assert!(
+            err.starts_with("--lang is for a PX file or a PxWebApi 2.0 URL"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn an_unknown_extension_asks_for_the_format() {
         let err = inspect(Path::new("table.sav"), &InspectOptions::default()).unwrap_err();
         insta::assert_snapshot!(err, @"cannot read table.sav");

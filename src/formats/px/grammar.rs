@@ -30,6 +30,16 @@ pub(super) enum Value {
     Tlist { unit: String, range: Option<String> },
 }
 
+impl Entry {
+    /// The keyword with its language, as written: `VALUES[sv]`.
+    pub fn name(&self) -> String {
+        match &self.lang {
+            Some(lang) => format!("{}[{lang}]", self.keyword),
+            None => self.keyword.clone(),
+        }
+    }
+}
+
 impl Value {
     /// The text of a quoted or bare value (`None` for a TLIST).
     pub fn text(&self) -> Option<&str> {

@@ -210,7 +210,7 @@ impl<'a> Keywords<'a> {
     fn bad(&self, entry: &Entry, value: String, expected: &'static str) -> PxError {
         PxError::BadValue {
             origin: self.origin.to_string(),
-            keyword: entry.keyword.clone(),
+            keyword: entry.name(),
             line: entry.line,
             value,
             expected,
@@ -285,7 +285,7 @@ impl<'a> Keywords<'a> {
     fn duplicate(&self, entry: &Entry, text: &str) -> PxError {
         PxError::Duplicate {
             origin: self.origin.to_string(),
-            keyword: entry.keyword.clone(),
+            keyword: entry.name(),
             line: entry.line,
             text: text.to_string(),
         }
@@ -294,7 +294,7 @@ impl<'a> Keywords<'a> {
     fn count(&self, entry: &Entry, found: usize, expected: usize, of: String) -> PxError {
         PxError::Count {
             origin: self.origin.to_string(),
-            keyword: entry.keyword.clone(),
+            keyword: entry.name(),
             line: entry.line,
             found,
             expected,

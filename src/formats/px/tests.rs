@@ -218,6 +218,14 @@ fn the_lang_option_picks_a_language_the_file_has() {
 }
 
 #[test]
+fn a_translation_with_another_number_of_values_is_refused() {
+    let text = BILINGUAL.replace("\"unga\",\"gamla\"", "\"unga\"");
+    insta::assert_snapshot!(error(&text), @r#"t.px: line 14, `VALUES[sv]` lists 1 values but `VALUES("age")` has 2; they must match one to one: fix the file or export the table again"#);
+    let text = BILINGUAL.replace("STUB[sv]=\"ålder\"", "STUB[sv]=\"ålder\",\"kön\"");
+    insta::assert_snapshot!(error(&text), @"t.px: line 12, `STUB[sv]` lists 2 values but `STUB` has 1; they must match one to one: fix the file or export the table again");
+}
+
+#[test]
 fn a_file_in_english_only_is_read_in_english() {
     let t = decoded(&BILINGUAL.replace("LANGUAGES=\"en\",\"sv\";\n", ""));
     assert_eq!(cube(&t).dimensions[0].id, "age");
