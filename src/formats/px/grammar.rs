@@ -179,9 +179,10 @@ impl Reader<'_> {
     fn bracketed(&mut self) -> Result<String, PxError> {
         self.at += 1;
         let start = self.at;
+        // Any text: Statistics Finland's test files have languages like `[åå]`.
         while self
             .peek()
-            .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            .is_some_and(|b| !matches!(b, b']' | b'"' | b'\n' | b'(' | b'='))
         {
             self.at += 1;
         }
@@ -360,10 +361,11 @@ mod tests {
 
     #[test]
     fn spaces_around_language_subkeys_and_equals_are_allowed() {
-        let h = header("VALUES [sv] (\"x\") = \"a\" ;\nDATA =\n1;");
+        let h = header("VALUES [sv] (\"x\") = \"a\" ;\nA[åå]=1;\nDATA =\n1;");
+        assert_eq!(h.entries[1].lang.as_deref(), Some("åå"));
         assert_eq!(h.entries[0].lang.as_deref(), Some("sv"));
         assert_eq!(h.entries[0].values, [Value::Text("a".into())]);
-        assert_eq!(h.data_line, 2);
+        assert_eq!(h.data_line, 3);
     }
 
     #[test]

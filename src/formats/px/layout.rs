@@ -8,7 +8,7 @@
 //!
 //! Decisions:
 //! - **Language**: the option if given (the file must declare it), else `sv` if the file has
-//!   it, else the file's main `LANGUAGE`. A keyword missing in the chosen language is taken from
+//!   it, else the file's main `LANGUAGE` (without one, the first of `LANGUAGES`). A keyword missing in the chosen language is taken from
 //!   the main language (Statistics Finland writes `CODES[sv]` for all but the time variable).
 //! - **Variables across languages** are matched by position in `STUB`/`HEADING`, never by the
 //!   sub-key's text: the variable name inside the parentheses is translated too
@@ -65,7 +65,12 @@ pub(super) fn build(
         main: None,
         chosen: None,
     };
-    file.main = file.text_of(file.main_entry("LANGUAGE"))?;
+    // Without LANGUAGE, the first of LANGUAGES is the main language (the untagged keywords).
+    let first_listed = match file.main_entry("LANGUAGES") {
+        Some(entry) => file.texts(entry)?.first().map(|l| l.to_string()),
+        None => None,
+    };
+    file.main = file.text_of(file.main_entry("LANGUAGE"))?.or(first_listed);
     file.chosen = file.language(options)?;
     check_decimals(&file)?;
 

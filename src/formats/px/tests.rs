@@ -226,6 +226,14 @@ fn a_translation_with_another_number_of_values_is_refused() {
 }
 
 #[test]
+fn without_language_the_first_of_languages_is_the_main_one() {
+    let text = BILINGUAL.replace("LANGUAGE=\"en\";\n", "");
+    let t = decode_with(text.as_bytes(), Some("en")).unwrap();
+    assert_eq!(cube(&t).dimensions[0].id, "age");
+    assert_eq!(cube(&decoded(&text)).dimensions[0].id, "ålder");
+}
+
+#[test]
 fn a_file_in_english_only_is_read_in_english() {
     let t = decoded(&BILINGUAL.replace("LANGUAGES=\"en\",\"sv\";\n", ""));
     assert_eq!(cube(&t).dimensions[0].id, "age");
