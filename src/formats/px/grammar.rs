@@ -2,7 +2,8 @@
 //!
 //! Owns: splitting the text before `DATA=` into entries with their 1-based line, quoted strings
 //! (adjacent ones concatenated: a long text continues on the next line as a further quoted
-//! string), comma lists across lines, bare values (`YES`, `0`, `VALUES`) and `TLIST(...)`.
+//! string), comma lists across lines, bare values (`YES`, `0`, `VALUES`), `TLIST(...)` and
+//! HIERARCHIES' `"parent":"child"` pairs (kept as one text).
 //! Must not: know what a keyword means (`layout.rs` does) or read the DATA block (`data.rs`).
 
 use super::PxError;
@@ -26,7 +27,8 @@ pub(super) enum Value {
     Text(String),
     /// An unquoted value: `YES`, `0`, `VALUES`.
     Bare(String),
-    /// `TLIST(A1)` or `TLIST(A1, "1990-2014")`: the time unit and the range, if given.
+    /// `TLIST(A1)` or `TLIST(A1, "1990"-"2014")`: the time unit and the range (`1990-2014`), if
+    /// given.
     Tlist { unit: String, range: Option<String> },
 }
 
@@ -240,8 +242,18 @@ impl Reader<'_> {
                 Some(b'"') => {
                     let mut text = self.quoted()?;
                     self.skip_space();
-                    while self.peek() == Some(b'"') {
-                        text.push_str(&self.quoted()?);
+                    loop {
+                        match self.peek() {
+                            Some(b'"') => text.push_str(&self.quoted()?),
+                            // HIERARCHIES pairs a parent and a child: `"Sverige":"Norrland"`.
+                            Some(b':') => {
+                                self.at += 1;
+                                self.skip_space();
+                                text.push(':');
+                                text.push_str(&self.quoted()?);
+                            }
+                            _ => break,
+                        }
                         self.skip_space();
                     }
                     Value::Text(text)
@@ -281,7 +293,8 @@ impl Reader<'_> {
         Ok(Value::Bare(self.text[start..self.at].to_string()))
     }
 
-    /// `TLIST(A1)` or `TLIST(A1, "1990-2014")`.
+    /// `TLIST(A1)`, or with a range: `TLIST(A1, "1994"-"1996")` (the PX 2013 form) or
+    /// `TLIST(A1, "1994-1996")`.
     fn tlist(&mut self) -> Result<Value, PxError> {
         self.at += "TLIST(".len();
         self.skip_space();
@@ -298,7 +311,15 @@ impl Reader<'_> {
             Some(b',') => {
                 self.at += 1;
                 self.skip_space();
-                Some(self.quoted()?)
+                let mut range = self.quoted()?;
+                self.skip_space();
+                if self.peek() == Some(b'-') {
+                    self.at += 1;
+                    self.skip_space();
+                    range.push('-');
+                    range.push_str(&self.quoted()?);
+                }
+                Some(range)
             }
             _ => None,
         };
@@ -335,9 +356,10 @@ mod tests {
     }
 
     #[test]
-    fn tlist_and_bare_values_are_read() {
+    fn tlists_bare_values_and_hierarchy_pairs_are_read() {
         let h = header(
-            "TIMEVAL(\"t\")=TLIST(A1),\"2017\";\nTIMEVAL(\"u\")=TLIST(A1, \"1990-2014\");\nELIMINATION(\"s\")=YES;DATA=;",
+            "TIMEVAL(\"t\")=TLIST(A1),\"2017\";\nTIMEVAL(\"u\")=TLIST(A1, \"1990-2014\");\nELIMINATION(\"s\")=YES;\n\
+             TIMEVAL(\"v\")=TLIST(A1, \"1990\"-\"2014\");\nHIERARCHIES(\"r\")=\"SE\",\"SE\":\"01\";\nDATA=;",
         );
         assert_eq!(
             h.entries[0].values,
@@ -357,6 +379,11 @@ mod tests {
             }]
         );
         assert_eq!(h.entries[2].values, [Value::Bare("YES".into())]);
+        assert_eq!(h.entries[3].values, h.entries[1].values);
+        assert_eq!(
+            h.entries[4].values,
+            [Value::Text("SE".into()), Value::Text("SE:01".into())]
+        );
     }
 
     #[test]
