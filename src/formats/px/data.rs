@@ -1,8 +1,8 @@
 //! The DATA block: tokens into the cube's values and markers.
 //!
 //! Owns: splitting DATA into tokens (separated by spaces, tabs, line breaks, commas or
-//! semicolons, which old files mix; the last `;` ends the block and may be glued to the last
-//! number), numbers, quoted and bare markers (`".."`, `..`, `"-"`; a quoted token the file does
+//! semicolons, which old files mix; the last `;`, if any, ends the block and may be glued to
+//! the last number), numbers, quoted and bare markers (`".."`, `..`, `"-"`; a quoted token the file does
 //! not define is kept as written, an unquoted one is refused as damage), KEYS rows (quoted stub keys,
 //! then the heading cells; a row left out is a row of zeros, as the PX format says), the count
 //! check, and the preliminary marks of `layout.rs` applied to cells without a marker.
@@ -35,14 +35,10 @@ pub(super) fn read(
     layout: &Layout,
     origin: &str,
 ) -> Result<Cells, PxError> {
-    // Old DOS files end in a Ctrl-Z.
+    // Old DOS files end in a Ctrl-Z, and some of PxWeb's own example files without the `;`:
+    // the cell count, not the `;`, tells a whole block from a cut one.
     let body = data.trim_end_matches(|c: char| c.is_whitespace() || c == '\u{1a}');
-    let Some(body) = body.strip_suffix(';') else {
-        return Err(PxError::Unterminated {
-            origin: origin.to_string(),
-            line: line + body.matches('\n').count(),
-        });
-    };
+    let body = body.strip_suffix(';').unwrap_or(body);
     let mut cells = Sink::new(layout.cells);
     let mut tokens = Tokens {
         bytes: body.as_bytes(),
@@ -327,6 +323,7 @@ impl<'a> Tokens<'a> {
             // An unclosed quote runs to the end of the block and is reported as a token.
             let end = memchr::memchr(b'"', &self.bytes[start + 1..])
                 .map_or(self.bytes.len(), |i| start + 1 + i);
+            self.line += memchr::memchr_iter(b'\n', &self.bytes[start + 1..end]).count();
             self.at = (end + 1).min(self.bytes.len());
             return Some(Token {
                 text: &self.text[start + 1..end],

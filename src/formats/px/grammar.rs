@@ -214,23 +214,20 @@ impl Reader<'_> {
         }
     }
 
-    /// A quoted string; it must end on its line (values cannot hold `"` or line breaks).
+    /// A quoted string. It may run over lines (Statistics Norway's notes do); the line count
+    /// follows it.
     fn quoted(&mut self) -> Result<String, PxError> {
         if self.peek() != Some(b'"') {
             return Err(self.error("a quoted string"));
         }
         let start = self.at + 1;
-        let end = memchr::memchr2(b'"', b'\n', &self.bytes[start..]).map(|i| start + i);
-        match end {
-            Some(end) if self.bytes[end] == b'"' => {
-                self.at = end + 1;
-                Ok(self.text[start..end].to_string())
-            }
-            _ => {
-                self.at = end.unwrap_or(self.bytes.len());
-                Err(self.error("a closing `\"` on the same line"))
-            }
-        }
+        let Some(end) = memchr::memchr(b'"', &self.bytes[start..]).map(|i| start + i) else {
+            // Reported where the string starts, not at the end of the file.
+            return Err(self.error("a closing `\"` for the quote here"));
+        };
+        self.line += memchr::memchr_iter(b'\n', &self.bytes[start..end]).count();
+        self.at = end + 1;
+        Ok(self.text[start..end].to_string())
     }
 
     /// Comma-separated values up to and including `;`.
@@ -264,7 +261,16 @@ impl Reader<'_> {
             values.push(value);
             self.skip_space();
             match self.peek() {
-                Some(b',') => self.at += 1,
+                Some(b',') => {
+                    self.at += 1;
+                    self.skip_space();
+                    // `"1","2",;` (PxWeb's own BE101ACE.px): the last value is empty.
+                    if self.peek() == Some(b';') {
+                        values.push(Value::Text(String::new()));
+                        self.at += 1;
+                        return Ok(values);
+                    }
+                }
                 Some(b';') => {
                     self.at += 1;
                     return Ok(values);
@@ -393,6 +399,19 @@ mod tests {
         assert_eq!(h.entries[0].lang.as_deref(), Some("sv"));
         assert_eq!(h.entries[0].values, [Value::Text("a".into())]);
         assert_eq!(h.data_line, 3);
+    }
+
+    #[test]
+    fn a_string_may_run_over_lines_and_a_list_end_in_an_empty_value() {
+        let h = header("NOTE=\"a\"\n\" b\nc\";\nCODES(\"sex\")=\"1\",\"2\",;\nDATA=\n1;");
+        assert_eq!(h.entries[0].values, [Value::Text("a b\nc".into())]);
+        assert_eq!((h.entries[1].line, h.data_line), (4, 5));
+        let codes: Vec<_> = h.entries[1]
+            .values
+            .iter()
+            .map(|v| v.text().unwrap())
+            .collect();
+        assert_eq!(codes, ["1", "2", ""]);
     }
 
     #[test]

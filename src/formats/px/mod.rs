@@ -128,11 +128,6 @@ pub enum PxError {
         limit: u64,
     },
     #[error(
-        "{origin}: `DATA` does not end with `;` (last line {line}); the file is truncated: \
-         export it again"
-    )]
-    Unterminated { origin: String, line: usize },
-    #[error(
         "{origin}: line {line}, `DATA`: {found} cells where the VALUES give {cells} (sizes \
          {sizes:?}); the file is truncated or its VALUES are wrong: export the table again"
     )]
