@@ -764,7 +764,41 @@ impl Checker<'_> {
         }
         match keys.format {
             FormatSpec::Jsonstat => Format::Jsonstat,
-            FormatSpec::Csv => Format::Csv(self.csv_options(keys)),
+            FormatSpec::Csv => {
+                let mut options = CsvOptions::default();
+                if let Some(delimiter) = keys.delimiter {
+                    match delimiter.as_bytes() {
+                        [b] if b.is_ascii() => options.delimiter = *b,
+                        _ => self.error(
+                            "source.delimiter",
+                            format!("`{delimiter}` must be one ASCII character, e.g. \";\""),
+                        ),
+                    }
+                }
+                if let Some(label) = keys.encoding {
+                    match encoding_for(label) {
+                        Some(encoding) => options.encoding = encoding,
+                        None => self.error(
+                            "source.encoding",
+                            format!("`{label}` is not an encoding; use utf-8, windows-1252 or iso-8859-1"),
+                        ),
+                    }
+                }
+                if let Some(decimal) = keys.decimal {
+                    match decimal {
+                        "." => options.decimal = '.',
+                        "," => options.decimal = ',',
+                        _ => self.error(
+                            "source.decimal",
+                            format!("`{decimal}` must be \".\" or \",\""),
+                        ),
+                    }
+                }
+                if let Some(header) = keys.header {
+                    options.header = header;
+                }
+                Format::Csv(options)
+            }
             FormatSpec::Px => {
                 let csv_keys = [
                     ("delimiter", keys.delimiter.is_some()),
@@ -786,42 +820,6 @@ impl Checker<'_> {
                 })
             }
         }
-    }
-
-    fn csv_options(&mut self, keys: FormatKeys<'_>) -> CsvOptions {
-        let mut options = CsvOptions::default();
-        if let Some(delimiter) = keys.delimiter {
-            match delimiter.as_bytes() {
-                [b] if b.is_ascii() => options.delimiter = *b,
-                _ => self.error(
-                    "source.delimiter",
-                    format!("`{delimiter}` must be one ASCII character, e.g. \";\""),
-                ),
-            }
-        }
-        if let Some(label) = keys.encoding {
-            match encoding_for(label) {
-                Some(encoding) => options.encoding = encoding,
-                None => self.error(
-                    "source.encoding",
-                    format!("`{label}` is not an encoding; use utf-8, windows-1252 or iso-8859-1"),
-                ),
-            }
-        }
-        if let Some(decimal) = keys.decimal {
-            match decimal {
-                "." => options.decimal = '.',
-                "," => options.decimal = ',',
-                _ => self.error(
-                    "source.decimal",
-                    format!("`{decimal}` must be \".\" or \",\""),
-                ),
-            }
-        }
-        if let Some(header) = keys.header {
-            options.header = header;
-        }
-        options
     }
 
     fn codes(&mut self, key: &str, spec: &Option<CodesSpec>) -> Option<CodeList> {

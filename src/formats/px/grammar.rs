@@ -2,8 +2,9 @@
 //!
 //! Owns: splitting the text before `DATA=` into entries with their 1-based line, quoted strings
 //! (adjacent ones concatenated: a long text continues on the next line as a further quoted
-//! string), comma lists across lines, bare values (`YES`, `0`, `VALUES`), `TLIST(...)` and
-//! HIERARCHIES' `"parent":"child"` pairs (kept as one text).
+//! string; a string may also run over lines), comma lists across lines and an empty last value
+//! (`"1","2",;`), bare values (`YES`, `0`, `VALUES`), `TLIST(...)` and HIERARCHIES'
+//! `"parent":"child"` pairs (kept as one text).
 //! Must not: know what a keyword means (`layout.rs` does) or read the DATA block (`data.rs`).
 
 use super::PxError;
