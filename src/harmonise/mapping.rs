@@ -1,7 +1,7 @@
 //! The checked `[map]` of a pipeline: what harmonise needs, with code lists loaded and markers
 //! resolved, so that harmonising never sees an unchecked string.
 //!
-//! Owns: the `Mapping` type and the built-in PxWeb cell markers.
+//! Owns: the `Mapping` type and the built-in PxWeb and PX cell markers.
 //! Must not: read pipeline files (pipeline/check.rs builds a Mapping) or touch Arrow.
 
 use std::collections::HashMap;
@@ -111,28 +111,49 @@ impl Mapping {
     }
 }
 
-/// The markers every pipeline knows: PxWeb's (SOURCES a) `..` not available, `.` not
-/// applicable, `-` magnitude zero; and the names the PX decoder gives a file's own symbols
-/// (`formats::px`): `DATASYMBOL1`..`6` and `DATASYMBOLSUM` missing, `DATASYMBOLNIL` a true
-/// zero, `PRELIMINARY` provisional (the value is kept).
+/// The PxWeb markers every pipeline knows (SOURCES a): `..` not available, `.` not applicable,
+/// `-` magnitude zero; and the PX decoder's names for a file's own symbols (`px_markers`).
 pub fn builtin_markers() -> HashMap<String, Marker> {
-    let marker = |status, value| Marker { status, value };
     // PxWeb writes `-` for "magnitude zero", not for missing: keep 0.0 with status `ok`, or a
     // county total looks incomplete because municipalities that truly had none count as missing.
     let mut markers = HashMap::from([
-        ("..".to_string(), marker(Status::Missing, None)),
-        (".".to_string(), marker(Status::NotApplicable, None)),
-        ("-".to_string(), marker(Status::Ok, Some(0.0))),
-        ("DATASYMBOLNIL".to_string(), marker(Status::Ok, Some(0.0))),
-        // What a PX file means by a SUM cell is its own text: no value either way.
-        ("DATASYMBOLSUM".to_string(), marker(Status::Missing, None)),
-        ("PRELIMINARY".to_string(), marker(Status::Provisional, None)),
+        (
+            "..".to_string(),
+            Marker {
+                status: Status::Missing,
+                value: None,
+            },
+        ),
+        (
+            ".".to_string(),
+            Marker {
+                status: Status::NotApplicable,
+                value: None,
+            },
+        ),
+        (
+            "-".to_string(),
+            Marker {
+                status: Status::Ok,
+                value: Some(0.0),
+            },
+        ),
     ]);
-    // A file's DATASYMBOLn texts are free ("n.a.", "hidden"); all say there is no value.
-    for n in 1..=6 {
-        markers.insert(format!("DATASYMBOL{n}"), marker(Status::Missing, None));
-    }
+    markers.extend(px_markers());
     markers
+}
+
+/// The names `formats::px` gives a PX file's own symbols: `DATASYMBOL1`..`6` and `DATASYMBOLSUM`
+/// missing (the file's texts for them are free, "n.a.", "hidden", "sum": none gives a value),
+/// `DATASYMBOLNIL` a true zero like PxWeb's `-`, `PRELIMINARY` provisional with its value kept.
+fn px_markers() -> impl Iterator<Item = (String, Marker)> {
+    let marker = |status, value| Marker { status, value };
+    let dots = (1..=6).map(move |n| (format!("DATASYMBOL{n}"), marker(Status::Missing, None)));
+    dots.chain([
+        ("DATASYMBOLSUM".to_string(), marker(Status::Missing, None)),
+        ("DATASYMBOLNIL".to_string(), marker(Status::Ok, Some(0.0))),
+        ("PRELIMINARY".to_string(), marker(Status::Provisional, None)),
+    ])
 }
 
 /// The default model value of an unmapped dimension.
