@@ -78,7 +78,7 @@ enum Command {
         /// The PxWebApi 2.0 table id (`TAB638`), with the API root as target.
         #[arg(long)]
         table: Option<String>,
-        /// The PxWebApi 2.0 language (default sv).
+        /// The PxWebApi 2.0 or PX file language (default sv).
         #[arg(long)]
         lang: Option<String>,
         /// One JSON object instead of text.
@@ -259,14 +259,15 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 return Ok(ExitCode::SUCCESS);
             }
-            if table.is_some() || lang.is_some() {
-                bail!("--table and --lang are for a PxWebApi 2.0 URL, not a file");
+            if table.is_some() {
+                bail!("--table is for a PxWebApi 2.0 URL, not a file");
             }
             let file = PathBuf::from(target);
             let options = InspectOptions {
                 format,
                 delimiter,
                 encoding,
+                lang,
             };
             let report = inspect::inspect(&file, &options)?;
             if json {

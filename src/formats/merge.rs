@@ -153,12 +153,15 @@ pub fn merge(
     ))
 }
 
-/// The first label, and the latest "last updated" of the pieces.
+/// The first label and encoding, and the latest "last updated" of the pieces.
 fn merged_meta<'a>(metas: impl Iterator<Item = &'a SourceMeta>) -> SourceMeta {
     let mut merged = SourceMeta::default();
     for meta in metas {
         if merged.label.is_none() {
             merged.label.clone_from(&meta.label);
+        }
+        if merged.encoding.is_none() {
+            merged.encoding.clone_from(&meta.encoding);
         }
         if meta.updated > merged.updated {
             merged.updated.clone_from(&meta.updated);

@@ -9,6 +9,7 @@ pub mod csv;
 pub mod jsonstat;
 pub mod kolada;
 pub mod merge;
+pub mod px;
 pub mod table;
 
 pub use table::{CellStatus, Chunk, Cube, Dimension, SourceMeta, SourceTable, TableError};
@@ -20,6 +21,8 @@ pub enum Format {
     Csv(csv::CsvOptions),
     /// Kolada API v3 data pages.
     Kolada(kolada::KoladaOptions),
+    /// PC-Axis files.
+    Px(px::PxOptions),
 }
 
 /// Default for [`DecodeLimits::max_table_cells`]. A cell costs about 9 bytes in the decoded
@@ -34,8 +37,8 @@ pub const DEFAULT_MAX_TABLE_CELLS: u64 = 50_000_000;
 /// against these before anything of that size is allocated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecodeLimits {
-    /// The most cells a table may have: a JSON-stat cube's product of `size`, or a CSV file's
-    /// data rows × columns.
+    /// The most cells a table may have: a JSON-stat cube's product of `size`, a PX file's
+    /// product of VALUES counts, or a CSV file's data rows × columns.
     pub max_table_cells: u64,
 }
 
@@ -57,6 +60,15 @@ pub enum DecodeError {
     /// Boxed: its messages carry the row's codes, and every run's error holds a decode error.
     #[error(transparent)]
     Kolada(Box<kolada::KoladaError>),
+    /// Boxed: its messages carry the keyword and what was found.
+    #[error(transparent)]
+    Px(Box<px::PxError>),
+}
+
+impl From<px::PxError> for DecodeError {
+    fn from(error: px::PxError) -> Self {
+        Self::Px(Box::new(error))
+    }
 }
 
 impl From<kolada::KoladaError> for DecodeError {
@@ -78,13 +90,14 @@ impl Format {
             Format::Jsonstat => jsonstat::decode(bytes, origin, limits)?,
             Format::Csv(options) => csv::decode(bytes, origin, options, limits)?,
             Format::Kolada(options) => kolada::decode(bytes, origin, options, limits)?,
+            Format::Px(options) => px::decode(bytes, origin, options, limits)?,
         })
     }
 
     /// The decimal separator numbers written as text use.
     pub fn decimal(&self) -> char {
         match self {
-            Format::Jsonstat | Format::Kolada(_) => '.',
+            Format::Jsonstat | Format::Kolada(_) | Format::Px(_) => '.',
             Format::Csv(options) => options.decimal,
         }
     }

@@ -43,6 +43,9 @@ pub struct SourceMeta {
     pub label: Option<String>,
     /// The source's own "last updated", as written (RFC 3339 or SCB's zone-less form).
     pub updated: Option<String>,
+    /// The text encoding the decoder used, when it had to choose one (PX: `utf-8`,
+    /// `iso-8859-1 (declared)`, `windows-1252 (CHARSET=ANSI)`); `None` where it does not apply.
+    pub encoding: Option<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -1,7 +1,7 @@
 //! The checked `[map]` of a pipeline: what harmonise needs, with code lists loaded and markers
 //! resolved, so that harmonising never sees an unchecked string.
 //!
-//! Owns: the `Mapping` type and the built-in PxWeb cell markers.
+//! Owns: the `Mapping` type and the built-in PxWeb and PX cell markers.
 //! Must not: read pipeline files (pipeline/check.rs builds a Mapping) or touch Arrow.
 
 use std::collections::HashMap;
@@ -112,11 +112,11 @@ impl Mapping {
 }
 
 /// The PxWeb markers every pipeline knows (SOURCES a): `..` not available, `.` not applicable,
-/// `-` magnitude zero.
+/// `-` magnitude zero; and the PX decoder's names for a file's own symbols (`px_markers`).
 pub fn builtin_markers() -> HashMap<String, Marker> {
     // PxWeb writes `-` for "magnitude zero", not for missing: keep 0.0 with status `ok`, or a
     // county total looks incomplete because municipalities that truly had none count as missing.
-    HashMap::from([
+    let mut markers = HashMap::from([
         (
             "..".to_string(),
             Marker {
@@ -138,6 +138,21 @@ pub fn builtin_markers() -> HashMap<String, Marker> {
                 value: Some(0.0),
             },
         ),
+    ]);
+    markers.extend(px_markers());
+    markers
+}
+
+/// The names `formats::px` gives a PX file's own symbols: `DATASYMBOL1`..`6` and `DATASYMBOLSUM`
+/// missing (the file's texts for them are free, "n.a.", "hidden", "sum": none gives a value),
+/// `DATASYMBOLNIL` a true zero like PxWeb's `-`, `PRELIMINARY` provisional with its value kept.
+fn px_markers() -> impl Iterator<Item = (String, Marker)> {
+    let marker = |status, value| Marker { status, value };
+    let dots = (1..=6).map(move |n| (format!("DATASYMBOL{n}"), marker(Status::Missing, None)));
+    dots.chain([
+        ("DATASYMBOLSUM".to_string(), marker(Status::Missing, None)),
+        ("DATASYMBOLNIL".to_string(), marker(Status::Ok, Some(0.0))),
+        ("PRELIMINARY".to_string(), marker(Status::Provisional, None)),
     ])
 }
 
@@ -147,4 +162,22 @@ pub mod defaults {
     pub const AGE: &str = "total";
     pub const GRADE: &str = "";
     pub const VALUE_COLUMN: &str = "value";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn px_nil_is_a_true_zero_and_a_preliminary_value_is_kept() {
+        let markers = builtin_markers();
+        assert_eq!(markers["DATASYMBOLNIL"], markers["-"]);
+        assert_eq!(markers["DATASYMBOL3"].status, Status::Missing);
+        assert_eq!(markers["DATASYMBOLSUM"].value, None);
+        let preliminary = markers["PRELIMINARY"];
+        assert_eq!(
+            (preliminary.status, preliminary.value),
+            (Status::Provisional, None)
+        );
+    }
 }

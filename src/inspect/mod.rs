@@ -15,6 +15,7 @@ use arrow_array::{Array, DictionaryArray, StringArray};
 use serde_json::json;
 
 use crate::formats::csv::{CsvOptions, encoding_for};
+use crate::formats::px::PxOptions;
 use crate::formats::{CellStatus, DecodeError, DecodeLimits, Format, SourceTable};
 
 /// A format chosen on the command line.
@@ -22,6 +23,18 @@ use crate::formats::{CellStatus, DecodeError, DecodeLimits, Format, SourceTable}
 pub enum FormatChoice {
     Jsonstat,
     Csv,
+    Px,
+}
+
+impl FormatChoice {
+    /// The name `inspect` shows.
+    fn name(self) -> &'static str {
+        match self {
+            FormatChoice::Jsonstat => "json-stat",
+            FormatChoice::Csv => "csv",
+            FormatChoice::Px => "px",
+        }
+    }
 }
 
 /// Decoder choices of `inspect` (all optional).
@@ -30,6 +43,8 @@ pub struct InspectOptions {
     pub format: Option<FormatChoice>,
     pub delimiter: Option<char>,
     pub encoding: Option<String>,
+    /// The language of a PX file.
+    pub lang: Option<String>,
 }
 
 /// Errors of `inspect`; each names the file.
@@ -41,12 +56,14 @@ pub enum InspectError {
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot tell the format of {}; give --format jsonstat or --format csv", .0.display())]
+    #[error("cannot tell the format of {}; give --format jsonstat, --format csv or --format px", .0.display())]
     UnknownFormat(PathBuf),
     #[error("`{0}` is not an encoding; use utf-8, windows-1252 or iso-8859-1")]
     Encoding(String),
     #[error("the delimiter must be one ASCII character")]
     Delimiter,
+    #[error("--lang is for a PX file or a PxWebApi 2.0 URL; {} is neither", .0.display())]
+    Lang(PathBuf),
     #[error(transparent)]
     Decode(#[from] DecodeError),
 }
@@ -68,8 +85,8 @@ pub struct Inspection {
     pub dimensions: Vec<DimensionSummary>,
     /// Cells of a cube, rows of a CSV.
     pub cells: u64,
-    /// Cells whose source value is a number (before markers are mapped); for CSV, rows with no
-    /// empty field.
+    /// Cells whose source value is a number (before markers are mapped; for PX, cells whose
+    /// DATA token is a number); for CSV, rows with no empty field.
     pub non_null: u64,
     /// Raw status markers and how many cells carry each.
     pub status_counts: BTreeMap<String, u64>,
@@ -89,9 +106,13 @@ pub fn inspect(path: &Path, options: &InspectOptions) -> Result<Inspection, Insp
         None => match path.extension().and_then(|e| e.to_str()) {
             Some("json") => FormatChoice::Jsonstat,
             Some("csv") | Some("txt") => FormatChoice::Csv,
+            Some("px") | Some("PX") => FormatChoice::Px,
             _ => return Err(InspectError::UnknownFormat(path.to_path_buf())),
         },
     };
+    if options.lang.is_some() && choice != FormatChoice::Px {
+        return Err(InspectError::Lang(path.to_path_buf()));
+    }
     let format = match choice {
         FormatChoice::Jsonstat => Format::Jsonstat,
         FormatChoice::Csv => {
@@ -108,6 +129,10 @@ pub fn inspect(path: &Path, options: &InspectOptions) -> Result<Inspection, Insp
             }
             Format::Csv(csv)
         }
+        // The file says its own encoding.
+        FormatChoice::Px => Format::Px(PxOptions {
+            lang: options.lang.clone(),
+        }),
     };
     let origin = path.display().to_string();
     // `inspect` is for looking at a file before a pipeline exists, so no pipeline's limits apply.
@@ -134,7 +159,7 @@ fn summarise(table: &SourceTable, file: String, choice: FormatChoice) -> Inspect
             }
             Inspection {
                 file,
-                format: "json-stat",
+                format: choice.name(),
                 dimensions: cube
                     .dimensions
                     .iter()
@@ -184,10 +209,7 @@ fn summarise(table: &SourceTable, file: String, choice: FormatChoice) -> Inspect
             }
             Inspection {
                 file,
-                format: match choice {
-                    FormatChoice::Csv => "csv",
-                    FormatChoice::Jsonstat => "json-stat",
-                },
+                format: choice.name(),
                 dimensions,
                 cells: chunk.batch.num_rows() as u64,
                 non_null: empty.iter().filter(|e| !**e).count() as u64,
@@ -270,16 +292,46 @@ mod tests {
     }
 
     #[test]
-    fn an_unknown_extension_asks_for_the_format() {
-        let err = inspect(Path::new("table.px"), &InspectOptions::default()).unwrap_err();
-        insta::assert_snapshot!(err, @"cannot read table.px");
+    fn a_px_file_is_shown_like_a_cube_counting_numbers_as_non_null() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("table.px");
+        let path = dir.path().join("t.px");
+        let px = "STUB=\"region\";\nHEADING=\"år\";\nVALUES(\"region\")=\"Riket\";\n\
+                  CODES(\"region\")=\"00\";\nVALUES(\"år\")=\"2022\",\"2023\",\"2024\";\n\
+                  DATA=\n1 \"-\" \"..\";";
+        std::fs::write(&path, px).unwrap();
+        let mut report = inspect(&path, &InspectOptions::default()).unwrap();
+        report.file = "t.px".into();
+        insta::assert_snapshot!(report, @r"
+        t.px (px)
+          region       1  00
+          år           3  2022, 2023, 2024
+        cells: 3, non-null: 1
+        status markers: `DATASYMBOL2` 1, `DATASYMBOLNIL` 1
+        ");
+        let options = InspectOptions {
+            lang: Some("en".into()),
+            ..InspectOptions::default()
+        };
+        let csv = dir.path().join("t.csv");
+        std::fs::write(&csv, "a\n1\n").unwrap();
+        let err = inspect(&csv, &options).unwrap_err().to_string();
+        assert!(
+            err.starts_with("--lang is for a PX file or a PxWebApi 2.0 URL"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_extension_asks_for_the_format() {
+        let err = inspect(Path::new("table.sav"), &InspectOptions::default()).unwrap_err();
+        insta::assert_snapshot!(err, @"cannot read table.sav");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("table.sav");
         std::fs::write(&path, "x").unwrap();
         let err = inspect(&path, &InspectOptions::default()).unwrap_err();
         assert!(
             err.to_string()
-                .ends_with("give --format jsonstat or --format csv"),
+                .ends_with("give --format jsonstat, --format csv or --format px"),
             "{err}"
         );
     }

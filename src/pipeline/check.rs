@@ -18,6 +18,7 @@ use super::{MAX_JITTER_SECS, MAX_RETRIES, Origin, Pipeline, RunPolicy, SourceKin
 use crate::config::{Settings, toml_problem};
 use crate::formats::csv::{CsvOptions, encoding_for};
 use crate::formats::kolada::KoladaOptions;
+use crate::formats::px::PxOptions;
 use crate::formats::{DecodeLimits, Format};
 use crate::harmonise::codes::{CodeList, canonical_age, canonical_grade, canonical_sex};
 use crate::harmonise::mapping::{AreaNaming, Field, Mapping, Marker, builtin_markers, defaults};
@@ -799,6 +800,12 @@ impl Checker<'_> {
 
     /// The checked format of any kind's `[source]` format keys.
     fn format(&mut self, keys: FormatKeys<'_>) -> Format {
+        if keys.format != FormatSpec::Px && keys.lang.is_some() {
+            self.error(
+                "source.lang",
+                "only a PX file has languages to choose from; remove `lang`",
+            );
+        }
         match keys.format {
             FormatSpec::Jsonstat => Format::Jsonstat,
             FormatSpec::Csv => {
@@ -835,6 +842,26 @@ impl Checker<'_> {
                     options.header = header;
                 }
                 Format::Csv(options)
+            }
+            FormatSpec::Px => {
+                let csv_keys = [
+                    ("delimiter", keys.delimiter.is_some()),
+                    ("encoding", keys.encoding.is_some()),
+                    ("decimal", keys.decimal.is_some()),
+                    ("header", keys.header.is_some()),
+                ];
+                for (key, _) in csv_keys.iter().filter(|(_, given)| *given) {
+                    self.error(
+                        format!("source.{key}"),
+                        format!(
+                            "`{key}` is a CSV key; a PX file declares its own layout and \
+                             encoding: remove it"
+                        ),
+                    );
+                }
+                Format::Px(PxOptions {
+                    lang: keys.lang.map(str::to_string),
+                })
             }
         }
     }
@@ -1142,6 +1169,28 @@ mod tests {
             "{}",
             problems[0]
         );
+    }
+
+    #[test]
+    fn lang_is_a_px_key_and_csv_keys_are_not() {
+        let messages = |source: &str| -> Vec<String> {
+            problems_of(&format!("{START}{MAP}").replace("format = \"csv\"\n", source))
+                .into_iter()
+                .map(|p| format!("{}: {}", p.key, p.message))
+                .collect()
+        };
+        assert_eq!(
+            messages("format = \"csv\"\nlang = \"sv\"\n"),
+            ["source.lang: only a PX file has languages to choose from; remove `lang`"]
+        );
+        assert_eq!(
+            messages("format = \"px\"\ndelimiter = \";\"\nheader = false\n"),
+            [
+                "source.delimiter: `delimiter` is a CSV key; a PX file declares its own layout and encoding: remove it",
+                "source.header: `header` is a CSV key; a PX file declares its own layout and encoding: remove it",
+            ]
+        );
+        assert!(messages("format = \"px\"\nlang = \"en\"\n").is_empty());
     }
 
     #[test]

@@ -781,15 +781,17 @@ fn check_pieces(pipeline: &Pipeline, pieces: &[(String, SourceTable)]) -> Result
     Ok(())
 }
 
-/// A source's "last updated": RFC 3339, or SCB's zone-less local form taken as UTC.
+/// A source's "last updated": RFC 3339, or SCB's zone-less local form or PX's `LAST-UPDATED`
+/// (`20230525 15:42`) taken as UTC.
 fn parse_updated(text: &str) -> Option<DateTime<Utc>> {
     let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
     DateTime::parse_from_rfc3339(&compact)
         .map(|t| t.with_timezone(&Utc))
         .ok()
         .or_else(|| {
-            chrono::NaiveDateTime::parse_from_str(&compact, "%Y-%m-%dT%H:%M:%S")
-                .ok()
+            ["%Y-%m-%dT%H:%M:%S", "%Y%m%d%H:%M"]
+                .iter()
+                .find_map(|format| chrono::NaiveDateTime::parse_from_str(&compact, format).ok())
                 .map(|t| t.and_utc())
         })
 }
@@ -799,11 +801,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn scb_updated_without_zone_and_with_odd_spaces_parses() {
+    fn scb_and_px_updated_without_zone_and_with_odd_spaces_parse() {
         let t = parse_updated("2023-02-22T05: 52: 00Z").unwrap();
         assert_eq!(rfc3339(t), "2023-02-22T05:52:00.000Z");
         let t = parse_updated("2022-11-21T08:00:00").unwrap();
         assert_eq!(rfc3339(t), "2022-11-21T08:00:00.000Z");
+        let t = parse_updated("20230525 15:42").unwrap();
+        assert_eq!(rfc3339(t), "2023-05-25T15:42:00.000Z");
         assert!(parse_updated("yesterday").is_none());
     }
 

@@ -239,6 +239,9 @@ pub struct FileSpec {
     pub decimal: Option<String>,
     /// CSV: whether the first row names the columns (default true).
     pub header: Option<bool>,
+    /// PX: the language to read (default [`DEFAULT_LANG`](crate::formats::px::DEFAULT_LANG) if
+    /// the file has it, else its main language).
+    pub lang: Option<String>,
     /// The most cells a decoded table may have (default `DEFAULT_MAX_TABLE_CELLS`).
     pub max_table_cells: Option<u64>,
 }
@@ -252,6 +255,7 @@ impl FileSpec {
             encoding: self.encoding.as_deref(),
             decimal: self.decimal.as_deref(),
             header: self.header,
+            lang: self.lang.as_deref(),
             max_table_cells: self.max_table_cells,
         }
     }
@@ -267,6 +271,7 @@ pub struct FormatKeys<'a> {
     pub encoding: Option<&'a str>,
     pub decimal: Option<&'a str>,
     pub header: Option<bool>,
+    pub lang: Option<&'a str>,
     pub max_table_cells: Option<u64>,
 }
 
@@ -379,6 +384,8 @@ impl<T: Clone> OneOrMany<T> {
 pub enum FormatSpec {
     Jsonstat,
     Csv,
+    /// PC-Axis.
+    Px,
 }
 
 /// `[validate]`.

@@ -11,6 +11,7 @@ mod messages;
 mod network_pipelines;
 mod payloads;
 mod prune;
+mod px;
 mod pxweb;
 mod pxweb_bed;
 mod pxweb_tools;

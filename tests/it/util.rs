@@ -93,6 +93,25 @@ pub fn text(output: &Output) -> String {
     )
 }
 
+/// `../shared/fixtures/real`, the real public files read in place. `None` (the test skips,
+/// saying why) when it is not there; on CI its absence is a failure.
+pub fn real_dir() -> Option<PathBuf> {
+    let dir = repo().join("../shared/fixtures/real");
+    match dir.is_dir() {
+        true => Some(dir),
+        false if std::env::var_os("CI").is_some() => {
+            panic!(
+                "{} is missing on CI; ../shared must be beside the repository",
+                dir.display()
+            )
+        }
+        false => {
+            eprintln!("skipped: {} is not there", dir.display());
+            None
+        }
+    }
+}
+
 /// The Python with pyarrow, duckdb and polars that `tests/run.sh` prepares. `None` (the test
 /// skips, saying why) when it is not there; on CI its absence is a failure.
 pub fn python() -> Option<PathBuf> {

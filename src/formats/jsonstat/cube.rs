@@ -106,11 +106,17 @@ pub(super) fn build(
         values,
         status,
     };
-    SourceTable::from_cube(cube, SourceMeta { label, updated }).map_err(|source| {
-        JsonStatError::Table {
-            origin: origin.to_string(),
-            source,
-        }
+    SourceTable::from_cube(
+        cube,
+        SourceMeta {
+            label,
+            updated,
+            encoding: None,
+        },
+    )
+    .map_err(|source| JsonStatError::Table {
+        origin: origin.to_string(),
+        source,
     })
 }
 
@@ -480,6 +486,7 @@ mod tests {
             SourceMeta {
                 label: Some("Folkmängd".into()),
                 updated: Some("2024-01-12T05: 52: 00Z".into()),
+                encoding: None,
             }
         );
     }
