@@ -295,6 +295,7 @@ pub struct UrlSpec {
     pub encoding: Option<String>,
     pub decimal: Option<String>,
     pub header: Option<bool>,
+    pub lang: Option<String>,
     pub max_table_cells: Option<u64>,
 }
 
@@ -307,6 +308,7 @@ impl UrlSpec {
             encoding: self.encoding.as_deref(),
             decimal: self.decimal.as_deref(),
             header: self.header,
+            lang: self.lang.as_deref(),
             max_table_cells: self.max_table_cells,
         }
     }
