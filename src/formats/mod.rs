@@ -6,6 +6,7 @@
 //! Must not: fetch, validate or map codes.
 
 pub mod csv;
+pub mod decimal;
 pub mod jsonstat;
 pub mod kolada;
 pub mod merge;

@@ -20,6 +20,7 @@ use arrow_buffer::{NullBufferBuilder, ScalarBuffer};
 use super::PxError;
 use super::layout::Layout;
 use super::symbols::{NAMES, Symbol};
+use crate::formats::decimal;
 use crate::formats::table::CellStatus;
 
 /// The cube's cells, as [`crate::formats::Cube`] holds them.
@@ -154,10 +155,15 @@ enum Cell<'a> {
 
 fn classify<'a>(token: &Token<'a>, layout: &Layout, origin: &str) -> Result<Cell<'a>, PxError> {
     let number = || {
-        let looks_numeric = token
-            .text
-            .bytes()
-            .next()
+        let bytes = token.text.as_bytes();
+        // Nearly every cell is a plain decimal; `+5`, `.5` and `007` take the standard parser.
+        if let Some((value, end)) = decimal::number(bytes, 0)
+            && end == bytes.len()
+        {
+            return Some(value);
+        }
+        let looks_numeric = bytes
+            .first()
             .is_some_and(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.'));
         looks_numeric
             .then(|| token.text.parse::<f64>().ok().filter(|v| v.is_finite()))
