@@ -9,7 +9,9 @@ pub mod csv;
 pub mod jsonstat;
 pub mod kolada;
 pub mod merge;
+mod rows;
 pub mod table;
+pub mod xlsx;
 
 pub use table::{CellStatus, Chunk, Cube, Dimension, SourceMeta, SourceTable, TableError};
 
@@ -20,6 +22,8 @@ pub enum Format {
     Csv(csv::CsvOptions),
     /// Kolada API v3 data pages.
     Kolada(kolada::KoladaOptions),
+    /// One sheet of an Excel workbook.
+    Xlsx(xlsx::XlsxOptions),
 }
 
 /// Default for [`DecodeLimits::max_table_cells`]. A cell costs about 9 bytes in the decoded
@@ -34,8 +38,8 @@ pub const DEFAULT_MAX_TABLE_CELLS: u64 = 50_000_000;
 /// against these before anything of that size is allocated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecodeLimits {
-    /// The most cells a table may have: a JSON-stat cube's product of `size`, or a CSV file's
-    /// data rows × columns.
+    /// The most cells a table may have: a JSON-stat cube's product of `size`, a CSV file's
+    /// data rows × columns, or the rows × columns of an XLSX sheet's used range.
     pub max_table_cells: u64,
 }
 
@@ -57,6 +61,15 @@ pub enum DecodeError {
     /// Boxed: its messages carry the row's codes, and every run's error holds a decode error.
     #[error(transparent)]
     Kolada(Box<kolada::KoladaError>),
+    /// Boxed: it carries file, sheet and cell names, and calamine's error as its source.
+    #[error(transparent)]
+    Xlsx(Box<xlsx::XlsxError>),
+}
+
+impl From<xlsx::XlsxError> for DecodeError {
+    fn from(error: xlsx::XlsxError) -> Self {
+        Self::Xlsx(Box::new(error))
+    }
 }
 
 impl From<kolada::KoladaError> for DecodeError {
@@ -78,13 +91,15 @@ impl Format {
             Format::Jsonstat => jsonstat::decode(bytes, origin, limits)?,
             Format::Csv(options) => csv::decode(bytes, origin, options, limits)?,
             Format::Kolada(options) => kolada::decode(bytes, origin, options, limits)?,
+            Format::Xlsx(options) => xlsx::decode(bytes, origin, options, limits)?,
         })
     }
 
     /// The decimal separator numbers written as text use.
     pub fn decimal(&self) -> char {
         match self {
-            Format::Jsonstat | Format::Kolada(_) => '.',
+            // XLSX numbers are written as text by the decoder itself, always with `.`.
+            Format::Jsonstat | Format::Kolada(_) | Format::Xlsx(_) => '.',
             Format::Csv(options) => options.decimal,
         }
     }
