@@ -93,6 +93,9 @@ enum Command {
         /// CSV encoding (utf-8, windows-1252, iso-8859-1).
         #[arg(long)]
         encoding: Option<String>,
+        /// XLSX sheet: its name, or its 1-based number (default: the first sheet).
+        #[arg(long, value_name = "NAME|N")]
+        sheet: Option<String>,
     },
     /// Lists the tables of a PxWebApi 2.0 host whose text matches a query.
     Tables {
@@ -236,6 +239,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             format,
             delimiter,
             encoding,
+            sheet,
         } => {
             if let Some(source) = inspect::kolada::locate(&target) {
                 let report =
@@ -267,6 +271,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 format,
                 delimiter,
                 encoding,
+                sheet,
             };
             let report = inspect::inspect(&file, &options)?;
             if json {

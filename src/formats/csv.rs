@@ -7,9 +7,10 @@
 //! [`CsvOptions::decimal`]).
 //!
 //! Speed: delimiter, quote and line ends are ASCII and every encoding we accept is ASCII-compatible,
-//! so records are split on the raw bytes. Each field's raw bytes are interned per column (`rows.rs`) and only
-//! distinct values are decoded to UTF-8: a 2-million-row survey export has a few thousand distinct
-//! values, so decoding costs nothing and each cell costs a comparison or a hash lookup.
+//! so records are split on the raw bytes. Each field's raw bytes are interned per column (by
+//! `rows.rs`) and only distinct values are decoded to UTF-8: a 2-million-row survey export has a
+//! few thousand distinct values, so decoding costs nothing and each cell costs a comparison or a
+//! hash lookup.
 
 use csv_core::{ReadRecordResult, Reader, ReaderBuilder};
 use encoding_rs::{DecoderResult, Encoding, UTF_8};

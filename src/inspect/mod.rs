@@ -15,6 +15,7 @@ use arrow_array::{Array, DictionaryArray, StringArray};
 use serde_json::json;
 
 use crate::formats::csv::{CsvOptions, encoding_for};
+use crate::formats::xlsx::{SheetChoice, XlsxOptions};
 use crate::formats::{CellStatus, DecodeError, DecodeLimits, Format, SourceTable};
 
 /// A format chosen on the command line.
@@ -22,6 +23,7 @@ use crate::formats::{CellStatus, DecodeError, DecodeLimits, Format, SourceTable}
 pub enum FormatChoice {
     Jsonstat,
     Csv,
+    Xlsx,
 }
 
 /// Decoder choices of `inspect` (all optional).
@@ -30,6 +32,8 @@ pub struct InspectOptions {
     pub format: Option<FormatChoice>,
     pub delimiter: Option<char>,
     pub encoding: Option<String>,
+    /// XLSX: a sheet name, or digits for its 1-based number.
+    pub sheet: Option<String>,
 }
 
 /// Errors of `inspect`; each names the file.
@@ -41,12 +45,16 @@ pub enum InspectError {
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot tell the format of {}; give --format jsonstat or --format csv", .0.display())]
+    #[error("cannot tell the format of {}; give --format jsonstat, csv or xlsx", .0.display())]
     UnknownFormat(PathBuf),
     #[error("`{0}` is not an encoding; use utf-8, windows-1252 or iso-8859-1")]
     Encoding(String),
     #[error("the delimiter must be one ASCII character")]
     Delimiter,
+    #[error("--sheet 0: sheets are numbered from 1")]
+    SheetZero,
+    #[error("--sheet is for an xlsx file; give --format xlsx if the file is one")]
+    SheetNotXlsx,
     #[error(transparent)]
     Decode(#[from] DecodeError),
 }
@@ -66,10 +74,10 @@ pub struct Inspection {
     pub file: String,
     pub format: &'static str,
     pub dimensions: Vec<DimensionSummary>,
-    /// Cells of a cube, rows of a CSV.
+    /// Cells of a cube, rows of a CSV or XLSX sheet.
     pub cells: u64,
-    /// Cells whose source value is a number (before markers are mapped); for CSV, rows with no
-    /// empty field.
+    /// Cells whose source value is a number (before markers are mapped); for CSV and XLSX, rows
+    /// with no empty field.
     pub non_null: u64,
     /// Raw status markers and how many cells carry each.
     pub status_counts: BTreeMap<String, u64>,
@@ -89,9 +97,13 @@ pub fn inspect(path: &Path, options: &InspectOptions) -> Result<Inspection, Insp
         None => match path.extension().and_then(|e| e.to_str()) {
             Some("json") => FormatChoice::Jsonstat,
             Some("csv") | Some("txt") => FormatChoice::Csv,
+            Some("xlsx") => FormatChoice::Xlsx,
             _ => return Err(InspectError::UnknownFormat(path.to_path_buf())),
         },
     };
+    if options.sheet.is_some() && choice != FormatChoice::Xlsx {
+        return Err(InspectError::SheetNotXlsx);
+    }
     let format = match choice {
         FormatChoice::Jsonstat => Format::Jsonstat,
         FormatChoice::Csv => {
@@ -108,11 +120,31 @@ pub fn inspect(path: &Path, options: &InspectOptions) -> Result<Inspection, Insp
             }
             Format::Csv(csv)
         }
+        FormatChoice::Xlsx => Format::Xlsx(XlsxOptions {
+            sheet: sheet_choice(options.sheet.as_deref())?,
+            header_row: None,
+        }),
     };
     let origin = path.display().to_string();
     // `inspect` is for looking at a file before a pipeline exists, so no pipeline's limits apply.
     let table = format.decode(&bytes, &origin, &DecodeLimits::default())?;
     Ok(summarise(&table, origin, choice))
+}
+
+/// `--sheet`: digits are a 1-based number (as `sheet = 2` in a pipeline), anything else a name.
+fn sheet_choice(sheet: Option<&str>) -> Result<SheetChoice, InspectError> {
+    Ok(match sheet {
+        None => SheetChoice::First,
+        Some(text) if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) => {
+            match text.parse::<usize>() {
+                Ok(0) => return Err(InspectError::SheetZero),
+                Ok(n) => SheetChoice::Index(n),
+                // More digits than a usize holds: no workbook has that many sheets.
+                Err(_) => SheetChoice::Index(usize::MAX),
+            }
+        }
+        Some(name) => SheetChoice::Name(name.to_owned()),
+    })
 }
 
 fn summarise(table: &SourceTable, file: String, choice: FormatChoice) -> Inspection {
@@ -186,6 +218,7 @@ fn summarise(table: &SourceTable, file: String, choice: FormatChoice) -> Inspect
                 file,
                 format: match choice {
                     FormatChoice::Csv => "csv",
+                    FormatChoice::Xlsx => "xlsx",
                     FormatChoice::Jsonstat => "json-stat",
                 },
                 dimensions,
@@ -270,6 +303,45 @@ mod tests {
     }
 
     #[test]
+    fn a_sheet_of_a_workbook_shows_its_columns_and_rows() {
+        let mut book = rust_xlsxwriter::Workbook::new();
+        book.add_worksheet().write_string(0, 0, "tom").unwrap();
+        let sheet = book.add_worksheet();
+        sheet.set_name("Data").unwrap();
+        for (row, code) in ["kommun", "0114", "0180"].into_iter().enumerate() {
+            sheet.write_string(row as u32, 0, code).unwrap();
+        }
+        sheet.write_string(0, 1, "andel").unwrap();
+        sheet.write_number(1, 1, 12.0).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.xlsx");
+        std::fs::write(&path, book.save_to_buffer().unwrap()).unwrap();
+        let options = |sheet: &str| InspectOptions {
+            sheet: Some(sheet.into()),
+            ..InspectOptions::default()
+        };
+        let mut report = inspect(&path, &options("Data")).unwrap();
+        report.file = "t.xlsx".into();
+        // The empty cell B3 makes row 3 one with an empty field.
+        insta::assert_snapshot!(report, @r"
+        t.xlsx (xlsx)
+          kommun       2  0114, 0180
+          andel        2  12, 
+        cells: 2, non-null: 1
+        status markers: none
+        ");
+        let mut by_number = inspect(&path, &options("2")).unwrap();
+        by_number.file = "t.xlsx".into();
+        assert_eq!(by_number, report);
+        insta::assert_snapshot!(inspect(&path, &options("0")).unwrap_err(), @"--sheet 0: sheets are numbered from 1");
+        let csv = InspectOptions {
+            format: Some(FormatChoice::Csv),
+            ..options("Data")
+        };
+        insta::assert_snapshot!(inspect(&path, &csv).unwrap_err(), @"--sheet is for an xlsx file; give --format xlsx if the file is one");
+    }
+
+    #[test]
     fn an_unknown_extension_asks_for_the_format() {
         let err = inspect(Path::new("table.px"), &InspectOptions::default()).unwrap_err();
         insta::assert_snapshot!(err, @"cannot read table.px");
@@ -279,7 +351,7 @@ mod tests {
         let err = inspect(&path, &InspectOptions::default()).unwrap_err();
         assert!(
             err.to_string()
-                .ends_with("give --format jsonstat or --format csv"),
+                .ends_with("give --format jsonstat, csv or xlsx"),
             "{err}"
         );
     }

@@ -234,6 +234,11 @@ pub struct FileSpec {
     pub decimal: Option<String>,
     /// CSV: whether the first row names the columns (default true).
     pub header: Option<bool>,
+    /// XLSX: the sheet, by name (`"Data"`) or 1-based position (`2`); default the first.
+    pub sheet: Option<SheetSpec>,
+    /// XLSX: the 1-based row that names the columns; default the first row with text in every
+    /// column.
+    pub header_row: Option<i64>,
     /// The most cells a decoded table may have (default `DEFAULT_MAX_TABLE_CELLS`).
     pub max_table_cells: Option<u64>,
 }
@@ -247,6 +252,8 @@ impl FileSpec {
             encoding: self.encoding.as_deref(),
             decimal: self.decimal.as_deref(),
             header: self.header,
+            sheet: self.sheet.as_ref(),
+            header_row: self.header_row,
             max_table_cells: self.max_table_cells,
         }
     }
@@ -262,7 +269,36 @@ pub struct FormatKeys<'a> {
     pub encoding: Option<&'a str>,
     pub decimal: Option<&'a str>,
     pub header: Option<bool>,
+    pub sheet: Option<&'a SheetSpec>,
+    pub header_row: Option<i64>,
     pub max_table_cells: Option<u64>,
+}
+
+/// `sheet = "Data"` (a name) or `sheet = 2` (a 1-based position, checked by check.rs).
+#[derive(Debug, Clone, PartialEq)]
+pub enum SheetSpec {
+    Name(String),
+    Index(i64),
+}
+
+impl<'de> Deserialize<'de> for SheetSpec {
+    // By hand rather than `untagged`, for a message that says what was expected.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = SheetSpec;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a sheet name (a string) or a 1-based sheet number")
+            }
+            fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<SheetSpec, E> {
+                Ok(SheetSpec::Name(name.to_owned()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<SheetSpec, E> {
+                Ok(SheetSpec::Index(n))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 /// `path = "a.csv"` or `path = ["a.csv", "b.csv"]`.
@@ -316,6 +352,7 @@ impl Paths {
 pub enum FormatSpec {
     Jsonstat,
     Csv,
+    Xlsx,
 }
 
 /// `[validate]`.
