@@ -520,6 +520,7 @@ fn column_name(column: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arrow_array::Array;
     use arrow_array::cast::AsArray;
     use arrow_array::types::Int32Type;
     use rust_xlsxwriter::{ExcelDateTime, Format, Workbook, Worksheet};
@@ -805,6 +806,42 @@ mod tests {
     #[test]
     fn bytes_that_are_no_workbook_are_refused() {
         insta::assert_snapshot!(err(b"kommun;ar\n0114;2024\n", &XlsxOptions::default()), @"enkat.xlsx: not an Excel workbook (.xlsx); an old .xls or an .ods must be saved as .xlsx first, or set `format` in [source] to the file's real format");
+    }
+
+    use crate::fixtures::real as fixture;
+
+    #[test]
+    fn real_pxweb_excel_export_has_nameless_stub_columns_and_decodes_from_row_4() {
+        // PxWeb's ExcelSerializer: a title in A1, the heading (C3:E3) over the values, and the stub
+        // columns A and B without names, each stub label written once where it changes, then
+        // footnotes in column A. What is asserted was read independently from the file's
+        // xl/worksheets/sheet1.xml and xl/sharedStrings.xml (unzip -p), not from this decoder.
+        let Some(bytes) = fixture("PCAxis.Serializers/TestExcel.xlsx") else {
+            return;
+        };
+        let with = |sheet, header_row| XlsxOptions { sheet, header_row };
+        let decode = |options: &XlsxOptions| {
+            decode(&bytes, "TestExcel.xlsx", options, &DecodeLimits::default())
+        };
+        let missing = with(SheetChoice::Name("Utvandring".into()), None);
+        insta::assert_snapshot!(decode(&missing).unwrap_err(), @"TestExcel.xlsx: the workbook has no sheet named `Utvandring`; its sheets are `Innvandring`; set `sheet` in [source] to one of them");
+        insta::assert_snapshot!(decode(&XlsxOptions::default()).unwrap_err(), @"TestExcel.xlsx, sheet `Innvandring`: no row has text in every column (A to E), so none is taken as the header; set `header_row` in [source] to the row that names the columns");
+        insta::assert_snapshot!(decode(&with(SheetChoice::First, Some(3))).unwrap_err(), @"TestExcel.xlsx, sheet `Innvandring`: header cell A3 is empty; name the column in the file, or set `header_row` in [source] to the row that names the columns");
+
+        // Row 4 is the first with all five cells (Norge, 2007K1, 1711, 2073, -362): as a header
+        // it is no table a pipeline wants, but every later row decodes.
+        let table = decode(&with(SheetChoice::Index(1), Some(4))).unwrap();
+        assert_eq!(names(&table), ["Norge", "2007K1", "1711", "2073", "-362"]);
+        let (rows, numbers) = rows(&table);
+        // 18011 rows, of which rows 5 to 18011 hold 17988 that are not blank.
+        assert_eq!(rows.len(), 17988);
+        assert_eq!(rows[0], ["", "2007K2", "2071", "1650", "421"]);
+        assert_eq!(numbers[0], 5);
+        let belarus = numbers.iter().position(|&n| n == 589).unwrap();
+        assert_eq!(rows[belarus], ["Belarus", "2007K1", "9", "5", "4"]);
+        assert_eq!(*numbers.last().unwrap(), 18011);
+        assert_eq!(rows.last().unwrap(), &["Innvandring", "", "", "", ""]);
+        assert_eq!(table.categories("Norge").unwrap().len(), 308);
     }
 
     #[test]

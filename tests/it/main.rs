@@ -19,3 +19,4 @@ mod replay;
 mod service;
 mod skips;
 mod util;
+mod xlsx;
