@@ -24,6 +24,7 @@ use super::table::SourceTable;
 /// XLSX options of a pipeline's `[source]` (all have defaults).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct XlsxOptions {
+    /// The sheet that holds the table; default the first.
     pub sheet: SheetChoice,
     /// The 1-based sheet row that names the columns (at least 1); `None` = detected (see
     /// [`decode`]).
@@ -311,9 +312,9 @@ struct Grid<'a> {
     cells: Vec<Cell<'a>>,
     /// 0-based first and last row and column of the used range (`None`: no cell has a value).
     bounds: Option<((u32, u32), (u32, u32))>,
-    /// Merged regions: (first row, first column, last row, last column) and the value of their
-    /// top-left cell (index into `cells`).
-    merged: Vec<((u32, u32, u32, u32), usize)>,
+    /// Merged regions (0-based (row, column) of their corners) with the index in `cells` of
+    /// their top-left cell, whose value fills them; sorted by first row.
+    merged: Vec<(calamine::Dimensions, usize)>,
 }
 
 impl<'a> Grid<'a> {
@@ -326,18 +327,16 @@ impl<'a> Grid<'a> {
             ((first.row, left), (last.row, right))
         });
         // A region whose top-left cell is empty has nothing to fill in.
-        let merged = merged
+        let mut merged: Vec<_> = merged
             .iter()
             .filter_map(|region| {
                 let top_left = cells
                     .binary_search_by_key(&region.start, |c| (c.row, c.column))
                     .ok()?;
-                Some((
-                    (region.start.0, region.start.1, region.end.0, region.end.1),
-                    top_left,
-                ))
+                Some((*region, top_left))
             })
             .collect();
+        merged.sort_unstable_by_key(|(region, _)| region.start.0);
         Self {
             cells,
             bounds,
@@ -370,7 +369,18 @@ impl<'a> Grid<'a> {
         let ((top, left), (bottom, right)) = self.bounds.unwrap_or(((1, 0), (0, 0)));
         let width = (right + 1).saturating_sub(left) as usize;
         let mut next = 0;
+        // The regions that span `row`: those that start by then and have not ended, so a sheet of
+        // many merged labels costs per row only the regions at that row.
+        let (mut next_region, mut active) = (0, Vec::new());
         (top..=bottom).filter_map(move |row| {
+            while let Some((region, _)) = self.merged.get(next_region) {
+                if region.start.0 > row {
+                    break;
+                }
+                active.push(next_region);
+                next_region += 1;
+            }
+            active.retain(|&i| self.merged[i].0.end.0 >= row);
             let mut fields = vec![("", false); width];
             let start = next;
             while let Some(cell) = self.cells.get(next).filter(|c| c.row == row) {
@@ -380,13 +390,11 @@ impl<'a> Grid<'a> {
             if next == start {
                 return None;
             }
-            for &((first_row, first_column, last_row, last_column), top_left) in &self.merged {
-                if (first_row..=last_row).contains(&row) {
-                    let value = &self.cells[top_left];
-                    let (from, to) = (first_column.max(left), last_column.min(right));
-                    for column in from..=to {
-                        fields[(column - left) as usize] = (&value.text, value.is_text);
-                    }
+            for &i in &active {
+                let (region, top_left) = self.merged[i];
+                let value = &self.cells[top_left];
+                for column in region.start.1.max(left)..=region.end.1.min(right) {
+                    fields[(column - left) as usize] = (&value.text, value.is_text);
                 }
             }
             Some((row, fields))
@@ -784,6 +792,15 @@ mod tests {
         })]);
         insta::assert_snapshot!(err(&duplicate, &XlsxOptions::default()), @"enkat.xlsx, sheet `Data`: the header names column `år` twice (B1 and C1); rename one in the file");
         insta::assert_snapshot!(err(&bytes, &row(9)), @"enkat.xlsx, sheet `Data`: header_row = 9 is outside the used range A1:C3; set `header_row` in [source] to the row that names the columns");
+    }
+
+    #[test]
+    fn a_header_merged_across_columns_names_them_twice() {
+        let bytes = workbook(&[("Data", &|s: &mut Worksheet| {
+            fill(s, &[&[T("kod")], &[T("0114"), N(1.0), N(2.0)]]);
+            s.merge_range(0, 1, 0, 2, "andel", &Format::new()).unwrap();
+        })]);
+        insta::assert_snapshot!(err(&bytes, &XlsxOptions::default()), @"enkat.xlsx, sheet `Data`: the header names column `andel` twice (B1 and C1); rename one in the file");
     }
 
     #[test]
