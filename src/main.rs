@@ -96,6 +96,9 @@ enum Command {
         /// XLSX sheet: its name, or its 1-based number (default: the first sheet).
         #[arg(long, value_name = "NAME|N")]
         sheet: Option<String>,
+        /// XLSX: the 1-based row that names the columns (default: detected).
+        #[arg(long, value_name = "N")]
+        header_row: Option<usize>,
     },
     /// Lists the tables of a PxWebApi 2.0 host whose text matches a query.
     Tables {
@@ -240,6 +243,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             delimiter,
             encoding,
             sheet,
+            header_row,
         } => {
             if let Some(source) = inspect::kolada::locate(&target) {
                 let report =
@@ -272,6 +276,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 delimiter,
                 encoding,
                 sheet,
+                header_row,
             };
             let report = inspect::inspect(&file, &options)?;
             if json {

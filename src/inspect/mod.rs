@@ -34,6 +34,8 @@ pub struct InspectOptions {
     pub encoding: Option<String>,
     /// XLSX: a sheet name, or digits for its 1-based number.
     pub sheet: Option<String>,
+    /// XLSX: the 1-based row that names the columns.
+    pub header_row: Option<usize>,
 }
 
 /// Errors of `inspect`; each names the file.
@@ -51,10 +53,10 @@ pub enum InspectError {
     Encoding(String),
     #[error("the delimiter must be one ASCII character")]
     Delimiter,
-    #[error("--sheet 0: sheets are numbered from 1")]
-    SheetZero,
-    #[error("--sheet is for an xlsx file; give --format xlsx if the file is one")]
-    SheetNotXlsx,
+    #[error("--{0} 0: sheets and rows are numbered from 1")]
+    Zero(&'static str),
+    #[error("--sheet and --header-row are for an xlsx file; give --format xlsx if the file is one")]
+    NotXlsx,
     #[error(transparent)]
     Decode(#[from] DecodeError),
 }
@@ -101,8 +103,9 @@ pub fn inspect(path: &Path, options: &InspectOptions) -> Result<Inspection, Insp
             _ => return Err(InspectError::UnknownFormat(path.to_path_buf())),
         },
     };
-    if options.sheet.is_some() && choice != FormatChoice::Xlsx {
-        return Err(InspectError::SheetNotXlsx);
+    let xlsx_only = options.sheet.is_some() || options.header_row.is_some();
+    if xlsx_only && choice != FormatChoice::Xlsx {
+        return Err(InspectError::NotXlsx);
     }
     let format = match choice {
         FormatChoice::Jsonstat => Format::Jsonstat,
@@ -122,7 +125,10 @@ pub fn inspect(path: &Path, options: &InspectOptions) -> Result<Inspection, Insp
         }
         FormatChoice::Xlsx => Format::Xlsx(XlsxOptions {
             sheet: sheet_choice(options.sheet.as_deref())?,
-            header_row: None,
+            header_row: match options.header_row {
+                Some(0) => return Err(InspectError::Zero("header-row")),
+                row => row,
+            },
         }),
     };
     let origin = path.display().to_string();
@@ -137,7 +143,7 @@ fn sheet_choice(sheet: Option<&str>) -> Result<SheetChoice, InspectError> {
         None => SheetChoice::First,
         Some(text) if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) => {
             match text.parse::<usize>() {
-                Ok(0) => return Err(InspectError::SheetZero),
+                Ok(0) => return Err(InspectError::Zero("sheet")),
                 Ok(n) => SheetChoice::Index(n),
                 // More digits than a usize holds: no workbook has that many sheets.
                 Err(_) => SheetChoice::Index(usize::MAX),
@@ -333,12 +339,20 @@ mod tests {
         let mut by_number = inspect(&path, &options("2")).unwrap();
         by_number.file = "t.xlsx".into();
         assert_eq!(by_number, report);
-        insta::assert_snapshot!(inspect(&path, &options("0")).unwrap_err(), @"--sheet 0: sheets are numbered from 1");
+        insta::assert_snapshot!(inspect(&path, &options("0")).unwrap_err(), @"--sheet 0: sheets and rows are numbered from 1");
+        let below = InspectOptions {
+            header_row: Some(2),
+            ..options("Data")
+        };
+        let mut report = inspect(&path, &below).unwrap();
+        report.file = "t.xlsx".into();
+        assert_eq!(report.dimensions[0].id, "0114");
+        assert_eq!(report.cells, 1);
         let csv = InspectOptions {
             format: Some(FormatChoice::Csv),
             ..options("Data")
         };
-        insta::assert_snapshot!(inspect(&path, &csv).unwrap_err(), @"--sheet is for an xlsx file; give --format xlsx if the file is one");
+        insta::assert_snapshot!(inspect(&path, &csv).unwrap_err(), @"--sheet and --header-row are for an xlsx file; give --format xlsx if the file is one");
     }
 
     #[test]
