@@ -93,6 +93,12 @@ enum Command {
         /// CSV encoding (utf-8, windows-1252, iso-8859-1).
         #[arg(long)]
         encoding: Option<String>,
+        /// XLSX sheet: its name, or its 1-based number (default: the first sheet).
+        #[arg(long, value_name = "NAME|N")]
+        sheet: Option<String>,
+        /// XLSX: the 1-based row that names the columns (default: detected).
+        #[arg(long, value_name = "N")]
+        header_row: Option<usize>,
     },
     /// Lists the tables of a PxWebApi 2.0 host whose text matches a query.
     Tables {
@@ -236,6 +242,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             format,
             delimiter,
             encoding,
+            sheet,
+            header_row,
         } => {
             if let Some(source) = inspect::kolada::locate(&target) {
                 let report =
@@ -268,6 +276,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 delimiter,
                 encoding,
                 lang,
+                sheet,
+                header_row,
             };
             let report = inspect::inspect(&file, &options)?;
             if json {

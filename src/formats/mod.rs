@@ -11,7 +11,9 @@ pub mod jsonstat;
 pub mod kolada;
 pub mod merge;
 pub mod px;
+mod rows;
 pub mod table;
+pub mod xlsx;
 
 pub use table::{CellStatus, Chunk, Cube, Dimension, SourceMeta, SourceTable, TableError};
 
@@ -24,6 +26,8 @@ pub enum Format {
     Kolada(kolada::KoladaOptions),
     /// PC-Axis files.
     Px(px::PxOptions),
+    /// One sheet of an Excel workbook.
+    Xlsx(xlsx::XlsxOptions),
 }
 
 /// Default for [`DecodeLimits::max_table_cells`]. A cell costs about 9 bytes in the decoded
@@ -39,7 +43,8 @@ pub const DEFAULT_MAX_TABLE_CELLS: u64 = 50_000_000;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecodeLimits {
     /// The most cells a table may have: a JSON-stat cube's product of `size`, a PX file's
-    /// product of VALUES counts, or a CSV file's data rows × columns.
+    /// product of VALUES counts, a CSV file's data rows × columns, or the rows × columns of an
+    /// XLSX sheet's used range.
     pub max_table_cells: u64,
 }
 
@@ -64,11 +69,20 @@ pub enum DecodeError {
     /// Boxed: its messages carry the keyword and what was found.
     #[error(transparent)]
     Px(Box<px::PxError>),
+    /// Boxed: it carries file, sheet and cell names, and calamine's error as its source.
+    #[error(transparent)]
+    Xlsx(Box<xlsx::XlsxError>),
 }
 
 impl From<px::PxError> for DecodeError {
     fn from(error: px::PxError) -> Self {
         Self::Px(Box::new(error))
+    }
+}
+
+impl From<xlsx::XlsxError> for DecodeError {
+    fn from(error: xlsx::XlsxError) -> Self {
+        Self::Xlsx(Box::new(error))
     }
 }
 
@@ -92,13 +106,15 @@ impl Format {
             Format::Csv(options) => csv::decode(bytes, origin, options, limits)?,
             Format::Kolada(options) => kolada::decode(bytes, origin, options, limits)?,
             Format::Px(options) => px::decode(bytes, origin, options, limits)?,
+            Format::Xlsx(options) => xlsx::decode(bytes, origin, options, limits)?,
         })
     }
 
     /// The decimal separator numbers written as text use.
     pub fn decimal(&self) -> char {
         match self {
-            Format::Jsonstat | Format::Kolada(_) | Format::Px(_) => '.',
+            // XLSX numbers are written as text by the decoder itself, always with `.`.
+            Format::Jsonstat | Format::Kolada(_) | Format::Px(_) | Format::Xlsx(_) => '.',
             Format::Csv(options) => options.decimal,
         }
     }

@@ -16,6 +16,7 @@ use serde_json::json;
 
 use crate::formats::csv::{CsvOptions, encoding_for};
 use crate::formats::px::PxOptions;
+use crate::formats::xlsx::{SheetChoice, XlsxOptions};
 use crate::formats::{CellStatus, DecodeError, DecodeLimits, Format, SourceTable};
 
 /// A format chosen on the command line.
@@ -24,6 +25,7 @@ pub enum FormatChoice {
     Jsonstat,
     Csv,
     Px,
+    Xlsx,
 }
 
 impl FormatChoice {
@@ -33,6 +35,7 @@ impl FormatChoice {
             FormatChoice::Jsonstat => "json-stat",
             FormatChoice::Csv => "csv",
             FormatChoice::Px => "px",
+            FormatChoice::Xlsx => "xlsx",
         }
     }
 }
@@ -45,6 +48,10 @@ pub struct InspectOptions {
     pub encoding: Option<String>,
     /// The language of a PX file.
     pub lang: Option<String>,
+    /// XLSX: a sheet name, or digits for its 1-based number.
+    pub sheet: Option<String>,
+    /// XLSX: the 1-based row that names the columns.
+    pub header_row: Option<usize>,
 }
 
 /// Errors of `inspect`; each names the file.
@@ -56,7 +63,7 @@ pub enum InspectError {
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot tell the format of {}; give --format jsonstat, --format csv or --format px", .0.display())]
+    #[error("cannot tell the format of {}; give --format jsonstat, csv, px or xlsx", .0.display())]
     UnknownFormat(PathBuf),
     #[error("`{0}` is not an encoding; use utf-8, windows-1252 or iso-8859-1")]
     Encoding(String),
@@ -64,6 +71,10 @@ pub enum InspectError {
     Delimiter,
     #[error("--lang is for a PX file or a PxWebApi 2.0 URL; {} is neither", .0.display())]
     Lang(PathBuf),
+    #[error("--{0} 0: sheets and rows are numbered from 1")]
+    Zero(&'static str),
+    #[error("--sheet and --header-row are for an xlsx file; give --format xlsx if the file is one")]
+    NotXlsx,
     #[error(transparent)]
     Decode(#[from] DecodeError),
 }
@@ -83,10 +94,10 @@ pub struct Inspection {
     pub file: String,
     pub format: &'static str,
     pub dimensions: Vec<DimensionSummary>,
-    /// Cells of a cube, rows of a CSV.
+    /// Cells of a cube, rows of a CSV or XLSX sheet.
     pub cells: u64,
     /// Cells whose source value is a number (before markers are mapped; for PX, cells whose
-    /// DATA token is a number); for CSV, rows with no empty field.
+    /// DATA token is a number); for CSV and XLSX, rows with no empty field.
     pub non_null: u64,
     /// Raw status markers and how many cells carry each.
     pub status_counts: BTreeMap<String, u64>,
@@ -107,11 +118,16 @@ pub fn inspect(path: &Path, options: &InspectOptions) -> Result<Inspection, Insp
             Some("json") => FormatChoice::Jsonstat,
             Some("csv") | Some("txt") => FormatChoice::Csv,
             Some("px") | Some("PX") => FormatChoice::Px,
+            Some("xlsx") => FormatChoice::Xlsx,
             _ => return Err(InspectError::UnknownFormat(path.to_path_buf())),
         },
     };
     if options.lang.is_some() && choice != FormatChoice::Px {
         return Err(InspectError::Lang(path.to_path_buf()));
+    }
+    let xlsx_only = options.sheet.is_some() || options.header_row.is_some();
+    if xlsx_only && choice != FormatChoice::Xlsx {
+        return Err(InspectError::NotXlsx);
     }
     let format = match choice {
         FormatChoice::Jsonstat => Format::Jsonstat,
@@ -133,11 +149,34 @@ pub fn inspect(path: &Path, options: &InspectOptions) -> Result<Inspection, Insp
         FormatChoice::Px => Format::Px(PxOptions {
             lang: options.lang.clone(),
         }),
+        FormatChoice::Xlsx => Format::Xlsx(XlsxOptions {
+            sheet: sheet_choice(options.sheet.as_deref())?,
+            header_row: match options.header_row {
+                Some(0) => return Err(InspectError::Zero("header-row")),
+                row => row,
+            },
+        }),
     };
     let origin = path.display().to_string();
     // `inspect` is for looking at a file before a pipeline exists, so no pipeline's limits apply.
     let table = format.decode(&bytes, &origin, &DecodeLimits::default())?;
     Ok(summarise(&table, origin, choice))
+}
+
+/// `--sheet`: digits are a 1-based number (as `sheet = 2` in a pipeline), anything else a name.
+fn sheet_choice(sheet: Option<&str>) -> Result<SheetChoice, InspectError> {
+    Ok(match sheet {
+        None => SheetChoice::First,
+        Some(text) if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) => {
+            match text.parse::<usize>() {
+                Ok(0) => return Err(InspectError::Zero("sheet")),
+                Ok(n) => SheetChoice::Index(n),
+                // More digits than a usize holds: no workbook has that many sheets.
+                Err(_) => SheetChoice::Index(usize::MAX),
+            }
+        }
+        Some(name) => SheetChoice::Name(name.to_owned()),
+    })
 }
 
 fn summarise(table: &SourceTable, file: String, choice: FormatChoice) -> Inspection {
@@ -292,6 +331,53 @@ mod tests {
     }
 
     #[test]
+    fn a_sheet_of_a_workbook_shows_its_columns_and_rows() {
+        let mut book = rust_xlsxwriter::Workbook::new();
+        book.add_worksheet().write_string(0, 0, "tom").unwrap();
+        let sheet = book.add_worksheet();
+        sheet.set_name("Data").unwrap();
+        for (row, code) in ["kommun", "0114", "0180"].into_iter().enumerate() {
+            sheet.write_string(row as u32, 0, code).unwrap();
+        }
+        sheet.write_string(0, 1, "andel").unwrap();
+        sheet.write_number(1, 1, 12.0).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.xlsx");
+        std::fs::write(&path, book.save_to_buffer().unwrap()).unwrap();
+        let options = |sheet: &str| InspectOptions {
+            sheet: Some(sheet.into()),
+            ..InspectOptions::default()
+        };
+        let mut report = inspect(&path, &options("Data")).unwrap();
+        report.file = "t.xlsx".into();
+        // The empty cell B3 makes row 3 one with an empty field.
+        insta::assert_snapshot!(report, @r"
+        t.xlsx (xlsx)
+          kommun       2  0114, 0180
+          andel        2  12, 
+        cells: 2, non-null: 1
+        status markers: none
+        ");
+        let mut by_number = inspect(&path, &options("2")).unwrap();
+        by_number.file = "t.xlsx".into();
+        assert_eq!(by_number, report);
+        insta::assert_snapshot!(inspect(&path, &options("0")).unwrap_err(), @"--sheet 0: sheets and rows are numbered from 1");
+        let below = InspectOptions {
+            header_row: Some(2),
+            ..options("Data")
+        };
+        let mut report = inspect(&path, &below).unwrap();
+        report.file = "t.xlsx".into();
+        assert_eq!(report.dimensions[0].id, "0114");
+        assert_eq!(report.cells, 1);
+        let csv = InspectOptions {
+            format: Some(FormatChoice::Csv),
+            ..options("Data")
+        };
+        insta::assert_snapshot!(inspect(&path, &csv).unwrap_err(), @"--sheet and --header-row are for an xlsx file; give --format xlsx if the file is one");
+    }
+
+    #[test]
     fn a_px_file_is_shown_like_a_cube_counting_numbers_as_non_null() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.px");
@@ -331,7 +417,7 @@ mod tests {
         let err = inspect(&path, &InspectOptions::default()).unwrap_err();
         assert!(
             err.to_string()
-                .ends_with("give --format jsonstat, --format csv or --format px"),
+                .ends_with("give --format jsonstat, csv, px or xlsx"),
             "{err}"
         );
     }

@@ -11,14 +11,15 @@ use std::time::Duration;
 
 use super::spec::{
     AreaBy, CodesSpec, DEFAULT_MAX_REJECT_RATIO, DimensionSpec, FileSpec, FormatKeys, FormatSpec,
-    KoladaSpec, MapSpec, OrTable, PipelineFile, PxwebSpec, SelectSpec, SelectValues, SourceSpec,
-    UrlSpec,
+    KoladaSpec, MapSpec, OrTable, PipelineFile, PxwebSpec, SelectSpec, SelectValues, SheetSpec,
+    SourceSpec, UrlSpec,
 };
 use super::{MAX_JITTER_SECS, MAX_RETRIES, Origin, Pipeline, RunPolicy, SourceKind};
 use crate::config::{Settings, toml_problem};
 use crate::formats::csv::{CsvOptions, encoding_for};
 use crate::formats::kolada::KoladaOptions;
 use crate::formats::px::PxOptions;
+use crate::formats::xlsx::{SheetChoice, XlsxOptions};
 use crate::formats::{DecodeLimits, Format};
 use crate::harmonise::codes::{CodeList, canonical_age, canonical_grade, canonical_sex};
 use crate::harmonise::mapping::{AreaNaming, Field, Mapping, Marker, builtin_markers, defaults};
@@ -798,16 +799,13 @@ impl Checker<'_> {
         limits
     }
 
-    /// The checked format of any kind's `[source]` format keys.
+    /// The checked format of any kind's `[source]` format keys. A key of another format is
+    /// refused rather than ignored: `sheet` on a CSV source is a mistake the operator should see.
     fn format(&mut self, keys: FormatKeys<'_>) -> Format {
-        if keys.format != FormatSpec::Px && keys.lang.is_some() {
-            self.error(
-                "source.lang",
-                "only a PX file has languages to choose from; remove `lang`",
-            );
-        }
+        self.refuse_keys_of_other_formats(&keys);
         match keys.format {
             FormatSpec::Jsonstat => Format::Jsonstat,
+            FormatSpec::Xlsx => Format::Xlsx(self.xlsx_options(keys)),
             FormatSpec::Csv => {
                 let mut options = CsvOptions::default();
                 if let Some(delimiter) = keys.delimiter {
@@ -843,27 +841,63 @@ impl Checker<'_> {
                 }
                 Format::Csv(options)
             }
-            FormatSpec::Px => {
-                let csv_keys = [
-                    ("delimiter", keys.delimiter.is_some()),
-                    ("encoding", keys.encoding.is_some()),
-                    ("decimal", keys.decimal.is_some()),
-                    ("header", keys.header.is_some()),
-                ];
-                for (key, _) in csv_keys.iter().filter(|(_, given)| *given) {
-                    self.error(
-                        format!("source.{key}"),
-                        format!(
-                            "`{key}` is a CSV key; a PX file declares its own layout and \
-                             encoding: remove it"
-                        ),
-                    );
-                }
-                Format::Px(PxOptions {
-                    lang: keys.lang.map(str::to_string),
-                })
-            }
+            FormatSpec::Px => Format::Px(PxOptions {
+                lang: keys.lang.map(str::to_string),
+            }),
         }
+    }
+
+    /// Refuses each key given that `keys.format` does not read: `sheet` on a CSV source, or a
+    /// CSV `encoding` on a PX file (which declares its own), is a mistake to show, not ignore.
+    fn refuse_keys_of_other_formats(&mut self, keys: &FormatKeys<'_>) {
+        let given = [
+            ("delimiter", keys.delimiter.is_some(), FormatSpec::Csv),
+            ("encoding", keys.encoding.is_some(), FormatSpec::Csv),
+            ("decimal", keys.decimal.is_some(), FormatSpec::Csv),
+            ("header", keys.header.is_some(), FormatSpec::Csv),
+            ("lang", keys.lang.is_some(), FormatSpec::Px),
+            ("sheet", keys.sheet.is_some(), FormatSpec::Xlsx),
+            ("header_row", keys.header_row.is_some(), FormatSpec::Xlsx),
+        ];
+        for (key, _, owner) in given
+            .iter()
+            .filter(|&&(_, set, owner)| set && owner != keys.format)
+        {
+            self.error(
+                format!("source.{key}"),
+                format!(
+                    "`{key}` is read only with `format = \"{}\"`, not `format = \"{}\"`; \
+                     remove it",
+                    owner.name(),
+                    keys.format.name()
+                ),
+            );
+        }
+    }
+
+    /// The XLSX options of `keys`.
+    fn xlsx_options(&mut self, keys: FormatKeys<'_>) -> XlsxOptions {
+        let mut options = XlsxOptions::default();
+        match keys.sheet {
+            None => {}
+            Some(SheetSpec::Name(name)) => options.sheet = SheetChoice::Name(name.clone()),
+            Some(SheetSpec::Index(n)) => match usize::try_from(*n) {
+                Ok(n) if n >= 1 => options.sheet = SheetChoice::Index(n),
+                _ => self.error(
+                    "source.sheet",
+                    format!("sheet number {n} must be at least 1 (the first sheet is 1)"),
+                ),
+            },
+        }
+        match keys.header_row.map(usize::try_from) {
+            None => {}
+            Some(Ok(row)) if row >= 1 => options.header_row = Some(row),
+            Some(_) => self.error(
+                "source.header_row",
+                "must be at least 1 (rows are numbered from 1, as in Excel)",
+            ),
+        }
+        options
     }
 
     fn codes(&mut self, key: &str, spec: &Option<CodesSpec>) -> Option<CodeList> {
@@ -1181,13 +1215,15 @@ mod tests {
         };
         assert_eq!(
             messages("format = \"csv\"\nlang = \"sv\"\n"),
-            ["source.lang: only a PX file has languages to choose from; remove `lang`"]
+            [
+                "source.lang: `lang` is read only with `format = \"px\"`, not `format = \"csv\"`; remove it"
+            ]
         );
         assert_eq!(
             messages("format = \"px\"\ndelimiter = \";\"\nheader = false\n"),
             [
-                "source.delimiter: `delimiter` is a CSV key; a PX file declares its own layout and encoding: remove it",
-                "source.header: `header` is a CSV key; a PX file declares its own layout and encoding: remove it",
+                "source.delimiter: `delimiter` is read only with `format = \"csv\"`, not `format = \"px\"`; remove it",
+                "source.header: `header` is read only with `format = \"csv\"`, not `format = \"px\"`; remove it",
             ]
         );
         assert!(messages("format = \"px\"\nlang = \"en\"\n").is_empty());
@@ -1211,6 +1247,67 @@ mod tests {
         let error = toml::from_str::<PipelineFile>(&text).unwrap_err();
         // Inside the kind-tagged `[source]`, serde points at the table, not the key.
         insta::assert_snapshot!(key_problem(Path::new("p.toml"), &text, &error), @"error: p.toml: source: invalid type: integer `5`, expected a file path or a list of file paths");
+    }
+
+    /// `check`'s errors as `key: message` for a file source with `keys` (after `format`).
+    fn file_errors(format: &str, keys: &str) -> Vec<String> {
+        let text = format!("{START}{keys}\n{MAP}").replace("format = \"csv\"", format);
+        problems_of(&text)
+            .into_iter()
+            .map(|p| format!("{}: {}", p.key, p.message))
+            .collect()
+    }
+
+    #[test]
+    fn xlsx_takes_a_sheet_by_name_or_number_and_a_header_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        std::fs::write(dir.path().join("a.csv"), "x\n1\n").unwrap();
+        let settings = Settings::load(None, dir.path()).unwrap();
+        for (sheet, expected) in [
+            ("\"Data\"", SheetChoice::Name("Data".into())),
+            ("2", SheetChoice::Index(2)),
+        ] {
+            let text = format!("{START}sheet = {sheet}\nheader_row = 3\n{MAP}")
+                .replace("format = \"csv\"", "format = \"xlsx\"");
+            std::fs::write(&path, text).unwrap();
+            let (pipeline, _) = check_file(&path, &settings, &Schemas::default()).unwrap();
+            let options = XlsxOptions {
+                sheet: expected,
+                header_row: Some(3),
+            };
+            assert_eq!(pipeline.format, Format::Xlsx(options));
+        }
+    }
+
+    #[test]
+    fn xlsx_keys_and_csv_keys_are_refused_on_the_other_format() {
+        insta::assert_debug_snapshot!(file_errors("format = \"csv\"", "sheet = \"Data\"\nheader_row = 2"), @r#"
+        [
+            "source.sheet: `sheet` is read only with `format = \"xlsx\"`, not `format = \"csv\"`; remove it",
+            "source.header_row: `header_row` is read only with `format = \"xlsx\"`, not `format = \"csv\"`; remove it",
+        ]
+        "#);
+        insta::assert_debug_snapshot!(file_errors("format = \"xlsx\"", "delimiter = \";\"\nheader = false"), @r#"
+        [
+            "source.delimiter: `delimiter` is read only with `format = \"csv\"`, not `format = \"xlsx\"`; remove it",
+            "source.header: `header` is read only with `format = \"csv\"`, not `format = \"xlsx\"`; remove it",
+        ]
+        "#);
+        insta::assert_debug_snapshot!(file_errors("format = \"xlsx\"", "sheet = 0\nheader_row = -1"), @r#"
+        [
+            "source.sheet: sheet number 0 must be at least 1 (the first sheet is 1)",
+            "source.header_row: must be at least 1 (rows are numbered from 1, as in Excel)",
+        ]
+        "#);
+    }
+
+    #[test]
+    fn a_sheet_that_is_neither_a_name_nor_a_number_says_what_is_expected() {
+        let text =
+            format!("{START}sheet = true\n{MAP}").replace("format = \"csv\"", "format = \"xlsx\"");
+        let error = toml::from_str::<PipelineFile>(&text).unwrap_err();
+        insta::assert_snapshot!(key_problem(Path::new("p.toml"), &text, &error), @"error: p.toml: source: invalid type: boolean `true`, expected a sheet name (a string) or a 1-based sheet number");
     }
 
     #[test]

@@ -242,6 +242,11 @@ pub struct FileSpec {
     /// PX: the language to read (default [`DEFAULT_LANG`](crate::formats::px::DEFAULT_LANG) if
     /// the file has it, else its main language).
     pub lang: Option<String>,
+    /// XLSX: the sheet, by name (`"Data"`) or 1-based position (`2`); default the first.
+    pub sheet: Option<SheetSpec>,
+    /// XLSX: the 1-based row that names the columns; default the first row with text in every
+    /// column.
+    pub header_row: Option<i64>,
     /// The most cells a decoded table may have (default `DEFAULT_MAX_TABLE_CELLS`).
     pub max_table_cells: Option<u64>,
 }
@@ -256,6 +261,8 @@ impl FileSpec {
             decimal: self.decimal.as_deref(),
             header: self.header,
             lang: self.lang.as_deref(),
+            sheet: self.sheet.as_ref(),
+            header_row: self.header_row,
             max_table_cells: self.max_table_cells,
         }
     }
@@ -272,7 +279,36 @@ pub struct FormatKeys<'a> {
     pub decimal: Option<&'a str>,
     pub header: Option<bool>,
     pub lang: Option<&'a str>,
+    pub sheet: Option<&'a SheetSpec>,
+    pub header_row: Option<i64>,
     pub max_table_cells: Option<u64>,
+}
+
+/// `sheet = "Data"` (a name) or `sheet = 2` (a 1-based position, checked by check.rs).
+#[derive(Debug, Clone, PartialEq)]
+pub enum SheetSpec {
+    Name(String),
+    Index(i64),
+}
+
+impl<'de> Deserialize<'de> for SheetSpec {
+    // By hand rather than `untagged`, for a message that says what was expected.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = SheetSpec;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a sheet name (a string) or a 1-based sheet number")
+            }
+            fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<SheetSpec, E> {
+                Ok(SheetSpec::Name(name.to_owned()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<SheetSpec, E> {
+                Ok(SheetSpec::Index(n))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 /// `kind = "url"`: a file served at an http(s) URL, or several URLs that are the pieces of one
@@ -296,6 +332,8 @@ pub struct UrlSpec {
     pub decimal: Option<String>,
     pub header: Option<bool>,
     pub lang: Option<String>,
+    pub sheet: Option<SheetSpec>,
+    pub header_row: Option<i64>,
     pub max_table_cells: Option<u64>,
 }
 
@@ -309,6 +347,8 @@ impl UrlSpec {
             decimal: self.decimal.as_deref(),
             header: self.header,
             lang: self.lang.as_deref(),
+            sheet: self.sheet.as_ref(),
+            header_row: self.header_row,
             max_table_cells: self.max_table_cells,
         }
     }
@@ -388,6 +428,19 @@ pub enum FormatSpec {
     Csv,
     /// PC-Axis.
     Px,
+    Xlsx,
+}
+
+impl FormatSpec {
+    /// The value of `format` that names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Jsonstat => "jsonstat",
+            Self::Csv => "csv",
+            Self::Px => "px",
+            Self::Xlsx => "xlsx",
+        }
+    }
 }
 
 /// `[validate]`.

@@ -21,3 +21,4 @@ mod service;
 mod skips;
 mod url;
 mod util;
+mod xlsx;
