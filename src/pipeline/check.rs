@@ -12,7 +12,7 @@ use std::time::Duration;
 use super::spec::{
     AreaBy, CodesSpec, DEFAULT_MAX_REJECT_RATIO, DimensionSpec, FileSpec, FormatKeys, FormatSpec,
     KoladaSpec, MapSpec, OrTable, PipelineFile, PxwebSpec, SelectSpec, SelectValues, SheetSpec,
-    SourceSpec, UrlSpec,
+    SourceSpec,
 };
 use super::{MAX_JITTER_SECS, MAX_RETRIES, Origin, Pipeline, RunPolicy, SourceKind};
 use crate::config::{Settings, toml_problem};
@@ -702,8 +702,21 @@ impl Checker<'_> {
         &mut self,
         file: &FileSpec,
     ) -> Option<(SourceKind, Format, DecodeLimits, Origin)> {
+        if file.url.is_some() {
+            self.error(
+                "source.url",
+                "`url` is a key of `kind = \"url\"`; a file source names its files with `path`",
+            );
+        }
+        let Some(path) = &file.path else {
+            self.error(
+                "source.path",
+                "missing; name the file relative to the pipeline file, e.g. path = \"data/t.csv\"",
+            );
+            return None;
+        };
         let dir = self.path.parent().unwrap_or(Path::new("."));
-        let paths: Vec<PathBuf> = file.path.to_vec().iter().map(|p| dir.join(p)).collect();
+        let paths: Vec<PathBuf> = path.to_vec().iter().map(|p| dir.join(p)).collect();
         if paths.is_empty() {
             self.error(
                 "source.path",
@@ -750,8 +763,24 @@ impl Checker<'_> {
     }
 
     /// `kind = "url"`: http(s) URLs, each once, and the format keys as for a file.
-    fn url_source(&mut self, spec: &UrlSpec) -> Option<(SourceKind, Format, DecodeLimits, Origin)> {
-        let urls = spec.url.to_vec();
+    fn url_source(
+        &mut self,
+        spec: &FileSpec,
+    ) -> Option<(SourceKind, Format, DecodeLimits, Origin)> {
+        if spec.path.is_some() {
+            self.error(
+                "source.path",
+                "`path` is a key of `kind = \"file\"`; a url source names its files with `url`",
+            );
+        }
+        let Some(url) = &spec.url else {
+            self.error(
+                "source.url",
+                "missing; name the file's http(s) URL, e.g. url = \"https://host/path/t.csv\"",
+            );
+            return None;
+        };
+        let urls = url.to_vec();
         if urls.is_empty() {
             self.error(
                 "source.url",
@@ -1259,6 +1288,16 @@ mod tests {
     }
 
     #[test]
+    fn a_file_source_refuses_a_url() {
+        assert_eq!(
+            file_errors("format = \"csv\"", "url = \"https://example.org/a.csv\""),
+            [
+                "source.url: `url` is a key of `kind = \"url\"`; a file source names its files with `path`"
+            ]
+        );
+    }
+
+    #[test]
     fn xlsx_takes_a_sheet_by_name_or_number_and_a_header_row() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("p.toml");
@@ -1396,6 +1435,14 @@ mod url_tests {
             empty,
             ["source.url: the list of URLs is empty; name at least one file"]
         );
+    }
+
+    #[test]
+    fn a_url_source_names_its_file_by_url_and_a_file_source_by_path() {
+        insta::assert_snapshot!(check("path = \"t.csv\"\nformat = \"csv\"").unwrap_err().join("\n"), @r#"
+        source.path: `path` is a key of `kind = "file"`; a url source names its files with `url`
+        source.url: missing; name the file's http(s) URL, e.g. url = "https://host/path/t.csv"
+        "#);
     }
 }
 

@@ -44,7 +44,7 @@ pub struct PipelineFile {
 pub enum SourceSpec {
     File(FileSpec),
     /// A file served at a URL (or several: the pieces of one table), in any file format.
-    Url(UrlSpec),
+    Url(FileSpec),
     /// PxWeb API v1 (SCB's `api.scb.se`, Folkhälsodata, Skolverket, municipal hosts).
     Pxweb(PxwebSpec),
     /// PxWebApi 2.0 (SCB's `statistikdatabasen.scb.se/api/v2`).
@@ -217,19 +217,24 @@ impl<'de> Deserialize<'de> for Code {
     }
 }
 
-/// `kind = "file"`: a local file, or several files that are pieces of one table.
-///
-/// Its format keys (`format` and the keys after `table`) are [`UrlSpec`]'s too, field for
-/// field: a key added here is added there, and to [`FormatKeys`].
+/// `kind = "file"`: a local file, or several files that are pieces of one table; and
+/// `kind = "url"`: a file served at an http(s) URL, or several URLs, decoded as the same file
+/// read locally would be. One struct for both, so that every format a file may have is read at
+/// a URL with the same keys and check (`deny_unknown_fields` rules out flattening shared keys
+/// into two structs); check refuses the other kind's `path` or `url`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileSpec {
-    /// Relative to the pipeline file: one path, or a list of the pieces of one table.
-    pub path: Paths,
+    /// `kind = "file"`, relative to the pipeline file: one path, or the pieces of one table.
+    pub path: Option<Paths>,
+    /// `kind = "url"`: one http(s) URL, or the pieces of one table.
+    pub url: Option<Urls>,
     pub format: FormatSpec,
-    /// The producer written to the model's `source` column (`scb`, `lupp`); default `file`.
+    /// The producer written to the model's `source` column (`scb`, `lupp`); default `file`
+    /// (for a URL, a known host's: `scb`, `fohm`, `skolverket`).
     pub producer: Option<String>,
-    /// The table id written to `source_table`; default the file name.
+    /// The table id written to `source_table`; default the (first) file name, or the first
+    /// URL's last path segment.
     pub table: Option<String>,
     /// CSV: one character, default `,`.
     pub delimiter: Option<String>,
@@ -308,49 +313,6 @@ impl<'de> Deserialize<'de> for SheetSpec {
             }
         }
         deserializer.deserialize_any(Visitor)
-    }
-}
-
-/// `kind = "url"`: a file served at an http(s) URL, or several URLs that are the pieces of one
-/// table, decoded as the same file read locally would be.
-///
-/// The format keys are [`FileSpec`]'s, field for field and with its meanings, so that every
-/// format a file may have is accepted at a URL with the same check: keep the two identical.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UrlSpec {
-    /// One http(s) URL, or a list of the pieces of one table.
-    pub url: Urls,
-    pub format: FormatSpec,
-    /// The model's `source` column; default from a known host (`scb`, `fohm`, `skolverket`),
-    /// else `file`.
-    pub producer: Option<String>,
-    /// The table id written to `source_table`; default the first URL's last path segment.
-    pub table: Option<String>,
-    pub delimiter: Option<String>,
-    pub encoding: Option<String>,
-    pub decimal: Option<String>,
-    pub header: Option<bool>,
-    pub lang: Option<String>,
-    pub sheet: Option<SheetSpec>,
-    pub header_row: Option<i64>,
-    pub max_table_cells: Option<u64>,
-}
-
-impl UrlSpec {
-    /// The format keys as written, built as [`FileSpec::format_keys`] builds them.
-    pub fn format_keys(&self) -> FormatKeys<'_> {
-        FormatKeys {
-            format: self.format,
-            delimiter: self.delimiter.as_deref(),
-            encoding: self.encoding.as_deref(),
-            decimal: self.decimal.as_deref(),
-            header: self.header,
-            lang: self.lang.as_deref(),
-            sheet: self.sheet.as_ref(),
-            header_row: self.header_row,
-            max_table_cells: self.max_table_cells,
-        }
     }
 }
 
