@@ -546,10 +546,9 @@ fn zero_bytes(word: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::formats::rows::testing::{names, rows};
     use crate::formats::table::text_type;
     use arrow_array::Array;
-    use arrow_array::cast::AsArray;
-    use arrow_array::types::Int32Type;
     use proptest::prelude::*;
 
     fn semicolons() -> CsvOptions {
@@ -564,30 +563,6 @@ mod tests {
             encoding: encoding_rs::WINDOWS_1252,
             ..semicolons()
         }
-    }
-
-    fn names(table: &SourceTable) -> Vec<String> {
-        table
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.name().clone())
-            .collect()
-    }
-
-    /// Every row as strings, and each row's line number.
-    fn rows(table: &SourceTable) -> (Vec<Vec<String>>, Vec<u64>) {
-        let chunk = table.all();
-        let mut rows = vec![Vec::new(); chunk.batch.num_rows()];
-        for column in chunk.batch.columns() {
-            let column = column.as_dictionary::<Int32Type>();
-            assert_eq!(column.null_count(), 0);
-            let values = column.values().as_string::<i32>();
-            for (row, key) in rows.iter_mut().zip(column.keys().values()) {
-                row.push(values.value(*key as usize).to_owned());
-            }
-        }
-        (rows, chunk.rows)
     }
 
     fn strings(rows: &[&[&str]]) -> Vec<Vec<String>> {

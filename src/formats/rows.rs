@@ -269,3 +269,37 @@ fn hash_of(bytes: &[u8]) -> u64 {
     };
     fold(a ^ P1, b ^ seed)
 }
+
+/// What the CSV and XLSX decoders' tests read a decoded table back with.
+#[cfg(test)]
+pub(super) mod testing {
+    use arrow_array::Array;
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::Int32Type;
+
+    use crate::formats::SourceTable;
+
+    pub(in crate::formats) fn names(table: &SourceTable) -> Vec<String> {
+        table
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect()
+    }
+
+    /// Every row as strings, and each row's source row number (CSV line, sheet row).
+    pub(in crate::formats) fn rows(table: &SourceTable) -> (Vec<Vec<String>>, Vec<u64>) {
+        let chunk = table.all();
+        let mut rows = vec![Vec::new(); chunk.batch.num_rows()];
+        for column in chunk.batch.columns() {
+            let column = column.as_dictionary::<Int32Type>();
+            assert_eq!(column.null_count(), 0);
+            let values = column.values().as_string::<i32>();
+            for (row, key) in rows.iter_mut().zip(column.keys().values()) {
+                row.push(values.value(*key as usize).to_owned());
+            }
+        }
+        (rows, chunk.rows)
+    }
+}

@@ -528,9 +528,8 @@ fn column_name(column: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::formats::rows::testing::{names, rows};
     use arrow_array::Array;
-    use arrow_array::cast::AsArray;
-    use arrow_array::types::Int32Type;
     use rust_xlsxwriter::{ExcelDateTime, Format, Workbook, Worksheet};
 
     /// Writes the cells of one sheet.
@@ -566,29 +565,6 @@ mod tests {
         Number(f64),
     }
     use Value::{Number as N, Text as T};
-
-    fn names(table: &SourceTable) -> Vec<String> {
-        table
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.name().clone())
-            .collect()
-    }
-
-    /// Every row as strings, and each row's sheet row number.
-    fn rows(table: &SourceTable) -> (Vec<Vec<String>>, Vec<u64>) {
-        let chunk = table.all();
-        let mut rows = vec![Vec::new(); chunk.batch.num_rows()];
-        for column in chunk.batch.columns() {
-            let column = column.as_dictionary::<Int32Type>();
-            let values = column.values().as_string::<i32>();
-            for (row, key) in rows.iter_mut().zip(column.keys().values()) {
-                row.push(values.value(*key as usize).to_owned());
-            }
-        }
-        (rows, chunk.rows)
-    }
 
     fn decode_with(bytes: &[u8], options: &XlsxOptions) -> Result<SourceTable, XlsxError> {
         decode(bytes, "enkat.xlsx", options, &DecodeLimits::default())
