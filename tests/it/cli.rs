@@ -1,10 +1,11 @@
 //! The CLI on the bundled samples: run, rerun, check, inspect, pipelines, history.
 
-use crate::util::{Project, text};
+use crate::util::{Project, read_parquet, strings, text};
 
-const SAMPLES: [&str; 3] = [
+const SAMPLES: [&str; 4] = [
     "pipelines/samples/lupp-trygghet.toml",
     "pipelines/samples/scb-folkmangd-barn.toml",
+    "pipelines/samples/scb-trangboddhet-barn.toml",
     "pipelines/samples/skolverket-behorighet.toml",
 ];
 
@@ -30,6 +31,18 @@ fn samples_run_into_the_warehouse_layout() {
             .join("observations/pipeline=skolverket-behorighet/year=2022/part-00000.parquet")
             .is_file()
     );
+    // The PC-Axis sample: its one `"-"` cell (Kiruna, 2020) is a true zero, its `".."` missing.
+    let px = read_parquet(
+        &warehouse.join("observations/pipeline=scb-trangboddhet-barn/year=2020/part-00000.parquet"),
+    );
+    let (areas, breakdowns) = (strings(&px, "area_code"), strings(&px, "breakdown"));
+    let (values, statuses) = (strings(&px, "value"), strings(&px, "status"));
+    let kiruna = (0..areas.len())
+        .filter(|&i| areas[i] == "2584" && breakdowns[i] == "fodelseregion=100")
+        .map(|i| (values[i].as_str(), statuses[i].as_str()))
+        .collect::<Vec<_>>();
+    assert!(kiruna.contains(&("0.0", "ok")), "{kiruna:?}");
+    assert!(statuses.iter().any(|s| s == "missing"), "{statuses:?}");
     for catalog in ["indicators", "areas", "coverage"] {
         assert!(
             warehouse
@@ -120,7 +133,7 @@ fn check_passes_on_the_samples() {
     let project = Project::with_samples();
     let output = project.run(&["check"]);
     assert!(output.status.success(), "{}", text(&output));
-    assert!(String::from_utf8_lossy(&output.stdout).contains("3 pipelines checked: 0 errors"));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("4 pipelines checked: 0 errors"));
 }
 
 #[test]

@@ -8,6 +8,10 @@
   `andel` when fewer than 5 answered and "för få svar" in one row.
 - skolverket_behorighet.csv: a Skolverket-like export: UTF-8 with BOM, `,`, areas by NAME,
   school years `2022/23`, `.` for values not shown.
+- scb_trangboddhet_barn.px: a PC-Axis file as SCB writes one (CHARSET="ANSI", Windows-1252,
+  Swedish with an English translation, CODES and VARIABLECODE, TIMEVAL, wrapped lists): children
+  in overcrowded households and all children by region, region of birth and year; `".."` for a
+  few suppressed cells (DATASYMBOL2) and `"-"` for true zeros (DATASYMBOLNIL).
 """
 import json
 import os
@@ -90,6 +94,57 @@ def skolverket():
         f.write("\n".join(lines) + "\n")
 
 
+def px_list(values):
+    quoted = [f'"{v}"' for v in values]
+    return ",\n".join(",".join(quoted[i:i + 6]) for i in range(0, len(quoted), 6))
+
+
+def trangboddhet():
+    crowding = {"TOT": ("totalt", "total"), "TRÅNGB N2": ("trångbodda enligt norm 2", "overcrowded, norm 2")}
+    birth = {"010": ("Sverige", "Sweden"), "020": ("Norden utom Sverige", "Nordic countries except Sweden"),
+             "100": ("Övriga världen", "Rest of the world")}
+    variables = [  # (sv name, en name, code, {code: (sv, en)})
+        ("region", "region", "Region", {c: (n, n) for c, n in REGIONS.items()}),
+        ("trångboddhet", "overcrowding", "Trangboddhet", crowding),
+        ("födelseregion", "region of birth", "Fodelseregion", birth),
+        ("år", "year", "Tid", {y: (y, y) for y in YEARS}),
+    ]
+    cells = []
+    for region in REGIONS:
+        children = 400_000 if len(region) == 2 else 6_000
+        for crowded in crowding:
+            for born in birth:
+                for year in YEARS:
+                    n = children * (0.85 if born == "010" else 0.03 if born == "020" else 0.12)
+                    n *= 0.11 if crowded == "TOT" else 0.11 * (0.1 if born == "010" else 0.4)
+                    n = round(n + rng.randint(-20, 20))
+                    if (region, crowded, born, year) == ("2584", "TRÅNGB N2", "100", "2020"):
+                        n = 0  # a true zero, as SCB writes it
+                    cells.append('".."' if n < 10 and born == "020" else '"-"' if n == 0 else str(max(n, 1)))
+    lines = ['CHARSET="ANSI";', 'AXIS-VERSION="2010";', 'LANGUAGE="sv";', 'LANGUAGES="sv","en";',
+             'DECIMALS=0;', 'MATRIX="LE0105Boende02";', 'SUBJECT-CODE="LE";',
+             'SUBJECT-AREA="Levnadsförhållanden";', 'SUBJECT-AREA[en]="Living conditions";',
+             'TITLE="Personer 0-17 år efter region, trångboddhet, födelseregion och år (exempeldata)";',
+             'TITLE[en]="Persons aged 0-17 by region, overcrowding, region of birth and year (sample data)";',
+             'CONTENTS="Personer 0-17 år";', 'CONTENTS[en]="Persons aged 0-17";',
+             'UNITS="antal";', 'UNITS[en]="number";',
+             'STUB="region","trångboddhet","födelseregion";', 'STUB[en]="region","overcrowding","region of birth";',
+             'HEADING="år";', 'HEADING[en]="year";']
+    for sv, en, code, values in variables:
+        lines.append(f'VARIABLECODE("{sv}")="{code}";')
+        lines.append(f'VALUES("{sv}")={px_list(v[0] for v in values.values())};')
+        lines.append(f'VALUES[en]("{en}")={px_list(v[1] for v in values.values())};')
+        lines.append(f'CODES("{sv}")={px_list(values)};')
+        lines.append(f'CODES[en]("{en}")={px_list(values)};')
+    lines += [f'TIMEVAL("år")=TLIST(A1),{px_list(YEARS)};', f'TIMEVAL[en]("year")=TLIST(A1),{px_list(YEARS)};',
+              'LAST-UPDATED="20250224 08:00";', 'SOURCE="SCB (exempeldata)";',
+              'DATASYMBOL2="..";', 'DATASYMBOLNIL="-";', 'DATA=']
+    lines += [" ".join(cells[i:i + len(YEARS)]) for i in range(0, len(cells), len(YEARS))]
+    with open(os.path.join(HERE, "scb_trangboddhet_barn.px"), "w", encoding="windows-1252", newline="") as f:
+        f.write("\r\n".join(lines) + ";\r\n")
+
+
 scb()
 lupp()
 skolverket()
+trangboddhet()
