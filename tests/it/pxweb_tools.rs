@@ -5,20 +5,10 @@ use std::time::Duration;
 
 use indikator::testkit::pxweb_server::{PxTable, PxWebServer, Role, ServerLimits};
 
-use crate::util::{Project, text};
+use crate::util::{Project, Served, text};
 
-/// A runtime serving two tables (one discontinued) until dropped.
-struct Served {
-    _runtime: tokio::runtime::Runtime,
-    server: PxWebServer,
-}
-
-fn serve() -> Served {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+/// A server of two tables (one discontinued).
+fn serve() -> Served<PxWebServer> {
     let mut population = PxTable::generated(
         "TAB9100",
         &[
@@ -39,11 +29,7 @@ fn serve() -> Served {
         window: Duration::from_secs(10),
         rate_headers: true,
     };
-    let server = runtime.block_on(async { PxWebServer::start(vec![population, old], limits) });
-    Served {
-        _runtime: runtime,
-        server,
-    }
+    Served::start(|| PxWebServer::start(vec![population, old], limits))
 }
 
 #[test]

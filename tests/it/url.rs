@@ -5,25 +5,10 @@
 use indikator::testkit::file_server::FileServer;
 
 use crate::pxweb_bed::{observation_batches, values};
-use crate::util::{Project, repo, strings, text};
+use crate::util::{Project, Served, repo, strings, text};
 
-/// A runtime serving files until dropped.
-struct Served {
-    _runtime: tokio::runtime::Runtime,
-    server: FileServer,
-}
-
-fn serve() -> Served {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let server = runtime.block_on(async { FileServer::start() });
-    Served {
-        _runtime: runtime,
-        server,
-    }
+fn serve() -> Served<FileServer> {
+    Served::start(FileServer::start)
 }
 
 /// A bundled sample's data file.

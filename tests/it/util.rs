@@ -199,3 +199,26 @@ pub fn strings(batches: &[RecordBatch], column: &str) -> Vec<String> {
     }
     out
 }
+
+/// A loopback test server kept alive, with the runtime its tasks run on, until dropped.
+pub struct Served<S> {
+    _runtime: tokio::runtime::Runtime,
+    pub server: S,
+}
+
+impl<S> Served<S> {
+    /// Starts a server (`start` runs inside the runtime) on a runtime of its own, one worker, so
+    /// that the test itself can run the binary synchronously.
+    pub fn start(start: impl FnOnce() -> S) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let server = runtime.block_on(async { start() });
+        Self {
+            _runtime: runtime,
+            server,
+        }
+    }
+}

@@ -411,16 +411,8 @@ fn cubes() -> impl Strategy<Value = (Cube, WriteOptions)> {
                     labels,
                 })
                 .collect();
-            let names = [
-                "DATASYMBOL1",
-                "DATASYMBOL2",
-                "DATASYMBOL3",
-                "DATASYMBOL4",
-                "DATASYMBOL5",
-                "DATASYMBOL6",
-                "DATASYMBOLNIL",
-                "DATASYMBOLSUM",
-            ];
+            // The written symbols' names, in the order the decoder keeps them.
+            let names = &super::symbols::NAMES;
             let mut used: Vec<usize> = cells.iter().filter_map(|c| c.err()).collect();
             used.sort_unstable();
             used.dedup();
