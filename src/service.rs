@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::blocking::blocking;
 use crate::config::Settings;
-use crate::ledger::locks::RETENTION_HOLDER;
+use crate::ledger::locks::{Holder, RETENTION_HOLDER};
 use crate::ledger::{Ledger, LedgerError, PipelineLock, RunStatus, RunningRun, StateShare};
 use crate::pipeline::run::{PROGRAM_VERSION, new_run_id, rfc3339};
 use crate::pipeline::{self, Pipeline, Progress, RunContext, RunOutcome, StopCause, Trigger};
@@ -178,17 +178,19 @@ impl Service {
 
     /// Takes `pipeline`'s lock for run `run_id`. A recovery holds a pipeline's lock only for as
     /// long as it takes to mark one dead run, retention for as long as it takes to remove old
-    /// files: waited for, briefly, rather than refused.
+    /// files: waited for, briefly, rather than refused. So is a holder that has not yet written
+    /// who it is (it took the lock a moment ago: a recovery, as often as not).
     fn lock(&self, pipeline: &str, run_id: &str) -> Result<PipelineLock, LedgerError> {
         let deadline = std::time::Instant::now() + RECOVERY_WAIT;
+        let brief = |holder: &Option<Holder>| {
+            holder.as_ref().is_none_or(|holder| {
+                holder.run_id.starts_with(RECOVERY) || holder.run_id == RETENTION_HOLDER
+            })
+        };
         loop {
             match PipelineLock::try_acquire(&self.settings.state_dir, pipeline, run_id) {
-                Err(LedgerError::Held {
-                    holder: Some(holder),
-                    ..
-                }) if (holder.run_id.starts_with(RECOVERY)
-                    || holder.run_id == RETENTION_HOLDER)
-                    && std::time::Instant::now() < deadline =>
+                Err(LedgerError::Held { holder, .. })
+                    if brief(&holder) && std::time::Instant::now() < deadline =>
                 {
                     std::thread::sleep(std::time::Duration::from_millis(20));
                 }

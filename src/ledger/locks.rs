@@ -86,6 +86,14 @@ impl Holder {
         )
     }
 
+    /// Whether the process the note names lives. A holder that died without releasing its
+    /// note (a `kill -9`) leaves it behind, and the next holder truncates it only after taking
+    /// the lock: read in between, the note names a dead run. Without `/proc` the note is
+    /// believed.
+    fn is_alive(&self) -> bool {
+        !Path::new("/proc/self").exists() || Path::new(&format!("/proc/{}", self.pid)).exists()
+    }
+
     /// Reads a note; `None` if it is incomplete (the holder is still writing it, or an older
     /// indikator took the lock and wrote nothing).
     fn from_note(note: &str) -> Option<Self> {
@@ -107,7 +115,7 @@ impl Holder {
 #[derive(Debug)]
 pub struct PipelineLock {
     /// Held open: closing it releases the `flock`.
-    _file: File,
+    file: File,
     holder: Holder,
 }
 
@@ -143,7 +151,8 @@ impl PipelineLock {
                 let holder = std::fs::read_to_string(&path)
                     .ok()
                     .as_deref()
-                    .and_then(Holder::from_note);
+                    .and_then(Holder::from_note)
+                    .filter(Holder::is_alive);
                 return Err(LedgerError::Held {
                     pipeline: pipeline.to_string(),
                     holder,
@@ -162,15 +171,21 @@ impl PipelineLock {
         (&file)
             .write_all(holder.to_note().as_bytes())
             .map_err(lock_file)?;
-        Ok(Self {
-            _file: file,
-            holder,
-        })
+        Ok(Self { file, holder })
     }
 
     /// Who holds this lock: this process, for the run it was taken for.
     pub fn holder(&self) -> &Holder {
         &self.holder
+    }
+}
+
+impl Drop for PipelineLock {
+    /// Clears the note while still holding the lock, so that a note is on disk only while its
+    /// holder holds the lock, and the next holder's is never mistaken for this one's.
+    fn drop(&mut self) {
+        // Best effort: a note left behind names a process that is gone or a run that ended.
+        let _ = self.file.set_len(0);
     }
 }
 
@@ -259,6 +274,37 @@ mod tests {
         let again = PipelineLock::try_acquire(dir.path(), "p", "r2").unwrap();
         let note = std::fs::read_to_string(dir.path().join("locks/p.lock")).unwrap();
         assert_eq!(Holder::from_note(&note).as_ref(), Some(again.holder()));
+    }
+
+    #[test]
+    fn a_released_lock_leaves_no_note() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(PipelineLock::try_acquire(dir.path(), "p", "r1").unwrap());
+        assert_eq!(std::fs::read(dir.path().join("locks/p.lock")).unwrap(), b"");
+    }
+
+    #[test]
+    fn a_note_naming_a_process_that_is_gone_names_no_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut gone = std::process::Command::new("true").spawn().unwrap();
+        gone.wait().unwrap();
+        let note = |pid| Holder {
+            run_id: "r1".into(),
+            pid,
+            started: "2026-12-01T00:00:00.000Z".into(),
+        };
+        for (pid, believed) in [(gone.id(), false), (std::process::id(), true)] {
+            std::fs::create_dir_all(dir.path().join(LOCKS_DIR)).unwrap();
+            let path = dir.path().join("locks/p.lock");
+            std::fs::write(&path, note(pid).to_note()).unwrap();
+            let holder = File::options().write(true).open(&path).unwrap();
+            holder.try_lock().unwrap();
+            let err = PipelineLock::try_acquire(dir.path(), "p", "r2").unwrap_err();
+            let LedgerError::Held { holder: named, .. } = err else {
+                panic!("{err}")
+            };
+            assert_eq!(named, believed.then(|| note(pid)), "pid {pid}");
+        }
     }
 
     #[test]

@@ -600,15 +600,7 @@ fn a_replayed_harvest_asks_the_server_nothing_and_keeps_the_manifest_and_validat
         &first.run_id,
     )
     .unwrap();
-    let request = indikator::service::RunRequest {
-        run_id: None,
-        stop: Default::default(),
-        trigger: indikator::pipeline::Trigger::Manual,
-        force: false,
-        warehouse: bed.warehouse.clone(),
-        cancel: tokio_util::sync::CancellationToken::new(),
-        progress: Arc::new(|_| {}),
-    };
+    let request = crate::util::manual_request(&bed.warehouse, false);
     let replayed = bed
         .runtime
         .block_on(

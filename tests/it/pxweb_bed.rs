@@ -12,14 +12,13 @@ use std::time::Duration;
 
 use arrow_array::{Array, Float64Array, RecordBatch};
 use indikator::config::Settings;
-use indikator::pipeline::{Pipeline, RunOutcome, Trigger};
+use indikator::pipeline::{Pipeline, RunOutcome};
 use indikator::problem::Problem;
 use indikator::schemas::Schemas;
-use indikator::service::{RunRequest, Service};
+use indikator::service::Service;
 use indikator::sources::http::{HttpClient, HttpSettings, ProxyPolicy, RetryPolicy};
 use indikator::testkit::pxweb_server::{PxTable, PxWebServer, ServerLimits};
 use indikator::warehouse::Warehouse;
-use tokio_util::sync::CancellationToken;
 
 use crate::util::{Project, read_parquet};
 
@@ -106,15 +105,7 @@ pub fn run_manual(
     pipeline: &Arc<Pipeline>,
     force: bool,
 ) -> RunOutcome {
-    let request = RunRequest {
-        run_id: None,
-        stop: Default::default(),
-        trigger: Trigger::Manual,
-        force,
-        warehouse: warehouse.clone(),
-        cancel: CancellationToken::new(),
-        progress: Arc::new(|_| {}),
-    };
+    let request = crate::util::manual_request(warehouse, force);
     runtime
         .block_on(service.run(pipeline.clone(), request))
         .unwrap()

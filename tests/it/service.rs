@@ -226,3 +226,60 @@ fn recovery_leaves_the_staging_of_runs_its_ledger_does_not_know() {
     assert!(!staging.join(&ended).exists());
     assert!(staging.join("20261201T000000-000-elsewhere").exists());
 }
+
+/// Takes `HELD`'s lock as another holder would, with `note` in it, until the file is dropped.
+fn hold_with_note(project: &Project, note: &str) -> std::fs::File {
+    let settings = Settings::load(None, project.path()).unwrap();
+    let dir = settings.state_dir.join("locks");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{HELD}.lock"));
+    std::fs::write(&path, note).unwrap();
+    let file = std::fs::File::options().write(true).open(&path).unwrap();
+    file.try_lock().unwrap();
+    file
+}
+
+#[test]
+fn a_run_waits_for_a_holder_that_has_not_yet_said_who_it_is_and_not_for_one_that_has() {
+    let project = Project::with_samples();
+    let (service, pipeline, warehouse) = library_service(&project);
+    // A holder that took the lock a moment ago (a start-up recovery, say) and has not yet
+    // replaced the note a killed holder left behind: the note names a process that is gone.
+    let mut gone = Command::new("true").spawn().unwrap();
+    gone.wait().unwrap();
+    let stale = format!(
+        "run_id=20261201T000000-000-killed\npid={}\nstarted=2026-12-01T00:00:00.000Z\n",
+        gone.id()
+    );
+    let holder = hold_with_note(&project, &stale);
+    let released = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        drop(holder);
+    });
+    assert_eq!(
+        run_in_service(&service, &pipeline, &warehouse),
+        RunStatus::Succeeded
+    );
+    released.join().unwrap();
+
+    // A live run's note is believed: refused at once, naming it.
+    let live = format!(
+        "run_id=20261201T000000-000-live\npid={}\nstarted=2026-12-01T00:00:00.000Z\n",
+        std::process::id()
+    );
+    let _holder = hold_with_note(&project, &live);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let request = crate::util::manual_request(&warehouse, false);
+    let started = std::time::Instant::now();
+    let refused = runtime
+        .block_on(service.run(pipeline.clone(), request))
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("run 20261201T000000-000-live"),
+        "{refused}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+}

@@ -143,6 +143,19 @@ pub fn run_python(python: &Path, script: &str, args: &[&Path]) -> String {
     String::from_utf8(output.stdout).expect("utf-8")
 }
 
+/// A manual run into `warehouse`, unhurried and silent.
+pub fn manual_request(warehouse: &Warehouse, force: bool) -> RunRequest {
+    RunRequest {
+        run_id: None,
+        stop: Default::default(),
+        trigger: Trigger::Manual,
+        force,
+        warehouse: warehouse.clone(),
+        cancel: CancellationToken::new(),
+        progress: Arc::new(|_| {}),
+    }
+}
+
 /// Runs `pipeline` once through `service` (the library, not the binary), as `indikator run`
 /// would; panics if the run reports an error.
 pub fn run_in_service(
@@ -154,17 +167,8 @@ pub fn run_in_service(
         .enable_all()
         .build()
         .unwrap();
-    let request = RunRequest {
-        run_id: None,
-        stop: Default::default(),
-        trigger: Trigger::Manual,
-        force: false,
-        warehouse: warehouse.clone(),
-        cancel: CancellationToken::new(),
-        progress: Arc::new(|_| {}),
-    };
     let outcome = runtime
-        .block_on(service.run(pipeline.clone(), request))
+        .block_on(service.run(pipeline.clone(), manual_request(warehouse, false)))
         .unwrap();
     assert_eq!(outcome.error, None);
     outcome.status
