@@ -2,7 +2,8 @@
 
 use crate::util::{Project, read_parquet, strings, text};
 
-const SAMPLES: [&str; 4] = [
+const SAMPLES: [&str; 5] = [
+    "pipelines/samples/liv-halsa-ung.toml",
     "pipelines/samples/lupp-trygghet.toml",
     "pipelines/samples/scb-folkmangd-barn.toml",
     "pipelines/samples/scb-trangboddhet-barn.toml",
@@ -43,6 +44,23 @@ fn samples_run_into_the_warehouse_layout() {
         .collect::<Vec<_>>();
     assert!(kiruna.contains(&("0.0", "ok")), "{kiruna:?}");
     assert!(statuses.iter().any(|s| s == "missing"), "{statuses:?}");
+    // The Excel sample: codes stored as text keep their leading zero through the merged cells,
+    // and exactly the groups of fewer than 5 (`*`) are suppressed.
+    let xlsx = read_parquet(
+        &warehouse.join("observations/pipeline=liv-halsa-ung/year=2024/part-00000.parquet"),
+    );
+    let mut areas = strings(&xlsx, "area_code");
+    let (values, statuses) = (strings(&xlsx, "value"), strings(&xlsx, "status"));
+    let sample_sizes = strings(&xlsx, "sample_size");
+    for i in 0..values.len() {
+        let small = sample_sizes[i].parse::<i64>().unwrap() < 5;
+        let suppressed = values[i].is_empty() && statuses[i] == "suppressed";
+        assert_eq!(small, suppressed, "row {i}: {} {}", values[i], statuses[i]);
+    }
+    assert!(statuses.iter().any(|s| s == "suppressed"), "{statuses:?}");
+    areas.sort();
+    areas.dedup();
+    assert_eq!(areas, ["03", "0305", "0330", "0380"]);
     for catalog in ["indicators", "areas", "coverage"] {
         assert!(
             warehouse
@@ -133,7 +151,7 @@ fn check_passes_on_the_samples() {
     let project = Project::with_samples();
     let output = project.run(&["check"]);
     assert!(output.status.success(), "{}", text(&output));
-    assert!(String::from_utf8_lossy(&output.stdout).contains("4 pipelines checked: 0 errors"));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("5 pipelines checked: 0 errors"));
 }
 
 #[test]

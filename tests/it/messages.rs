@@ -41,7 +41,7 @@ fn an_unknown_top_level_table_is_reported_once_at_its_name() {
     let output = project.run(&["check"]);
     failed(&output);
     insta::assert_snapshot!(shown(&project, &output.stderr), @"error: <dir>/pipelines/x.toml: extra: unknown field `extra`, expected one of `id`, `schedule`, `timezone`, `retries`, `timeout_secs`, `jitter_secs`, `description`, `max_reject_ratio`, `source`, `validate`, `map`");
-    insta::assert_snapshot!(shown(&project, &output.stdout), @"4 pipelines checked: 1 errors, 0 warnings");
+    insta::assert_snapshot!(shown(&project, &output.stdout), @"5 pipelines checked: 1 errors, 0 warnings");
 }
 
 #[test]

@@ -12,6 +12,10 @@
   Swedish with an English translation, CODES and VARIABLECODE, TIMEVAL, wrapped lists): children
   in overcrowded households and all children by region, region of birth and year; `".."` for a
   few suppressed cells (DATASYMBOL2) and `"-"` for true zeros (DATASYMBOLNIL).
+- liv_halsa_ung.xlsx: a Liv & hälsa ung-like Excel export (needs `pip install xlsxwriter`): a
+  sheet about the survey, then `Resultat` with a title above the header, municipality codes
+  stored as text (`0305`) and merged over each municipality's rows, a blank row between
+  municipalities, `*` where fewer than 5 answered.
 """
 import json
 import os
@@ -144,7 +148,48 @@ def trangboddhet():
         f.write("\r\n".join(lines) + ";\r\n")
 
 
+def liv_halsa():
+    import datetime
+    import xlsxwriter  # imported here: only this file needs it
+
+    indicators = {"LHU01": "Mår bra eller mycket bra", "LHU14": "Har blivit mobbad i skolan"}
+    areas = {"03": "Uppsala län", "0305": "Håbo", "0330": "Knivsta", "0380": "Uppsala"}
+    book = xlsxwriter.Workbook(os.path.join(HERE, "liv_halsa_ung.xlsx"))
+    book.set_properties({"created": datetime.datetime(2025, 3, 1)})  # the same bytes every time
+    about = book.add_worksheet("Om undersökningen")
+    about.write_string(0, 0, "Liv & hälsa ung (exempeldata): andel elever per kommun, årskurs och kön.")
+    sheet = book.add_worksheet("Resultat")
+    sheet.write_string(0, 0, "Liv & hälsa ung – resultat per kommun (exempeldata)")
+    header = ["Kommunkod", "Kommun", "Indikator", "Årskurs", "Kön", "År", "Andel (%)", "Antal svar"]
+    for column, name in enumerate(header):
+        sheet.write_string(2, column, name)
+    row = 3
+    for code, name in areas.items():
+        first = row
+        for indicator in indicators:
+            for grade in ("åk 7", "åk 9", "gy 2"):
+                for sex in ("Flickor", "Pojkar", "Alla"):
+                    for year in (2022, 2024):
+                        n = rng.randint(2, 40) if len(code) == 4 and code != "0380" else rng.randint(300, 1500)
+                        sheet.write_string(row, 2, indicator)
+                        sheet.write_string(row, 3, grade)
+                        sheet.write_string(row, 4, sex)
+                        sheet.write_number(row, 5, year)
+                        if n < 5:
+                            sheet.write_string(row, 6, "*")
+                        else:
+                            sheet.write_number(row, 6, round(rng.uniform(10, 85), 1))
+                        sheet.write_number(row, 7, n)
+                        row += 1
+        # The code as text (a number cell would lose its leading zero), merged down its rows.
+        sheet.merge_range(first, 0, row - 1, 0, code)
+        sheet.merge_range(first, 1, row - 1, 1, name)
+        row += 1  # a blank row between municipalities
+    book.close()
+
+
 scb()
 lupp()
 skolverket()
 trangboddhet()
+liv_halsa()
